@@ -1,0 +1,77 @@
+"""Client of the SIP Thor account Settings API.
+
+This package imports nothing from Home Assistant, so that it can be published alone.
+"""
+
+from .client import DEFAULT_TIMEOUT, DEFAULT_URL, SipThorClient
+from .credentials import CertificateInfo, ClientCredentials, create_ssl_context, load_credentials
+from .errors import (
+    CredentialsProblem,
+    SipThorApiError,
+    SipThorAuthenticationError,
+    SipThorConnectionError,
+    SipThorCredentialsError,
+    SipThorError,
+    SipThorNotSupportedError,
+    SipThorServerCertificateError,
+    SipThorServerError,
+)
+from .models import (
+    MOBILE_NUMBER,
+    VOICE_MAILBOX,
+    AcceptRule,
+    AcceptRules,
+    BalanceEntry,
+    Call,
+    CallDirection,
+    CallForwarding,
+    CallHistory,
+    DndState,
+    ForwardingCondition,
+    Identity,
+    MonthlyUsage,
+    PrepaidStatus,
+    Registration,
+    StatusResult,
+    Transport,
+    Voicemail,
+    strip_sip_scheme,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_URL",
+    "MOBILE_NUMBER",
+    "VOICE_MAILBOX",
+    "AcceptRule",
+    "AcceptRules",
+    "BalanceEntry",
+    "Call",
+    "CallDirection",
+    "CallForwarding",
+    "CallHistory",
+    "CertificateInfo",
+    "ClientCredentials",
+    "CredentialsProblem",
+    "DndState",
+    "ForwardingCondition",
+    "Identity",
+    "MonthlyUsage",
+    "PrepaidStatus",
+    "Registration",
+    "SipThorApiError",
+    "SipThorAuthenticationError",
+    "SipThorClient",
+    "SipThorConnectionError",
+    "SipThorCredentialsError",
+    "SipThorError",
+    "SipThorNotSupportedError",
+    "SipThorServerCertificateError",
+    "SipThorServerError",
+    "StatusResult",
+    "Transport",
+    "Voicemail",
+    "create_ssl_context",
+    "load_credentials",
+    "strip_sip_scheme",
+]

@@ -1,0 +1,75 @@
+"""Exceptions raised by the SIP Thor Settings API client.
+
+One base class and one level below it, so callers catch exactly what they can act on:
+a new certificate (authentication), a retry later (connection, server), a message to
+show (API), a feature to hide (not supported), or a file to fix (credentials).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SipThorError(Exception):
+    """Base class of every error raised by this package."""
+
+
+class SipThorAuthenticationError(SipThorError):
+    """The server refused the client certificate or the account it names.
+
+    Raised for the ``X.509 Credentials error`` answers, HTTP 401 and 403, and a TLS
+    alert about the client certificate (unknown CA, expired, revoked, bad certificate).
+    """
+
+
+class SipThorConnectionError(SipThorError):
+    """The server could not be reached, or did not answer in time."""
+
+
+class SipThorServerCertificateError(SipThorConnectionError):
+    """The server's own TLS certificate did not verify.
+
+    A connection error (the account is fine), kept apart so that the user can be told
+    to check the URL or to turn verification off for a self-hosted platform.
+    """
+
+
+class SipThorServerError(SipThorError):
+    """The server answered, but with an HTTP error status or a body without JSON."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        """Keep the HTTP status, when that is what went wrong."""
+        super().__init__(message)
+        self.status = status
+
+
+class SipThorApiError(SipThorError):
+    """The server answered ``success: false`` or reported a failure of its back end."""
+
+    def __init__(self, message: str) -> None:
+        """Keep the server's own message, which is shown to the user as is."""
+        super().__init__(message)
+        self.message = message
+
+
+class SipThorNotSupportedError(SipThorError):
+    """This server does not implement the action (unknown action, or HTTP 500 for it)."""
+
+
+class CredentialsProblem(StrEnum):
+    """Why a certificate file could not be used; the values double as error keys."""
+
+    INVALID_CERTIFICATE = "invalid_certificate"
+    MISSING_KEY = "missing_key"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a reason, not a password
+    KEY_MISMATCH = "key_mismatch"
+    EXPIRED_CERTIFICATE = "expired_certificate"
+
+
+class SipThorCredentialsError(SipThorError):
+    """A certificate, key or PKCS#12 file cannot be used as the client credential."""
+
+    def __init__(self, problem: CredentialsProblem, detail: str) -> None:
+        """Store the machine-readable problem next to a human-readable detail."""
+        super().__init__(detail)
+        self.problem = problem

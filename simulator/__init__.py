@@ -1,0 +1,18 @@
+"""A local stand-in for a SIP Thor settings page, faithful to ../shared/api/settings-api.md.
+
+Not shipped with the integration: it exists for tests, benchmarks and the demo.
+"""
+
+from .server import Counters, Faults, RecordedRequest, SettingsSimulator
+from .state import Behaviour, Platform, SimulatedAccount, SimulatedCall
+
+__all__ = [
+    "Behaviour",
+    "Counters",
+    "Faults",
+    "Platform",
+    "RecordedRequest",
+    "SettingsSimulator",
+    "SimulatedAccount",
+    "SimulatedCall",
+]

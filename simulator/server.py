@@ -1,0 +1,639 @@
+"""The simulated settings page: CDRTool's TLS page behind Apache, as the spec describes.
+
+Layers, in the order a request meets them (spec §2):
+
+1. TLS. The server certificate comes from the server CA; client certificates must be
+   issued by the enrollment CA. Like Apache with a per-file ``SSLVerifyClient``, the
+   certificate is asked for after the request has been read (TLS 1.3 post-handshake
+   authentication), or, in ``handshake`` mode, during the handshake.
+2. PHP: ``account=`` checks and the owner mapping, ending in the
+   ``X.509 Credentials error`` texts.
+3. The dispatcher: one function per action, PHP-style JSON sent as ``text/html``.
+
+Tests drive it in-process: :attr:`SettingsSimulator.faults` injects failures,
+:attr:`SettingsSimulator.counters` counts requests and TLS handshakes, and
+:attr:`SettingsSimulator.platform` holds and changes the accounts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio.sslproto import SSLProtocol
+from collections import Counter
+from collections.abc import Awaitable, Callable
+import contextlib
+from dataclasses import dataclass, field
+import logging
+from pathlib import Path
+import re
+import ssl
+from typing import Any, Final, Literal
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from .certs import CertificateFiles, ensure_certificates, issue_client_certificate, new_authority
+from .phpjson import php_json
+from .state import FORWARDING_CONDITIONS, Json, Platform, SimulatedAccount
+
+_LOGGER = logging.getLogger(__name__)
+
+CREDENTIALS_ERROR: Final = "X.509 Credentials error"
+INVALID_ACTION: Final = {"success": False, "error_message": "Error: invalid action"}
+_ACTION_MARKERS: Final = ("get_", "set_", "put_", "delete_", "export_", "add_")
+_HTML_HEADER: Final = (
+    "<!DOCTYPE html><html><head><title>SIP settings</title>"
+    "<style>body{font-family:sans-serif}.alert-error{color:#b94a48}</style></head><body>"
+)
+_APACHE_403: Final = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+    "<title>403 Forbidden</title>\n</head><body>\n<h1>Forbidden</h1>\n"
+    "<p>You don't have permission to access this resource.Reason: Cannot perform "
+    "Post-Handshake Authentication.<br /></p>\n</body></html>\n"
+)
+_CONTENT_TYPE: Final = "text/html; charset=UTF-8"
+_PHA_WAIT: Final = 10.0
+
+type ClientAuth = Literal["post-handshake", "handshake"]
+
+
+@dataclass
+class Faults:
+    """Failures to inject; ``actions`` limits them to some actions (None: every one)."""
+
+    actions: frozenset[str] | None = None
+    latency: float = 0.0
+    status: int | None = None
+    # A back-end (SOAP) failure: reads print an HTML error and the empty answer,
+    # writes answer success false with an "Error (SipPort)" text (spec §4.1, §4.2).
+    backend_error: bool = False
+    # A preliminary lookup failed: an HTML error before an otherwise good answer (§3).
+    html_warning: bool = False
+    empty_body: bool = False
+    malformed_json: bool = False
+    drop_connection: bool = False
+    credentials_error: bool = False
+    # Refuse every client certificate at the TLS layer (new connections).
+    tls_reject: bool = False
+    backend_message: str = (
+        "Error (SipPort): Failed to connect to NGNPro (1030): Database unavailable"
+    )
+
+    def applies_to(self, action: str) -> bool:
+        """Whether the per-request faults apply to ``action``."""
+        return self.actions is None or action in self.actions
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request as the simulator read it, for assertions on the server side."""
+
+    method: str
+    action: str
+    params: dict[str, str]
+    query_string: str
+    body: str
+
+
+@dataclass
+class Counters:
+    """What reached the simulator."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    handshakes: int = 0
+    log: list[RecordedRequest] = field(default_factory=list)
+
+    def reset(self) -> None:
+        """Start counting again."""
+        self.requests.clear()
+        self.handshakes = 0
+        self.log.clear()
+
+    def last(self, action: str) -> RecordedRequest:
+        """The most recent request for ``action``."""
+        return next(request for request in reversed(self.log) if request.action == action)
+
+
+class _NoPostHandshakeAuth:
+    """The client did not offer post-handshake authentication (Apache answers 403)."""
+
+
+_NO_PHA: Final = _NoPostHandshakeAuth()
+
+
+class SettingsSimulator:
+    """The simulated ``settings.phtml`` on its own TLS port."""
+
+    def __init__(
+        self,
+        certs_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        platform: Platform | None = None,
+        client_auth: ClientAuth = "post-handshake",
+        path: str = "/settings.phtml",
+    ) -> None:
+        """Serve ``platform`` (the demo accounts by default) on ``host``:``port``."""
+        self.host = host
+        self.port = port
+        self.path = path
+        self.client_auth: ClientAuth = client_auth
+        self.platform = platform or Platform()
+        self.faults = Faults()
+        self.counters = Counters()
+        self.certs: CertificateFiles = ensure_certificates(
+            certs_dir,
+            {
+                account.address: (account.owner, account.password)
+                for account in self.platform.accounts.values()
+            },
+            hosts=[host, "localhost"] if host != "localhost" else ["localhost", "127.0.0.1"],
+        )
+        self._runner: web.AppRunner | None = None
+        self._contexts = self._ssl_contexts()
+        self._handlers: dict[
+            str, Callable[[SimulatedAccount, dict[str, str]], Awaitable[web.Response]]
+        ] = {
+            "get_identity": self._get_identity,
+            "get_aliases": self._get_aliases,
+            "get_enum": self._get_enum,
+            "get_history": self._get_history,
+            "get_devices": self._get_devices,
+            "get_prepaid": self._get_prepaid,
+            "get_balance_history": self._get_balance_history,
+            "get_monthly_usage": self._get_monthly_usage,
+            "get_call_forwarding": self._get_call_forwarding,
+            "get_accept_rules": self._get_accept_rules,
+            "get_reject_rules": self._get_reject_rules,
+            "get_voicemail": self._get_voicemail,
+            "get_journal_entries": self._get_journal_entries,
+            "set_dnd_on": self._set_dnd_on,
+            "set_dnd_off": self._set_dnd_off,
+            "set_privacy_on": self._set_privacy_on,
+            "set_privacy_off": self._set_privacy_off,
+            "add_alias": self._add_alias,
+            "set_call_forwarding": self._set_call_forwarding,
+            "add_balance": self._add_balance,
+            "get_crt": self._get_crt,
+            "get_p12": self._get_crt,
+            "delete_account": self._delete_account,
+        }
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The settings page's URL."""
+        return f"https://{self.host}:{self.port}{self.path}"
+
+    def client_certificate(self, name: str) -> Path:
+        """A client credential file written into the certificate directory."""
+        return self.certs.client_certificate(name)
+
+    async def start(self) -> None:
+        """Listen; with port 0 the system picks a free port, read back into ``port``."""
+        _install_alert_flush()
+        app = web.Application()
+        app.router.add_route("*", self.path, self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._contexts[0])
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp keeps the bound port only here
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- TLS ----------------------------------------------------------------------------
+
+    def _ssl_contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        """The serving context, and one that trusts no client (for ``tls_reject``)."""
+        serving = self._server_context(self.certs.enrollment_ca.read_text())
+        rejecting = self._server_context(new_authority("Nobody's CA").certificate_pem.decode())
+        serving.sni_callback = self._on_client_hello
+        return serving, rejecting
+
+    def _server_context(self, trusted_ca: str) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        # CDRTool's client certificates are RSA-1024/MD5 (spec §2.3): the platform's
+        # Apache accepts them, so the simulator lowers the level to do the same.
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.load_cert_chain(self.certs.server_certificate, self.certs.server_key)
+        context.load_verify_locations(cadata=trusted_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+        # With this flag set the certificate is not asked for during the handshake;
+        # the handler asks for it after reading the request, as Apache does.
+        context.post_handshake_auth = self.client_auth == "post-handshake"
+        return context
+
+    def _on_client_hello(
+        self,
+        ssl_object: ssl.SSLObject | ssl.SSLSocket,
+        server_name: str | None,
+        context: ssl.SSLContext,
+    ) -> None:
+        """Called once per TLS handshake: count it, and refuse clients when told to."""
+        self.counters.handshakes += 1
+        if self.faults.tls_reject:
+            ssl_object.context = self._contexts[1]
+
+    async def _client_certificate(
+        self, request: web.Request
+    ) -> bytes | _NoPostHandshakeAuth | None:
+        transport = request.transport
+        assert transport is not None
+        ssl_object = transport.get_extra_info("ssl_object")
+        assert isinstance(ssl_object, ssl.SSLObject)
+        certificate = _peer_certificate(ssl_object)
+        if certificate is not None or self.client_auth == "handshake":
+            return certificate
+        try:
+            ssl_object.verify_client_post_handshake()
+        except ssl.SSLError:
+            # No post-handshake authentication offered, or TLS 1.2 (Apache would
+            # renegotiate there; Python's ssl module cannot).
+            return _NO_PHA
+        # OpenSSL sends the CertificateRequest at the next handshake step; asyncio
+        # forwards what OpenSSL wrote only when told to.
+        with contextlib.suppress(ssl.SSLWantReadError):
+            ssl_object.do_handshake()
+        _ssl_protocol(transport)._process_outgoing()  # noqa: SLF001
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _PHA_WAIT
+        while loop.time() < deadline and not transport.is_closing():
+            certificate = _peer_certificate(ssl_object)
+            if certificate is not None:
+                return certificate
+            await asyncio.sleep(0.005)
+        return None
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        body = ""
+        if request.method == "POST":
+            raw = await request.read()
+            body = raw.decode("utf-8", errors="replace")
+            form = await request.post()
+            params.update({key: str(value) for key, value in form.items()})
+        action = params.get("action", "")
+        self.counters.requests[action] += 1
+        self.counters.log.append(
+            RecordedRequest(request.method, action, params, request.query_string, body)
+        )
+
+        faults = self.faults
+        applies = faults.applies_to(action)
+        if applies and faults.latency:
+            await asyncio.sleep(faults.latency)
+        if applies and faults.drop_connection:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=499)
+
+        certificate = await self._client_certificate(request)
+        if isinstance(certificate, _NoPostHandshakeAuth):
+            return web.Response(status=403, text=_APACHE_403, content_type="text/html")
+        if certificate is None:
+            # The TLS layer has already failed the connection with an alert.
+            return web.Response(status=403, text=_APACHE_403, content_type="text/html")
+
+        if applies and faults.status is not None:
+            return web.Response(status=faults.status, body=b"")
+        if any(key.endswith("[]") for key in request.query) or "[]" in body:
+            # PHP 8: an array-valued parameter breaks string handling (spec §1).
+            return web.Response(status=500, body=b"")
+        if applies and faults.credentials_error:
+            return _text(f"Error: Failed to parse X.509 client certificate\n{CREDENTIALS_ERROR}")
+
+        account_or_error = self._authenticate(params.get("account", ""), certificate)
+        if isinstance(account_or_error, str):
+            return _text(account_or_error)
+        account = account_or_error
+
+        if applies and faults.empty_body:
+            return _text("")
+        if applies and faults.malformed_json:
+            return _text('{"balance":12.34,"sessio')
+
+        handler = self._handlers.get(action)
+        if handler is None:
+            return self._unknown_action(action, account, params)
+        response = await handler(account, params)
+        if applies and faults.html_warning and response.text is not None:
+            response.text = _alert(faults.backend_message) + response.text
+        return response
+
+    def _authenticate(self, account: str, certificate: bytes) -> SimulatedAccount | str:
+        """``getSipAccountFromX509Certificate`` (spec §2.2): the account or the error text."""
+        if not account:
+            return f"Error, please specify an account{CREDENTIALS_ERROR}"
+        username, at, domain = account.partition("@")
+        if not (at and username and domain):
+            return f"Invalid account provided{CREDENTIALS_ERROR}"
+        try:
+            parsed = x509.load_der_x509_certificate(certificate)
+        except ValueError:  # pragma: no cover - OpenSSL verified it already
+            return f"Error: Failed to parse X.509 client certificate\n{CREDENTIALS_ERROR}"
+        names = parsed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        common_name = str(names[0].value) if names else ""
+        matches = self.platform.find(username, domain, _php_intval(common_name))
+        if len(matches) != 1:
+            return CREDENTIALS_ERROR
+        return matches[0]
+
+    def _unknown_action(
+        self, action: str, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        if not action:
+            return _text(self._settings_page(account, params))
+        if any(marker in action for marker in _ACTION_MARKERS):
+            return _json(INVALID_ACTION)
+        return _text(_HTML_HEADER + php_json(INVALID_ACTION))
+
+    def _settings_page(self, account: SimulatedAccount, params: dict[str, str]) -> str:
+        """The HTML page; on the settings tab it shows the caller-ID privacy box (§6.2)."""
+        page = [_HTML_HEADER, f"<h1>SIP settings of {account.address}</h1>"]
+        if params.get("tab") == "settings":
+            checked = " checked" if account.privacy else ""
+            page.append(f"<input type=checkbox name=anonymous value=1{checked}> Hide caller ID")
+        page.append("</body></html>")
+        return "".join(page)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _read(self, action: str, value: Json, *, empty: Json = None) -> web.Response:
+        if self.faults.backend_error and self.faults.applies_to(action):
+            return _text(_alert(self.faults.backend_message) + php_json(empty))
+        return _json(value)
+
+    async def _get_identity(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        return _json(self.platform.identity(account))
+
+    async def _get_aliases(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        return self._read("get_aliases", sorted(account.aliases)[:20], empty=[])
+
+    async def _get_enum(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        return self._read("get_enum", list(dict.fromkeys(account.enum_numbers))[:10], empty=[])
+
+    async def _get_history(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        return self._read("get_history", self.platform.history(account))
+
+    async def _get_devices(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        if self.faults.backend_error and self.faults.applies_to("get_devices"):
+            # The one read that reports a SOAP fault as a status object (spec §5.5).
+            return _json({"success": False, "error_message": self.faults.backend_message})
+        return _json(self.platform.devices(account))
+
+    async def _get_prepaid(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        return self._read("get_prepaid", self.platform.prepaid(account))
+
+    async def _get_balance_history(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        return self._read("get_balance_history", self.platform.balance_history(account))
+
+    async def _get_monthly_usage(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        if not self.platform.behaviour.legacy_monthly_usage:
+            # Upstream since 2022-11: a call to a private method, a PHP fatal error.
+            return web.Response(status=500, body=b"", content_type="text/html")
+        return _json(self.platform.monthly_usage(account))
+
+    async def _get_call_forwarding(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        return self._read("get_call_forwarding", self.platform.forwarding(account))
+
+    async def _get_accept_rules(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        return self._read("get_accept_rules", self.platform.accept_rules(account))
+
+    async def _get_reject_rules(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        return self._read("get_reject_rules", list(account.rejected))
+
+    async def _get_voicemail(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        return self._read("get_voicemail", account.voicemail)
+
+    async def _get_journal_entries(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        # A back end without MySQL (spec §5.20).
+        return _json({"success": False, "error_message": None, "results": []})
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _status(
+        self, action: str, *, success: bool, message: str, prefix: str = ""
+    ) -> web.Response:
+        if self.faults.backend_error and self.faults.applies_to(action):
+            success, message = False, self.faults.backend_message
+        return _text(prefix + php_json({"success": success, "error_message": message}))
+
+    async def _set_dnd_on(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        if self._backend_fails("set_dnd_on"):
+            return self._status("set_dnd_on", success=False, message="")
+        minutes = _php_intval(params.get("duration", ""))
+        return self._status(
+            "set_dnd_on", success=True, message=self.platform.set_dnd(account, max(minutes, 0))
+        )
+
+    async def _set_dnd_off(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        if self._backend_fails("set_dnd_off"):
+            return self._status("set_dnd_off", success=False, message="")
+        return self._status(
+            "set_dnd_off", success=True, message=self.platform.set_dnd(account, None)
+        )
+
+    async def _set_privacy_on(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        if self._backend_fails("set_privacy_on"):
+            return self._status("set_privacy_on", success=False, message="")
+        if account.privacy and self.platform.behaviour.privacy_on_fails_when_set:
+            return self._status(
+                "set_privacy_on",
+                success=False,
+                message=(
+                    "Error (SipPort): Account is already in group anonymous (1030): Duplicate entry"
+                ),
+            )
+        account.privacy = True
+        return self._status(
+            "set_privacy_on",
+            success=True,
+            message=self.platform.message(account, "Caller-ID is now hidden for outgoing calls"),
+        )
+
+    async def _set_privacy_off(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        if self._backend_fails("set_privacy_off"):
+            return self._status("set_privacy_off", success=False, message="")
+        account.privacy = False
+        return self._status(
+            "set_privacy_off",
+            success=True,
+            message=self.platform.message(account, "Caller-ID is now visible for outgoing calls"),
+        )
+
+    async def _add_alias(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        username = params.get("username", "").strip().lower()
+        if not username:
+            return _json({"success": False, "error_message": "Error: missing username"})
+        if self._backend_fails("add_alias"):
+            return self._status("add_alias", success=False, message="")
+        alias = f"{username}@{account.domain}"
+        if alias in account.aliases:
+            return self._status(
+                "add_alias",
+                success=False,
+                message=f"Error (SipPort): Alias {alias} already exists (1011): Duplicate alias",
+            )
+        account.aliases.append(alias)
+        return self._status(
+            "add_alias",
+            success=True,
+            message=self.platform.message(account, "Added alias %s", username),
+        )
+
+    async def _set_call_forwarding(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        present = [condition for condition in FORWARDING_CONDITIONS if condition in params]
+        if not present:
+            return _json({"success": True, "error_message": "Diversions remained the same"})
+        prefix = "".join(f"Key {condition} changed {params[condition]}" for condition in present)
+        if self._backend_fails("set_call_forwarding"):
+            return self._status("set_call_forwarding", success=False, message="", prefix=prefix)
+        updated = dict(account.forwarding)
+        stored: dict[str, str] = {}
+        for condition in present:
+            value = _normalise_target(params[condition], account)
+            stored[condition] = value
+            if value:
+                updated[condition] = value
+            else:
+                updated.pop(condition, None)
+        if not updated and self.platform.behaviour.clear_all_forwarding_fails:
+            return self._status(
+                "set_call_forwarding",
+                success=False,
+                message="Error (SipPort): Invalid diversions (1030): Empty diversion set",
+                prefix=prefix,
+            )
+        account.forwarding = updated
+        message = self.platform.message(account, "Changed diversions ") + "".join(
+            f"{condition}={value} " for condition, value in stored.items()
+        )
+        return self._status("set_call_forwarding", success=True, message=message, prefix=prefix)
+
+    async def _add_balance(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        if not params.get("id") or not params.get("number"):
+            return _json({"success": False, "error_message": "Missing id or number"})
+        account.balance += 10.0
+        return self._status("add_balance", success=True, message="Added balance succeeded")
+
+    async def _get_crt(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        """Mints a certificate, as the real action does: the client must never call it."""
+        issued = await asyncio.get_running_loop().run_in_executor(
+            None, issue_client_certificate, self.certs.enrollment_authority, str(account.owner)
+        )
+        return web.Response(body=issued.combined_pem, content_type="application/x-crt")
+
+    async def _delete_account(
+        self, account: SimulatedAccount, params: dict[str, str]
+    ) -> web.Response:
+        return _text("<p>No pending delete request for this account</p>")
+
+    def _backend_fails(self, action: str) -> bool:
+        return self.faults.backend_error and self.faults.applies_to(action)
+
+
+def _normalise_target(value: str, account: SimulatedAccount) -> str:
+    """``set_call_forwarding``'s normalisation rules, in order (spec §5.17)."""
+    if value == "<mobile-number>" and account.mobile_number:
+        value = account.mobile_number
+    if value and value != "<voice-mailbox>" and "@" not in value:
+        value = f"{value}@{account.domain}"
+    if value[:1] in ("+", "0", "|") and "@" in value:
+        value = f"{value.rsplit('@', 1)[0]}@{account.domain}"
+    if value and value != "<voice-mailbox>" and not value.startswith("sip:"):
+        value = f"sip:{value}"
+    return value
+
+
+def _php_intval(text: str) -> int:
+    """PHP's ``intval`` on a string: the leading integer, else 0."""
+    match = re.match(r"\s*([+-]?\d+)", text)
+    return int(match.group(1)) if match else 0
+
+
+def _peer_certificate(ssl_object: ssl.SSLObject) -> bytes | None:
+    try:
+        return ssl_object.getpeercert(binary_form=True)
+    except ValueError:  # the post-handshake exchange is still going on
+        return None
+
+
+def _ssl_protocol(transport: asyncio.BaseTransport) -> Any:
+    """The TLS protocol behind an asyncio app transport (private, hence ``Any``)."""
+    protocol = getattr(transport, "_ssl_protocol", None)
+    assert isinstance(protocol, SSLProtocol)
+    return protocol
+
+
+def _install_alert_flush() -> None:
+    """Make asyncio send the TLS alert before it drops a refused client.
+
+    asyncio closes a server-side TLS connection on a fatal error without writing the
+    alert OpenSSL has prepared, so a refused client would see only a dropped
+    connection. Apache sends the alert ("unknown CA", "certificate expired"), and
+    clients tell a refusal from a network failure by it. This changes server-side
+    connections only, and only when they fail.
+    """
+    original: Any = SSLProtocol._fatal_error  # noqa: SLF001
+    if getattr(original, "sends_alert", False):
+        return
+
+    def _fatal_error(
+        self: Any, exc: BaseException, message: str = "Fatal error on transport"
+    ) -> None:
+        if getattr(self, "_server_side", False) and isinstance(exc, ssl.SSLError):
+            with contextlib.suppress(Exception):
+                self._process_outgoing()
+        original(self, exc, message)
+
+    _fatal_error.sends_alert = True  # type: ignore[attr-defined]
+    SSLProtocol._fatal_error = _fatal_error  # type: ignore[method-assign]  # noqa: SLF001
+
+
+def _alert(message: str) -> str:
+    return (
+        '<div class=row-fluid><div class=span12><div class="alert alert-error">'
+        f"{message}</div></div></div>"
+    )
+
+
+def _json(value: Json) -> web.Response:
+    return _text(php_json(value))
+
+
+def _text(body: str) -> web.Response:
+    return web.Response(text=body, headers={"Content-Type": _CONTENT_TYPE})
