@@ -61,7 +61,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def serve(argv: list[str] | None = None, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, or until ``stop`` is set (tests)."""
+    args = _arguments(argv)
     behaviour = Behaviour(
         owner_zero_matches_any=not args.strict_owner,
         dnd_expiry=args.dnd_expiry,
@@ -105,7 +107,7 @@ async def _serve(args: argparse.Namespace) -> None:
     print(f"  try: {curl}", flush=True)
     print("  Ctrl-C stops it.", flush=True)
 
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
@@ -113,12 +115,15 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         await stop.wait()
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
         await simulator.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator until SIGINT or SIGTERM."""
-    asyncio.run(_serve(_arguments(argv)))
+    asyncio.run(serve(argv))
     return 0
 
 
