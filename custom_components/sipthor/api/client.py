@@ -242,11 +242,13 @@ class SipThorClient:
         value = parsed.value
         if isinstance(value, dict) and value.get("success") is False:
             self._raise_for_status(StatusResult.from_json(value))
-        if value is None and empty is ...:
-            message = parsed.server_error or f"{action} answered null"
-            raise SipThorApiError(message) if parsed.server_error else SipThorServerError(message)
-        if parsed.server_error and value == empty:
+        # A server error before null is a failure even where the action's own "nothing"
+        # is [] (get_reject_rules answers [] when empty but null when it fails, §5.11).
+        if parsed.server_error and (value is None or value == empty):
             raise SipThorApiError(parsed.server_error)
+        if value is None and empty is ...:
+            msg = f"{action} answered null"
+            raise SipThorServerError(msg)
         return value
 
     async def _write(self, action: str, params: Mapping[str, str] | None = None) -> StatusResult:

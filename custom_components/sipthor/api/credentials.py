@@ -230,7 +230,11 @@ def _pem_private_key(data: bytes, password: bytes | None) -> _PrivateKey:
             ) from err
         return _pem_private_key(data, None)
     except ValueError as err:
-        if match.group(1) == b"ENCRYPTED PRIVATE KEY":
+        # PKCS#8 says so in its label; OpenSSL's traditional format (``BEGIN RSA
+        # PRIVATE KEY``, what ``openssl genrsa -aes256`` writes) in a header line.
+        if match.group(1) == b"ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in (
+            match.group(0)
+        ):
             raise SipThorCredentialsError(
                 CredentialsProblem.WRONG_PASSWORD,
                 "The password does not unlock the private key",

@@ -1,0 +1,45 @@
+"""Constants of the SIP Thor integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "sipthor"
+LOGGER = logging.getLogger(__package__)
+
+# Config entry data: how to reach the account.
+CONF_URL: Final = "url"
+CONF_ACCOUNT: Final = "account"
+CONF_VERIFY_SSL: Final = "verify_ssl"
+# Name of the private PEM file under .storage/sipthor/ (certificate + key).
+CONF_CERTIFICATE_FILE: Final = "certificate_file"
+
+# Config flow fields that are never stored.
+CONF_CERTIFICATE_UPLOAD: Final = "certificate"
+CONF_PASSWORD: Final = "password"  # noqa: S105 - the name of a form field
+
+# Options.
+CONF_CURRENCY: Final = "currency"
+CONF_SCAN_INTERVAL: Final = "scan_interval"
+CONF_SLOW_SCAN_INTERVAL: Final = "slow_scan_interval"
+CONF_HISTORY_TIMEZONE: Final = "history_timezone"
+
+DEFAULT_CURRENCY: Final = "EUR"
+DEFAULT_SCAN_INTERVAL: Final = 60  # seconds: balance, registrations, do not disturb
+MIN_SCAN_INTERVAL: Final = 30
+MAX_SCAN_INTERVAL: Final = 3600
+DEFAULT_SLOW_SCAN_INTERVAL: Final = 10  # minutes: calls, forwarding, voicemail, identity
+MIN_SLOW_SCAN_INTERVAL: Final = 5
+MAX_SLOW_SCAN_INTERVAL: Final = 60
+
+HISTORY_TIMEZONE_ACCOUNT: Final = "account"
+HISTORY_TIMEZONE_UTC: Final = "utc"
+
+# A repair issue asks for a new certificate this long before the current one expires.
+CERTIFICATE_WARNING: Final = timedelta(days=30)
+
+STORAGE_VERSION: Final = 1
+
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

@@ -1,0 +1,168 @@
+"""Base entities: one service device per account, one device per registered phone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+import hashlib
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .api import Registration
+from .const import DOMAIN
+from .coordinator import SipThorConfigEntry, SipThorCoordinator, Source
+
+REGISTRATION_PREFIX = "registration"
+
+
+def account_device_info(entry: SipThorConfigEntry) -> DeviceInfo:
+    """The service device that stands for the SIP account."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, str(entry.unique_id))},
+        name=entry.title,
+        manufacturer="AG Projects",
+        model="SIP Thor account",
+        entry_type=DeviceEntryType.SERVICE,
+    )
+
+
+def registration_id(registration: Registration) -> str:
+    """A stable id for a phone: its user agent and private address, not its port.
+
+    Ports change with every NAT rebinding or client restart; the pair of user agent
+    and address names the same desk phone or softphone from one registration to
+    the next.
+    """
+    key = f"{registration.user_agent}|{registration.host}".encode()
+    return hashlib.sha256(key).hexdigest()[:12]
+
+
+def registration_identifier(entry: SipThorConfigEntry, device_id: str) -> tuple[str, str]:
+    """The device-registry identifier of a registered phone."""
+    return (DOMAIN, f"{entry.unique_id}_{REGISTRATION_PREFIX}_{device_id}")
+
+
+def registration_device_info(
+    entry: SipThorConfigEntry, device_id: str, registration: Registration
+) -> DeviceInfo:
+    """A registered phone, as a device of its own."""
+    return DeviceInfo(
+        identifiers={registration_identifier(entry, device_id)},
+        name=f"{registration.user_agent or 'SIP device'} ({registration.host})",
+        model=registration.user_agent or None,
+    )
+
+
+def registration_id_of_device(entry: SipThorConfigEntry, device: dr.DeviceEntry) -> str | None:
+    """The phone a device-registry entry stands for, if it is one of this account's."""
+    prefix = f"{entry.unique_id}_{REGISTRATION_PREFIX}_"
+    for domain, identifier in device.identifiers:
+        if domain == DOMAIN and identifier.startswith(prefix):
+            return identifier.removeprefix(prefix)
+    return None
+
+
+@callback
+def async_add_registration_entities(
+    hass: HomeAssistant,
+    entry: SipThorConfigEntry,
+    create: Callable[[str], Iterable[Entity]],
+    add: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a phone's entities when it first registers, and at start for known phones.
+
+    Phones seen before live in the device registry; their entities come back at
+    start-up even while they are not registered, so that "registered" reads off
+    instead of vanishing (what an automation about a dropped desk phone needs).
+    """
+    coordinator = entry.runtime_data.fast
+    added: set[str] = set()
+
+    @callback
+    def add_new(device_ids: set[str]) -> None:
+        new = device_ids - added
+        added.update(new)
+        add([entity for device_id in sorted(new) for entity in create(device_id)])
+
+    @callback
+    def on_update() -> None:
+        add_new({registration_id(reg) for reg in coordinator.data.registrations})
+
+    registry = dr.async_get(hass)
+    add_new(
+        {
+            device_id
+            for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+            if (device_id := registration_id_of_device(entry, device))
+        }
+    )
+    on_update()
+    entry.async_on_unload(coordinator.async_add_listener(on_update))
+
+
+class SipThorEntity(CoordinatorEntity[SipThorCoordinator]):
+    """An entity of a SIP Thor account, showing one source of its data."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        entry: SipThorConfigEntry,
+        description: EntityDescription,
+        source: Source | None,
+    ) -> None:
+        """Show ``source`` (None: data that needs no polling) as ``description`` says."""
+        runtime = entry.runtime_data
+        super().__init__(runtime.coordinator_for(source) if source else runtime.fast)
+        self.entity_description = description
+        self._source = source
+        self._attr_unique_id = f"{entry.unique_id}_{description.key}"
+        self._attr_device_info = account_device_info(entry)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable when the source failed or the server does not support it."""
+        if self._source is None:
+            return True
+        return super().available and self.coordinator.data.usable(self._source)
+
+    async def async_added_to_hass(self) -> None:
+        """Tell the coordinator this entity needs its source polled."""
+        await super().async_added_to_hass()
+        if self._source is not None:
+            self.async_on_remove(self.coordinator.async_add_consumer(self._source))
+
+
+class RegistrationEntity(SipThorEntity):
+    """An entity of one registered phone, attached to that phone's device."""
+
+    def __init__(
+        self, entry: SipThorConfigEntry, device_id: str, description: EntityDescription
+    ) -> None:
+        """Attach to the phone's device, creating it when the phone is registered now."""
+        super().__init__(entry, description, Source.REGISTRATIONS)
+        self.device_id = device_id
+        self._attr_unique_id = f"{entry.unique_id}_{device_id}_{description.key}"
+        registration = self.registration
+        self._attr_device_info = (
+            registration_device_info(entry, device_id, registration)
+            if registration
+            # A phone known from an earlier registration: link to its device as is.
+            else DeviceInfo(identifiers={registration_identifier(entry, device_id)})
+        )
+
+    @property
+    def registration(self) -> Registration | None:
+        """The phone's current registration, None while it is not registered."""
+        return next(
+            (
+                registration
+                for registration in self.coordinator.data.registrations
+                if registration_id(registration) == self.device_id
+            ),
+            None,
+        )

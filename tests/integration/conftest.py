@@ -1,0 +1,113 @@
+"""Fixtures for the integration's tests: real config entries against the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from pathlib import Path
+import ssl
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.sipthor.api import load_credentials
+from custom_components.sipthor.certificate import (
+    certificate_file_name,
+    certificate_path,
+    write_certificate,
+)
+from custom_components.sipthor.const import (
+    CONF_ACCOUNT,
+    CONF_CERTIFICATE_FILE,
+    CONF_CURRENCY,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    DOMAIN,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+
+type Uploader = Callable[[bytes, str], Awaitable[str]]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/sipthor in every test."""
+
+
+@pytest.fixture(autouse=True)
+def trust_simulator(
+    simulator: SettingsSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trust the simulator's server CA as a system CA, so verification stays on.
+
+    The integration verifies the server against the system trust store, which
+    OpenSSL reads from ``SSL_CERT_FILE``.
+    """
+    bundle = tmp_path / "ca-bundle.crt"
+    system = Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile or "")
+    system_pem = system.read_bytes() if system.is_file() else b""
+    bundle.write_bytes(system_pem + simulator.certs.server_ca.read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+
+
+@pytest.fixture
+def mock_config_entry(simulator: SettingsSimulator) -> MockConfigEntry:
+    """Alice's entry, pointing at the simulator."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=ACCOUNT,
+        unique_id=ACCOUNT,
+        data={
+            CONF_URL: simulator.url,
+            CONF_ACCOUNT: ACCOUNT,
+            CONF_VERIFY_SSL: True,
+            CONF_CERTIFICATE_FILE: certificate_file_name(ACCOUNT),
+        },
+        options={CONF_CURRENCY: "EUR"},
+    )
+
+
+@pytest.fixture
+async def stored_certificate(hass: HomeAssistant, alice_pem: bytes) -> Path:
+    """Alice's certificate where a configured entry keeps it."""
+    path = certificate_path(hass, certificate_file_name(ACCOUNT))
+    await hass.async_add_executor_job(write_certificate, path, load_credentials(alice_pem))
+    return path
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+) -> MockConfigEntry:
+    """Alice's account set up against the simulator, every entity enabled."""
+    mock_config_entry.add_to_hass(hass)
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+    ):
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+    return mock_config_entry
+
+
+@pytest.fixture
+async def upload_file(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> AsyncIterator[Uploader]:
+    """Upload a file through Home Assistant's own file-upload endpoint."""
+    assert await async_setup_component(hass, "file_upload", {})
+    client = await hass_client()
+
+    async def upload(content: bytes, name: str) -> str:
+        response = await client.post("/api/file_upload", data={"file": (content, name)})
+        assert response.status == 200, await response.text()
+        return str((await response.json())["file_id"])
+
+    yield upload
