@@ -78,6 +78,12 @@ async def serve(argv: list[str] | None = None, stop: asyncio.Event | None = None
         client_auth=args.client_auth,
     )
     await simulator.start()
+    # Handlers first, so that the banner's "Ctrl-C stops it." holds once it is printed.
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
     certs = simulator.certs.directory
     account = "alice@example.com"
     # The platform's certificates are RSA-1024/MD5, which curl's OpenSSL refuses to
@@ -106,12 +112,6 @@ async def serve(argv: list[str] | None = None, stop: asyncio.Event | None = None
         )
     print(f"  try: {curl}", flush=True)
     print("  Ctrl-C stops it.", flush=True)
-
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
     finally:

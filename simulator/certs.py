@@ -3,7 +3,7 @@
 The enrollment CA issues client certificates the way CDRTool does (spec §2.3):
 RSA-1024 keys, MD5 signatures, serial number 0, ten years of validity, the key
 unencrypted after the certificate in one PEM. ``cryptography`` refuses to sign with
-MD5, so those certificates are re-signed by the ``openssl`` command.
+MD5, so those certificates are signed by the ``openssl ca`` command.
 
 The server certificate comes from a separate CA, as on the platform, where the web
 server's certificate has nothing to do with the enrollment CA.
@@ -180,56 +180,99 @@ def issue_client_certificate(
     subject = x509.Name(attributes)
     start = not_before or datetime.now(UTC) - timedelta(minutes=5)
     end = not_after or start + _PLATFORM_VALIDITY
-    # A platform-like certificate starts self-signed: ``openssl x509 -CA`` re-signs
-    # only those, and sets the CA as issuer when it does.
+    if platform_like:
+        return IssuedCertificate(
+            _openssl_md5_sign(authority, key, subject, start, end), _key_pem(key)
+        )
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject if platform_like else authority.certificate.subject)
+        .issuer_name(authority.certificate.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
-        .sign(key if platform_like else authority.key, hashes.SHA256())
+        .sign(authority.key, hashes.SHA256())
     )
-    pem = certificate.public_bytes(serialization.Encoding.PEM)
-    if platform_like:
-        pem = _resign_md5_serial_zero(authority, pem)
-    return IssuedCertificate(pem, _key_pem(key))
+    return IssuedCertificate(certificate.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
-def _resign_md5_serial_zero(authority: Authority, certificate_pem: bytes) -> bytes:
-    """Re-sign with MD5 and serial 0 through ``openssl x509``, as CDRTool's PHP does."""
+_OPENSSL_CA_CONFIG = """\
+[ca]
+default_ca = simulator
+[simulator]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = md5
+policy = any_subject
+unique_subject = no
+email_in_dn = yes
+[any_subject]
+commonName = supplied
+emailAddress = optional
+"""
+
+
+def _openssl_md5_sign(
+    authority: Authority,
+    key: rsa.RSAPrivateKey,
+    subject: x509.Name,
+    start: datetime,
+    end: datetime,
+) -> bytes:
+    """Sign with MD5 and serial number 0 through ``openssl ca``, as CDRTool's PHP does.
+
+    ``openssl ca`` takes the validity dates as given, whatever the machine's clock
+    says, so tests that freeze time (or want an expired certificate) get them too.
+    """
     openssl = shutil.which("openssl")
     if openssl is None:  # pragma: no cover - the machines here have it
         msg = "The openssl command is needed to sign platform-like (MD5) certificates"
         raise RuntimeError(msg)
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
     with tempfile.TemporaryDirectory(prefix="sipthor-sim-") as workdir:
         folder = Path(workdir)
-        (folder / "in.pem").write_bytes(certificate_pem)
+        (folder / "ca.cnf").write_text(_OPENSSL_CA_CONFIG)
+        (folder / "index.txt").write_text("")
+        (folder / "serial").write_text("00\n")
+        (folder / "request.pem").write_bytes(request)
         (folder / "ca.pem").write_bytes(authority.certificate_pem)
         _write_private(folder / "ca.key", authority.key_pem)
         subprocess.run(  # noqa: S603 - fixed arguments, files of our own
             [
                 openssl,
-                "x509",
+                "ca",
+                "-batch",
+                "-notext",
+                "-preserveDN",
+                "-config",
+                "ca.cnf",
+                "-cert",
+                "ca.pem",
+                "-keyfile",
+                "ca.key",
+                "-md",
+                "md5",
+                "-startdate",
+                start.astimezone(UTC).strftime("%Y%m%d%H%M%SZ"),
+                "-enddate",
+                end.astimezone(UTC).strftime("%Y%m%d%H%M%SZ"),
                 "-in",
-                str(folder / "in.pem"),
-                "-CA",
-                str(folder / "ca.pem"),
-                "-CAkey",
-                str(folder / "ca.key"),
-                "-md5",
-                "-preserve_dates",
-                "-set_serial",
-                "0",
+                "request.pem",
                 "-out",
-                str(folder / "out.pem"),
+                "certificate.pem",
             ],
             check=True,
             capture_output=True,
+            cwd=folder,
         )
-        return (folder / "out.pem").read_bytes()
+        return (folder / "certificate.pem").read_bytes()
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
@@ -317,7 +360,11 @@ def ensure_certificates(
 
 def _load_or_create_authority(certificate_path: Path, key_path: Path, name: str) -> Authority:
     if certificate_path.exists() and key_path.exists():
-        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        # The key is one this module wrote; skipping OpenSSL's RSA consistency check
+        # saves ~30 ms per key, paid by every simulator start.
+        key = serialization.load_pem_private_key(
+            key_path.read_bytes(), None, unsafe_skip_rsa_key_validation=True
+        )
         assert isinstance(key, rsa.RSAPrivateKey)
         return Authority(x509.load_pem_x509_certificate(certificate_path.read_bytes()), key)
     authority = new_authority(name)

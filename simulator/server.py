@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
+import functools
 import logging
 from pathlib import Path
 import re
@@ -33,7 +34,13 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from .certs import CertificateFiles, ensure_certificates, issue_client_certificate, new_authority
+from .certs import (
+    CertificateFiles,
+    IssuedCertificate,
+    ensure_certificates,
+    issue_client_certificate,
+    new_authority,
+)
 from .phpjson import php_json
 from .state import FORWARDING_CONDITIONS, Json, Platform, SimulatedAccount
 
@@ -177,7 +184,7 @@ class SettingsSimulator:
             "set_call_forwarding": self._set_call_forwarding,
             "add_balance": self._add_balance,
             "get_crt": self._get_crt,
-            "get_p12": self._get_crt,
+            "get_p12": self._get_p12,
             "delete_account": self._delete_account,
         }
 
@@ -216,7 +223,7 @@ class SettingsSimulator:
     def _ssl_contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         """The serving context, and one that trusts no client (for ``tls_reject``)."""
         serving = self._server_context(self.certs.enrollment_ca.read_text())
-        rejecting = self._server_context(new_authority("Nobody's CA").certificate_pem.decode())
+        rejecting = self._server_context(_nobodys_ca())
         serving.sni_callback = self._on_client_hello
         return serving, rejecting
 
@@ -260,18 +267,34 @@ class SettingsSimulator:
             # No post-handshake authentication offered, or TLS 1.2 (Apache would
             # renegotiate there; Python's ssl module cannot).
             return _NO_PHA
-        # OpenSSL sends the CertificateRequest at the next handshake step; asyncio
-        # forwards what OpenSSL wrote only when told to.
-        with contextlib.suppress(ssl.SSLWantReadError):
-            ssl_object.do_handshake()
-        _ssl_protocol(transport)._process_outgoing()  # noqa: SLF001
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _PHA_WAIT
-        while loop.time() < deadline and not transport.is_closing():
-            certificate = _peer_certificate(ssl_object)
-            if certificate is not None:
-                return certificate
-            await asyncio.sleep(0.005)
+        # Wake up whenever the client sends something, rather than polling on a timer:
+        # tests freeze the event loop's clock, and a sleeping poll would never wake.
+        protocol = _ssl_protocol(transport)
+        received = asyncio.Event()
+        buffer_updated = protocol.buffer_updated
+
+        def on_data(nbytes: int) -> None:
+            buffer_updated(nbytes)
+            received.set()
+
+        protocol.buffer_updated = on_data
+        try:
+            # OpenSSL sends the CertificateRequest at the next handshake step; asyncio
+            # forwards what OpenSSL wrote only when told to.
+            with contextlib.suppress(ssl.SSLWantReadError):
+                ssl_object.do_handshake()
+            protocol._process_outgoing()  # noqa: SLF001
+            async with asyncio.timeout(_PHA_WAIT):
+                while not transport.is_closing():
+                    certificate = _peer_certificate(ssl_object)
+                    if certificate is not None:
+                        return certificate
+                    received.clear()
+                    await received.wait()
+        except TimeoutError:
+            pass
+        finally:
+            del protocol.buffer_updated
         return None
 
     # -- HTTP ---------------------------------------------------------------------------
@@ -294,6 +317,10 @@ class SettingsSimulator:
         applies = faults.applies_to(action)
         if applies and faults.latency:
             await asyncio.sleep(faults.latency)
+            if request.transport is None:
+                # The client gave up waiting; nobody is left to answer (it used to
+                # fail an assertion further on and log an error).
+                return web.Response(status=499)
         if applies and faults.drop_connection:
             assert request.transport is not None
             request.transport.abort()
@@ -308,8 +335,9 @@ class SettingsSimulator:
 
         if applies and faults.status is not None:
             return web.Response(status=faults.status, body=b"")
-        if any(key.endswith("[]") for key in request.query) or "[]" in body:
-            # PHP 8: an array-valued parameter breaks string handling (spec §1).
+        if any("[" in key and key.endswith("]") for key in params):
+            # PHP 8: an array-valued parameter breaks string handling (spec §1). Checked
+            # on the decoded names: a form body carries them as FUNC%5B%5D.
             return web.Response(status=500, body=b"")
         if applies and faults.credentials_error:
             return _text(f"Error: Failed to parse X.509 client certificate\n{CREDENTIALS_ERROR}")
@@ -552,10 +580,19 @@ class SettingsSimulator:
 
     async def _get_crt(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
         """Mints a certificate, as the real action does: the client must never call it."""
-        issued = await asyncio.get_running_loop().run_in_executor(
+        issued = await self._mint_owner_certificate(account)
+        return _download(issued.combined_pem, "application/x-crt", f"{account.owner}.crt")
+
+    async def _get_p12(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
+        """The same as ``get_crt``, as PKCS#12 locked with the SIP password (spec §2.3)."""
+        issued = await self._mint_owner_certificate(account)
+        p12 = issued.pkcs12(account.password)
+        return _download(p12, "application/x-p12", f"{account.owner}.p12")
+
+    async def _mint_owner_certificate(self, account: SimulatedAccount) -> IssuedCertificate:
+        return await asyncio.get_running_loop().run_in_executor(
             None, issue_client_certificate, self.certs.enrollment_authority, str(account.owner)
         )
-        return web.Response(body=issued.combined_pem, content_type="application/x-crt")
 
     async def _delete_account(
         self, account: SimulatedAccount, params: dict[str, str]
@@ -564,6 +601,12 @@ class SettingsSimulator:
 
     def _backend_fails(self, action: str) -> bool:
         return self.faults.backend_error and self.faults.applies_to(action)
+
+
+@functools.cache
+def _nobodys_ca() -> str:
+    """A CA that issued no client certificate (for ``tls_reject``); made once per process."""
+    return new_authority("Nobody's CA").certificate_pem.decode()
 
 
 def _normalise_target(value: str, account: SimulatedAccount) -> str:
@@ -633,6 +676,14 @@ def _alert(message: str) -> str:
 
 def _json(value: Json) -> web.Response:
     return _text(php_json(value))
+
+
+def _download(body: bytes, content_type: str, suffix: str) -> web.Response:
+    """A certificate file, with the headers CDRTool sends (spec §2.3)."""
+    disposition = f"inline; filename=sipthor-owner-certificate-{suffix}"
+    return web.Response(
+        body=body, content_type=content_type, headers={"Content-Disposition": disposition}
+    )
 
 
 def _text(body: str) -> web.Response:

@@ -133,11 +133,12 @@ class Platform:
         self,
         accounts: list[SimulatedAccount] | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         behaviour: Behaviour | None = None,
     ) -> None:
         """Start with ``accounts`` (the demo accounts when None)."""
-        self._clock = clock
+        # Looked up at each call, so that a test's frozen clock (freezegun) applies.
+        self._clock = clock or (lambda: time.time())  # noqa: PLW0108
         self._offset = 0.0
         self.behaviour = behaviour or Behaviour()
         self.accounts: dict[str, SimulatedAccount] = {}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from custom_components.sipthor.api import ClientCredentials, load_credentials
-from simulator import SettingsSimulator
+from simulator import Platform, SettingsSimulator
+from simulator.certs import ensure_certificates
 
 ACCOUNT = "alice@example.com"
 ACCOUNT_PASSWORD = "alice-sip-password"
@@ -16,8 +17,19 @@ ACCOUNT_PASSWORD = "alice-sip-password"
 
 @pytest.fixture(scope="session")
 def sim_certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One certificate directory for the whole run: generating keys is slow."""
-    return tmp_path_factory.mktemp("sim-certs")
+    """One certificate directory for the whole run: generating keys is slow.
+
+    Made here, at the session's start, so that no test with a frozen clock makes them.
+    """
+    directory = tmp_path_factory.mktemp("sim-certs")
+    ensure_certificates(
+        directory,
+        {
+            account.address: (account.owner, account.password)
+            for account in Platform().accounts.values()
+        },
+    )
+    return directory
 
 
 @pytest.fixture

@@ -77,6 +77,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     if OPTIONS_NEED_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # The entities have now said what they show; setup fetched what those enabled by
+    # default show, so fetch what the user enabled on top of them.
+    await fast.async_fetch_missing()
+    await slow.async_fetch_missing()
     return True
 
 

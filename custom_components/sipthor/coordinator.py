@@ -203,17 +203,23 @@ class SipThorCoordinator(DataUpdateCoordinator[AccountData]):
         """Register an entity that shows ``source``; returns the call that releases it."""
         self._consumers[source] += 1
         self._consumers_known = True
-        if self.data is not None and source not in self.data.fetched | self.data.unsupported:
-            # An entity enabled after setup: fetch its data now, not at the next poll.
-            self.config_entry.async_create_background_task(
-                self.hass, self.async_request_refresh(), f"{self.name} new consumer"
-            )
 
         @callback
         def release() -> None:
             self._consumers[source] -= 1
 
         return release
+
+    async def async_fetch_missing(self) -> None:
+        """Fetch what entities need but setup did not fetch (an entity enabled later)."""
+        data = self.data
+        missing = [
+            source
+            for source in self.wanted_sources()
+            if source not in data.fetched | data.failing | data.unsupported
+        ]
+        if missing:
+            await self.async_refresh_sources(*missing)
 
     def wanted_sources(self) -> list[Source]:
         """The sources to fetch now, in a fixed order."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 import os
 from pathlib import Path
 import ssl
 from unittest.mock import patch
 
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -26,8 +28,6 @@ from custom_components.sipthor.const import (
     CONF_VERIFY_SSL,
     DOMAIN,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
 
@@ -37,6 +37,18 @@ type Uploader = Callable[[bytes, str], Awaitable[str]]
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/sipthor in every test."""
+
+
+@pytest.fixture(autouse=True)
+def private_config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A config directory of the test's own: the certificate file is written there.
+
+    The harness's default one lives inside its installed package, shared by every test.
+    """
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    hass.config.config_dir = str(config_dir)
+    return config_dir
 
 
 @pytest.fixture(autouse=True)
@@ -98,9 +110,7 @@ async def init_integration(
 
 
 @pytest.fixture
-async def upload_file(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator
-) -> AsyncIterator[Uploader]:
+async def upload_file(hass: HomeAssistant, hass_client: ClientSessionGenerator) -> Uploader:
     """Upload a file through Home Assistant's own file-upload endpoint."""
     assert await async_setup_component(hass, "file_upload", {})
     client = await hass_client()
@@ -110,4 +120,4 @@ async def upload_file(
         assert response.status == 200, await response.text()
         return str((await response.json())["file_id"])
 
-    yield upload
+    return upload

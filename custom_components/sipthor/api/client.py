@@ -249,6 +249,9 @@ class SipThorClient:
         if value is None and empty is ...:
             msg = f"{action} answered null"
             raise SipThorServerError(msg)
+        if parsed.prefix:
+            # The answer is good, but something before it went wrong on the server.
+            self._report_prefix(action, parsed.prefix)
         return value
 
     async def _write(self, action: str, params: Mapping[str, str] | None = None) -> StatusResult:
@@ -258,6 +261,9 @@ class SipThorClient:
             msg = f"{action} answered without a status"
             raise SipThorServerError(msg)
         self._raise_for_status(result)
+        # set_call_forwarding always echoes "Key … changed …" first (spec §5.17).
+        if parsed.prefix and action != "set_call_forwarding":
+            self._report_prefix(action, parsed.prefix)
         return result
 
     @staticmethod
@@ -318,8 +324,6 @@ class SipThorClient:
         except UnparsableBodyError as err:
             msg = f"{action} answered without JSON: {err}"
             raise SipThorServerError(msg) from err
-        if parsed.prefix and action != "set_call_forwarding":
-            self._report_prefix(action, parsed.prefix)
         return parsed
 
     def _report_prefix(self, action: str, prefix: str) -> None:

@@ -179,7 +179,8 @@ def _load_cert_chain(context: ssl.SSLContext, credentials: ClientCredentials) ->
         with os.fdopen(descriptor, "w", encoding="ascii") as file:
             file.write(credentials.combined_pem)
         context.load_cert_chain(path)
-    except ssl.SSLError as err:  # pragma: no cover - load_credentials checked the pair
+    except ssl.SSLError as err:
+        # load_credentials checked the pair; this is for credentials built by hand.
         raise SipThorCredentialsError(
             CredentialsProblem.INVALID_CERTIFICATE,
             f"OpenSSL refused the certificate: {err.reason or err}",
@@ -275,7 +276,7 @@ def _pkcs12(data: bytes, password: bytes | None) -> tuple[_PrivateKey, list[x509
 def _supported_key(key: object) -> _PrivateKey:
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | dsa.DSAPrivateKey):
         return key
-    raise SipThorCredentialsError(  # pragma: no cover - Ed25519 and the like
+    raise SipThorCredentialsError(  # Ed25519 and the like
         CredentialsProblem.INVALID_CERTIFICATE, "The private key type is unsupported"
     )
 

@@ -1,0 +1,129 @@
+"""Finding the JSON in what the settings page sends (spec §4.6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.sipthor.api.parse import (
+    ParsedBody,
+    UnparsableBodyError,
+    is_credentials_error,
+    parse_body,
+    readable_text,
+)
+
+ALERT = (
+    '<div class=row-fluid><div class=span12><div class="alert alert-error">'
+    "Error (SipPort): Failed to connect (1030): Database unavailable</div></div></div>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        ('{"balance":12.3456}', {"balance": 12.3456}),
+        ('["+31208001234"]', ["+31208001234"]),
+        ("[]", []),
+        ("null", None),
+        ("true", True),
+        ('{"timezone":"Europe\\/Amsterdam"}', {"timezone": "Europe/Amsterdam"}),
+        ('{"name":"Jos\\u00e9"}', {"name": "José"}),
+        ('  {"a":1}\n', {"a": 1}),
+    ],
+)
+def test_plain_json(body: str, value: object) -> None:
+    assert parse_body(body) == ParsedBody(value, "")
+
+
+@pytest.mark.parametrize("empty", ["null", "[]"])
+def test_html_error_before_the_empty_answer(empty: str) -> None:
+    parsed = parse_body(ALERT + empty)
+
+    assert parsed.value == ([] if empty == "[]" else None)
+    assert parsed.prefix == "Error (SipPort): Failed to connect (1030): Database unavailable"
+    assert parsed.server_error == parsed.prefix
+
+
+def test_font_error_line() -> None:
+    parsed = parse_body(
+        "<p><font color=red>Error (SipPort): getAccount failed (2000): Not found</font>\nnull"
+    )
+
+    assert parsed.value is None
+    assert parsed.server_error == "Error (SipPort): getAccount failed (2000): Not found"
+
+
+def test_set_call_forwarding_prefix() -> None:
+    body = (
+        'Key FUNC changed 0612345678Key FNOA changed {"success":true,'
+        '"error_message":"Changed diversions FUNC=sip:0612345678@example.com FNOA= "}'
+    )
+
+    parsed = parse_body(body)
+
+    assert parsed.value["success"] is True
+    assert parsed.prefix == "Key FUNC changed 0612345678Key FNOA changed"
+    assert parsed.server_error is None
+
+
+def test_prefix_with_json_looking_text() -> None:
+    """Candidates that decode but stop short of the end are skipped."""
+    body = 'Key FUNC changed null[1]Key FUNV changed true{"success":true,"error_message":"x"}'
+
+    parsed = parse_body(body)
+
+    assert parsed.value == {"success": True, "error_message": "x"}
+    assert parsed.prefix.endswith("Key FUNV changed true")
+
+
+def test_html_page_before_the_invalid_action_answer() -> None:
+    body = (
+        "<!DOCTYPE html><html><head><title>SIP settings</title><style>b{c:d}</style>"
+        '</head><body>{"success":false,"error_message":"Error: invalid action"}'
+    )
+
+    parsed = parse_body(body)
+
+    assert parsed.value == {"success": False, "error_message": "Error: invalid action"}
+    assert parsed.prefix == "SIP settings b{c:d}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<html><body>Internal error</body></html>",
+        '{"balance":12.34,"sessio',
+        '{"a":1} and then some',
+        "nothing",
+    ],
+)
+def test_no_json_at_the_end(body: str) -> None:
+    with pytest.raises(UnparsableBodyError):
+        parse_body(body)
+
+
+def test_unparsable_message_is_short_and_readable() -> None:
+    with pytest.raises(UnparsableBodyError) as caught:
+        parse_body("<p>" + "word " * 100 + "</p>")
+
+    assert len(str(caught.value)) == 200
+    assert "<p>" not in str(caught.value)
+
+
+def test_readable_text() -> None:
+    assert readable_text("<b>Balance:</b>\n  10&nbsp;&euro;<br/>") == "Balance: 10 €"
+    assert readable_text("") == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Error, please specify an accountX.509 Credentials error", True),
+        ("Error: No X.509 client certificate provided\nX.509 Credentials error\n", True),
+        ("X.509 Credentials error", True),
+        ('{"success":false,"error_message":"X.509 Credentials error"}', False),
+        ("null", False),
+    ],
+)
+def test_credentials_error(body: str, expected: bool) -> None:
+    assert is_credentials_error(body) is expected

@@ -1,0 +1,227 @@
+"""Every sensor's state, read from the simulator over mutual TLS."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.sipthor.const import CONF_CURRENCY, CONF_HISTORY_TIMEZONE
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str:
+    current = hass.states.get(entity_id)
+    assert current is not None, entity_id
+    return current.state
+
+
+async def test_account_sensors(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    balance = hass.states.get("sensor.alice_example_com_balance")
+    assert balance.state == "12.3456"
+    assert balance.attributes[ATTR_UNIT_OF_MEASUREMENT] == "EUR"
+    assert balance.attributes["device_class"] == "monetary"
+    assert state(hass, "sensor.alice_example_com_active_calls") == "0"
+    assert state(hass, "sensor.alice_example_com_registered_devices") == "2"
+    assert state(hass, "sensor.alice_example_com_aliases") == "2"
+    assert state(hass, "sensor.alice_example_com_enum_numbers") == "1"
+    assert state(hass, "sensor.alice_example_com_ring_time_before_no_answer_forwarding") == "35"
+    assert state(hass, "sensor.alice_example_com_do_not_disturb_time_left") == STATE_UNKNOWN
+
+
+def _seeded_call(simulator: SettingsSimulator, remote_party: str) -> datetime:
+    """When the simulator says a seeded call started (UTC)."""
+    account = simulator.platform.accounts[ACCOUNT]
+    return next(call.started for call in account.calls if call.remote_party == remote_party)
+
+
+async def test_call_sensors(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    # Seeded: Bob's call was missed, Carol's answered. The simulator prints the times in
+    # the account's zone (Amsterdam), without a zone, as the real server does; the
+    # sensors must land on the same instants.
+    missed = dt_util.parse_datetime(state(hass, "sensor.alice_example_com_last_missed_call"))
+    assert missed == _seeded_call(simulator, "sip:bob@example.net").replace(microsecond=0)
+    assert state(hass, "sensor.alice_example_com_last_missed_caller") == "Bob de Vries"
+    received = dt_util.parse_datetime(state(hass, "sensor.alice_example_com_last_received_call"))
+    assert received == _seeded_call(simulator, "sip:carol@example.com").replace(microsecond=0)
+    assert state(hass, "sensor.alice_example_com_last_received_caller") == "Carol"
+    attributes = hass.states.get("sensor.alice_example_com_last_received_call").attributes
+    assert attributes["remote_party"] == "carol@example.com"
+    assert attributes["duration"] == 617
+
+
+async def test_missed_calls_today_counts_from_local_midnight(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    # 09:00 UTC is 01:00 in US/Pacific, the harness's zone: a call at 08:30 UTC was
+    # today there, one at 07:30 UTC (23:30 Pacific) yesterday.
+    assert str(hass.config.time_zone) == "US/Pacific"
+    freezer.move_to("2026-11-26 09:00:00+00:00")
+    calls = simulator.platform.accounts[ACCOUNT].calls
+    calls.clear()
+    simulator.platform.add_call(ACCOUNT, "received", "sip:a@example.net", seconds_ago=30 * 60)
+    simulator.platform.add_call(ACCOUNT, "received", "sip:b@example.net", seconds_ago=90 * 60)
+    simulator.platform.add_call(
+        ACCOUNT, "received", "sip:c@example.net", seconds_ago=10 * 60, duration=40
+    )
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert state(hass, "sensor.alice_example_com_missed_calls_today") == "1"
+
+
+async def test_history_in_utc_option(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    # A server whose PHP prints times in UTC (spec §9 question 8), and the option saying so.
+    simulator.platform.behaviour.history_timezone = "utc"
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={CONF_CURRENCY: "CHF", CONF_HISTORY_TIMEZONE: "utc"}
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    missed = dt_util.parse_datetime(state(hass, "sensor.alice_example_com_last_missed_call"))
+    assert missed == _seeded_call(simulator, "sip:bob@example.net").replace(microsecond=0)
+    balance = hass.states.get("sensor.alice_example_com_balance")
+    assert balance.attributes[ATTR_UNIT_OF_MEASUREMENT] == "CHF"
+
+
+async def test_forwarding_and_voicemail_sensors(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    assert state(hass, "sensor.alice_example_com_forward_when_busy") == "<voice-mailbox>"
+    assert state(hass, "sensor.alice_example_com_forward_when_not_answered") == "<voice-mailbox>"
+    assert state(hass, "sensor.alice_example_com_forward_all_calls") == "off"
+    voicemail = hass.states.get("sensor.alice_example_com_voicemail")
+    assert voicemail.state == "alice@vm.example.com"
+    assert voicemail.attributes["delete_after_email"] is False
+    assert "4821" not in str(voicemail.attributes)
+
+
+async def test_account_without_mailbox_or_prepaid(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    account = simulator.platform.accounts[ACCOUNT]
+    account.voicemail = None
+    account.prepaid = False
+    account.registrations = []
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert state(hass, "sensor.alice_example_com_voicemail") == "none"
+    assert state(hass, "sensor.alice_example_com_balance") == STATE_UNKNOWN
+    # Only a prepaid answer that carries the session count gives this sensor.
+    assert hass.states.get("sensor.alice_example_com_active_calls") is None
+    assert state(hass, "sensor.alice_example_com_registered_devices") == "0"
+    assert state(hass, "binary_sensor.alice_example_com_registered") == "off"
+
+
+async def test_certificate_expiry_sensor(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    expiry = dt_util.parse_datetime(state(hass, "sensor.alice_example_com_certificate_expiry"))
+    assert expiry == init_integration.runtime_data.certificate.not_valid_after
+    # Platform certificates are valid for ten years.
+    assert expiry - dt_util.utcnow() > timedelta(days=3600)
+
+
+async def test_monthly_usage_unavailable_when_unsupported(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    assert state(hass, "sensor.alice_example_com_monthly_calls") == STATE_UNAVAILABLE
+    assert state(hass, "sensor.alice_example_com_monthly_cost") == STATE_UNAVAILABLE
+    # The rest of the account is unaffected.
+    assert state(hass, "sensor.alice_example_com_balance") == "12.3456"
+
+
+async def test_monthly_usage_on_a_legacy_server(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    simulator.platform.behaviour.legacy_monthly_usage = True
+    await _setup_all_enabled(hass, mock_config_entry)
+    assert state(hass, "sensor.alice_example_com_monthly_calls") == "37"
+    cost = hass.states.get("sensor.alice_example_com_monthly_cost")
+    assert cost.state == "4.1875"
+    assert cost.attributes[ATTR_UNIT_OF_MEASUREMENT] == "EUR"
+
+
+async def test_last_balance_change(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    await hass.async_block_till_done(wait_background_tasks=True)
+    change = hass.states.get("sensor.alice_example_com_last_balance_change")
+    assert change.state == "-0.0627"
+    assert change.attributes["description"] == "Session to 31201234567 for 209s"
+
+
+async def test_disabled_by_default(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    for entity_id in (
+        "sensor.alice_example_com_monthly_calls",
+        "sensor.alice_example_com_monthly_cost",
+        "sensor.alice_example_com_last_balance_change",
+    ):
+        entry = entity_registry.async_get(entity_id)
+        assert entry is not None
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    # Nothing an enabled entity needs is missing, and nothing else is asked for.
+    assert "get_monthly_usage" not in simulator.counters.requests
+    assert "get_balance_history" not in simulator.counters.requests
+
+
+async def test_polling_updates_the_balance(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    simulator.platform.accounts[ACCOUNT].balance = 1.25
+    freezer.tick(timedelta(seconds=61))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, "sensor.alice_example_com_balance") == "1.25"
+
+
+async def _setup_all_enabled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+    ):
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
