@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+import shutil
+import tempfile
 
 import pytest
 
@@ -15,13 +17,15 @@ ACCOUNT = "alice@example.com"
 ACCOUNT_PASSWORD = "alice-sip-password"
 
 
-@pytest.fixture(scope="session")
-def sim_certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One certificate directory for the whole run: generating keys is slow.
+_CERTS_DIR = pytest.StashKey[Path]()
 
-    Made here, at the session's start, so that no test with a frozen clock makes them.
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Make the simulator's certificates before any test, so no frozen clock dates them.
+
+    Their validity must hold for OpenSSL, which reads the real clock.
     """
-    directory = tmp_path_factory.mktemp("sim-certs")
+    directory = Path(tempfile.mkdtemp(prefix="sipthor-sim-certs-"))
     ensure_certificates(
         directory,
         {
@@ -29,7 +33,19 @@ def sim_certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             for account in Platform().accounts.values()
         },
     )
-    return directory
+    session.config.stash[_CERTS_DIR] = directory
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the certificates (private keys) made for this run."""
+    if (directory := session.config.stash.get(_CERTS_DIR, None)) is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sim_certs_dir(pytestconfig: pytest.Config) -> Path:
+    """One certificate directory for the whole run: generating keys is slow."""
+    return pytestconfig.stash[_CERTS_DIR]
 
 
 @pytest.fixture

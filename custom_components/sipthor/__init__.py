@@ -66,6 +66,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     )
     store = SipThorStore(hass, entry.entry_id)
     await store.async_load()
+    entry.async_on_unload(store.async_flush)
     fast = SipThorFastCoordinator(hass, entry, client, store)
     slow = SipThorSlowCoordinator(hass, entry, client)
     entry.runtime_data = SipThorRuntimeData(

@@ -30,6 +30,7 @@ class SipThorStore:
         """Bind to the entry's file; call :meth:`async_load` before use."""
         self._store: Store[_Stored] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
         self._data: _Stored = {}
+        self._dirty = False
 
     async def async_load(self) -> None:
         """Read the file, if there is one."""
@@ -66,9 +67,16 @@ class SipThorStore:
         self._schedule_save()
 
     def _schedule_save(self) -> None:
+        self._dirty = True
         self._store.async_delay_save(self._snapshot, _SAVE_DELAY)
 
+    async def async_flush(self) -> None:
+        """Write now what is waiting (the entry unloads; a reload reads the file)."""
+        if self._dirty:
+            await self._store.async_save(self._snapshot())
+
     def _snapshot(self) -> _Stored:
+        self._dirty = False
         return _Stored(**self._data)
 
     async def async_remove(self) -> None:

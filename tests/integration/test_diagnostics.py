@@ -1,0 +1,62 @@
+"""Diagnostics: everything useful for a bug report, nothing secret or personal."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+
+
+async def test_diagnostics(
+    hass: HomeAssistant,
+    hass_client,
+    init_integration: MockConfigEntry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    # The simulator's port and every date (its demo data is relative to now) change
+    # from run to run.
+    assert diagnostics == snapshot(
+        exclude=props(
+            "url",
+            "not_valid_before",
+            "not_valid_after",
+            "start_time",
+            "stop_time",
+            "started",
+            "date",
+        )
+    )
+
+
+async def test_diagnostics_hold_no_secret_or_number(
+    hass: HomeAssistant,
+    hass_client,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    alice_pem: bytes,
+) -> None:
+    text = json.dumps(await get_diagnostics_for_config_entry(hass, hass_client, init_integration))
+    account = simulator.platform.accounts[ACCOUNT]
+    key_body = alice_pem.decode().split("-----BEGIN PRIVATE KEY-----")[1][:64]
+    for secret in (
+        key_body,
+        "PRIVATE KEY",
+        account.password,
+        "4821",  # the voicemail PIN
+        account.email,
+        account.mobile_number,
+        "31208001234",  # the caller ID and the ENUM number
+        "bob@example.net",
+        "203.0.113.45",
+    ):
+        assert secret not in text, secret

@@ -1,0 +1,88 @@
+"""The call event entity: one event per new call, none for history, none twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+
+CALL = "event.alice_example_com_call"
+
+
+async def _slow_poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(timedelta(minutes=11))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def _fired(events: list) -> list[tuple[str, str]]:
+    return [
+        (
+            event.data["new_state"].attributes["event_type"],
+            event.data["new_state"].attributes["remote_party"],
+        )
+        for event in events
+        if event.data["entity_id"] == CALL and event.data["new_state"].state != STATE_UNKNOWN
+    ]
+
+
+async def test_history_is_not_replayed(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    state = hass.states.get(CALL)
+    assert state.state == STATE_UNKNOWN
+    assert state.attributes["event_types"] == ["received", "missed", "placed"]
+
+
+async def test_each_new_call_fires_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    events = async_capture_events(hass, EVENT_STATE_CHANGED)
+    platform = simulator.platform
+    platform.add_call(ACCOUNT, "received", "sip:dave@example.org", display_name="Dave")
+    platform.add_call(ACCOUNT, "received", "sip:erin@example.org", duration=75, seconds_ago=30)
+    platform.add_call(ACCOUNT, "placed", "sip:+31201234567@example.com", duration=20, price=0.01)
+    await _slow_poll(hass, freezer)
+
+    assert sorted(_fired(events)) == sorted(
+        [
+            ("missed", "dave@example.org"),
+            ("received", "erin@example.org"),
+            ("placed", "+31201234567@example.com"),
+        ]
+    )
+    last = hass.states.get(CALL)
+    assert last.attributes["duration"] in (0, 20, 75)
+
+    events.clear()
+    await _slow_poll(hass, freezer)
+    assert _fired(events) == [], "a call already announced is not announced again"
+
+
+async def test_calls_during_downtime_are_announced_after_restart(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    simulator.platform.add_call(ACCOUNT, "received", "sip:frank@example.org", seconds_ago=10)
+
+    events = async_capture_events(hass, EVENT_STATE_CHANGED)
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert _fired(events) == [("missed", "frank@example.org")]

@@ -1,0 +1,208 @@
+"""The actions: call forwarding, do not disturb with a duration, aliases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
+
+from custom_components.sipthor.const import DOMAIN
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+
+
+async def _call(hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any) -> None:
+    await hass.services.async_call(
+        DOMAIN, service, {"config_entry_id": entry.entry_id, **data}, blocking=True
+    )
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    return hass.states.get(entity_id).state
+
+
+async def test_set_call_forwarding(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    account = simulator.platform.accounts[ACCOUNT]
+    await _call(
+        hass,
+        "set_call_forwarding",
+        init_integration,
+        always="<mobile-number>",
+        busy="",
+        unavailable="0612345678",
+    )
+    # Stored as the server normalises it (spec §5.17); the rest is left alone.
+    assert account.forwarding == {
+        "FUNC": "sip:+31612345678@example.com",
+        "FNOA": "<voice-mailbox>",
+        "FUNV": "sip:0612345678@example.com",
+    }
+    # Read back at once, without waiting for the slow poll.
+    assert _state(hass, "sensor.alice_example_com_forward_all_calls") == "+31612345678@example.com"
+    assert _state(hass, "sensor.alice_example_com_forward_when_busy") == "off"
+    assert _state(hass, "sensor.alice_example_com_forward_when_not_answered") == "<voice-mailbox>"
+    assert _state(hass, "sensor.alice_example_com_forward_when_unavailable") == (
+        "0612345678@example.com"
+    )
+
+
+async def test_forwarding_target_reaches_the_server_unchanged(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    target = "bob+home@example.net"
+    await _call(hass, "set_call_forwarding", init_integration, not_online=target)
+    assert simulator.counters.last("set_call_forwarding").params["FNOL"] == target
+    assert _state(hass, "sensor.alice_example_com_forward_when_not_online") == target
+
+
+async def test_forwarding_only_reads_back_forwarding(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.counters.reset()
+    await _call(hass, "set_call_forwarding", init_integration, busy="<voice-mailbox>")
+    assert set(simulator.counters.requests) == {
+        "get_voicemail",  # the mailbox exists: checked before forwarding to it
+        "set_call_forwarding",
+        "get_call_forwarding",
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "translation_key"),
+    [
+        ({}, "no_forwarding_condition"),
+        ({"busy": "<other>"}, "unknown_keyword"),
+    ],
+)
+async def test_set_call_forwarding_invalid_input(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    data: dict[str, str],
+    translation_key: str,
+) -> None:
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "set_call_forwarding", init_integration, **data)
+    assert raised.value.translation_key == translation_key
+    assert "set_call_forwarding" not in simulator.counters.requests
+
+
+async def test_forwarding_to_a_missing_mailbox_or_mobile(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    account = simulator.platform.accounts[ACCOUNT]
+    account.voicemail = None
+    account.mobile_number = ""
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "set_call_forwarding", init_integration, busy="<voice-mailbox>")
+    assert raised.value.translation_key == "no_voice_mailbox"
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "set_call_forwarding", init_integration, always="<mobile-number>")
+    assert raised.value.translation_key == "no_mobile_number"
+    assert "set_call_forwarding" not in simulator.counters.requests
+
+
+async def test_forwarding_refused_by_the_server(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    # Clearing the last condition may be refused by NGNPro (spec §9 question 6).
+    simulator.platform.behaviour.clear_all_forwarding_fails = True
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(hass, "set_call_forwarding", init_integration, busy="", no_answer=None)
+    assert raised.value.translation_key == "server_refused"
+    assert "Empty diversion set" in str(raised.value)
+    assert _state(hass, "sensor.alice_example_com_forward_when_busy") == "<voice-mailbox>"
+
+
+async def test_enable_dnd_with_a_duration(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    await _call(hass, "enable_dnd", init_integration, duration=90)
+    assert simulator.counters.last("set_dnd_on").params["duration"] == "90"
+    assert _state(hass, "switch.alice_example_com_do_not_disturb") == "on"
+    assert _state(hass, "sensor.alice_example_com_do_not_disturb_time_left") == "90"
+
+
+async def test_enable_dnd_without_a_duration(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    await _call(hass, "enable_dnd", init_integration)
+    assert "duration" not in simulator.counters.last("set_dnd_on").params
+    assert _state(hass, "switch.alice_example_com_do_not_disturb") == "on"
+
+
+@pytest.mark.parametrize("duration", [0, -5, 100000, "soon"])
+async def test_enable_dnd_invalid_duration(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    duration: object,
+) -> None:
+    with pytest.raises(vol.Invalid):
+        await _call(hass, "enable_dnd", init_integration, duration=duration)
+    assert "set_dnd_on" not in simulator.counters.requests
+
+
+async def test_add_alias(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    await _call(hass, "add_alias", init_integration, username="  Alice.J ")
+    assert "alice.j@example.com" in simulator.platform.accounts[ACCOUNT].aliases
+    aliases = hass.states.get("sensor.alice_example_com_aliases")
+    assert aliases.state == "3"
+    assert "alice.j@example.com" in aliases.attributes["aliases"]
+
+
+@pytest.mark.parametrize("username", ["", "   ", "bob@example.com", "two words"])
+async def test_add_alias_invalid_username(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    username: str,
+) -> None:
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "add_alias", init_integration, username=username)
+    assert raised.value.translation_key == "invalid_alias"
+    assert "add_alias" not in simulator.counters.requests
+
+
+async def test_add_existing_alias_carries_the_server_message(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    with pytest.raises(HomeAssistantError, match="already exists") as raised:
+        await _call(hass, "add_alias", init_integration, username="a.jansen")
+    assert raised.value.translation_key == "server_refused"
+
+
+async def test_unknown_entry(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN,
+            "enable_dnd",
+            {"config_entry_id": "no-such-entry"},
+            blocking=True,
+        )
+    assert raised.value.translation_key == "invalid_config_entry"
+
+
+async def test_unloaded_entry(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    await hass.config_entries.async_unload(init_integration.entry_id)
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "enable_dnd", init_integration)
+    assert raised.value.translation_key == "unloaded_config_entry"
+
+
+async def test_entry_of_another_integration(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    other = MockConfigEntry(domain="demo")
+    other.add_to_hass(hass)
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "enable_dnd", other)
+    assert raised.value.translation_key == "invalid_config_entry"

@@ -1,0 +1,176 @@
+"""Do not disturb and caller-ID privacy, switched for real on the simulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.config_entries import SOURCE_REAUTH
+from homeassistant.const import (
+    ATTR_ASSUMED_STATE,
+    ATTR_ENTITY_ID,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+    STATE_OFF,
+    STATE_ON,
+)
+from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import HomeAssistantError
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    mock_restore_cache,
+)
+
+from custom_components.sipthor.const import DOMAIN
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+
+DND = "switch.alice_example_com_do_not_disturb"
+DND_SENSOR = "binary_sensor.alice_example_com_do_not_disturb"
+DND_LEFT = "sensor.alice_example_com_do_not_disturb_time_left"
+PRIVACY = "switch.alice_example_com_hide_caller_id"
+
+
+async def _switch(hass: HomeAssistant, service: str, entity_id: str) -> None:
+    await hass.services.async_call(
+        SWITCH_DOMAIN, service, {ATTR_ENTITY_ID: entity_id}, blocking=True
+    )
+
+
+async def _poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_dnd_switch_changes_the_account(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    account = simulator.platform.accounts[ACCOUNT]
+    assert hass.states.get(DND).state == STATE_OFF
+
+    await _switch(hass, SERVICE_TURN_ON, DND)
+    # On the server: nobody may call, without an end (spec §6.1).
+    assert account.temporary_groups == ["nobody"]
+    assert account.dnd_until is None
+    assert hass.states.get(DND).state == STATE_ON
+    assert hass.states.get(DND_SENSOR).state == STATE_ON
+
+    # The server reads "nobody, 0 minutes": ambiguous, but this integration set it.
+    await _poll(hass, freezer, 61)
+    assert hass.states.get(DND).state == STATE_ON
+
+    await _switch(hass, SERVICE_TURN_OFF, DND)
+    assert account.temporary_groups == ["everybody"]
+    assert hass.states.get(DND).state == STATE_OFF
+    assert hass.states.get(DND_SENSOR).state == STATE_OFF
+
+
+async def test_dnd_without_end_survives_a_restart(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    await _switch(hass, SERVICE_TURN_ON, DND)
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(DND).state == STATE_ON
+
+
+async def test_dnd_set_elsewhere_with_a_duration(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    # Do not disturb for 45 minutes, set on the web page; the expiry leaves "nobody"
+    # with 0 minutes behind (one of the answers spec §9 question 4 allows).
+    simulator.platform.behaviour.dnd_expiry = "keep"
+    simulator.platform.set_dnd(simulator.platform.accounts[ACCOUNT], 45)
+    await _poll(hass, freezer, 61)
+    assert hass.states.get(DND).state == STATE_ON
+    assert hass.states.get(DND_LEFT).state == "44"
+
+    await _poll(hass, freezer, 45 * 60)
+    # Not set here without an end, so it expired.
+    assert hass.states.get(DND).state == STATE_OFF
+    assert hass.states.get(DND_LEFT).state == "unknown"
+
+
+async def test_dnd_refused_by_the_server(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.faults.backend_error = True
+    simulator.faults.actions = frozenset({"set_dnd_on"})
+    with pytest.raises(HomeAssistantError) as raised:
+        await _switch(hass, SERVICE_TURN_ON, DND)
+    assert raised.value.translation_key == "server_refused"
+    assert "Error (SipPort)" in str(raised.value)
+    assert hass.states.get(DND).state == STATE_OFF
+
+
+async def test_dnd_unreachable_server(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.faults.drop_connection = True
+    with pytest.raises(HomeAssistantError) as raised:
+        await _switch(hass, SERVICE_TURN_ON, DND)
+    assert raised.value.translation_key == "communication_error"
+
+
+async def test_refused_certificate_while_switching_starts_reauth(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.faults.credentials_error = True
+    with pytest.raises(HomeAssistantError) as raised:
+        await _switch(hass, SERVICE_TURN_OFF, DND)
+    assert raised.value.translation_key == "authentication_failed"
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_privacy_switch_is_assumed_and_changes_the_account(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    account = simulator.platform.accounts[ACCOUNT]
+    state = hass.states.get(PRIVACY)
+    assert state.state == "unknown"
+    assert state.attributes[ATTR_ASSUMED_STATE] is True
+
+    await _switch(hass, SERVICE_TURN_ON, PRIVACY)
+    assert account.privacy is True
+    assert hass.states.get(PRIVACY).state == STATE_ON
+
+    await _switch(hass, SERVICE_TURN_OFF, PRIVACY)
+    assert account.privacy is False
+    assert hass.states.get(PRIVACY).state == STATE_OFF
+
+
+async def test_privacy_refusal_keeps_the_state(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    await _switch(hass, SERVICE_TURN_ON, PRIVACY)
+    # NGNPro may refuse adding the account to "anonymous" twice (spec §9 question 5).
+    simulator.platform.behaviour.privacy_on_fails_when_set = True
+    with pytest.raises(HomeAssistantError, match="already in group anonymous"):
+        await _switch(hass, SERVICE_TURN_ON, PRIVACY)
+    assert hass.states.get(PRIVACY).state == STATE_ON
+
+
+async def test_privacy_state_restored_after_restart(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    mock_restore_cache(hass, [State(PRIVACY, STATE_ON)])
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(PRIVACY).state == STATE_ON
+    # Restoring asks nothing of the server.
+    assert "set_privacy_on" not in simulator.counters.requests
