@@ -6,6 +6,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -206,3 +207,42 @@ async def test_entry_of_another_integration(
     with pytest.raises(ServiceValidationError) as raised:
         await _call(hass, "enable_dnd", other)
     assert raised.value.translation_key == "invalid_config_entry"
+
+
+async def test_read_back_failure_does_not_fail_the_write(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    simulator.faults.drop_connection = True
+    simulator.faults.actions = frozenset({"get_call_forwarding"})
+    await _call(hass, "set_call_forwarding", init_integration, always="0612345678")
+    assert simulator.platform.accounts[ACCOUNT].forwarding["FUNC"] == ("sip:0612345678@example.com")
+    assert "Could not read back call_forwarding" in caplog.text
+
+
+async def test_read_back_refused_starts_reauthentication(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.faults.credentials_error = True
+    simulator.faults.actions = frozenset({"get_accept_rules"})
+    await _call(hass, "enable_dnd", init_integration, duration=5)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+
+
+async def test_nothing_is_read_back_that_no_entity_shows(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    registry = er.async_get(hass)
+    for entry in er.async_entries_for_config_entry(registry, init_integration.entry_id):
+        if "forward" in entry.entity_id:
+            registry.async_update_entity(entry.entity_id, disabled_by=er.RegistryEntryDisabler.USER)
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    simulator.counters.reset()
+    await _call(hass, "set_call_forwarding", init_integration, always="0612345678")
+    assert set(simulator.counters.requests) == {"set_call_forwarding"}
