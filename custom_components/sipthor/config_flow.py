@@ -114,10 +114,14 @@ class _Connection:
 
 def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> ClientCredentials:
     """Read and check an uploaded certificate (blocking: runs in the executor)."""
-    with process_uploaded_file(hass, file_id) as path:
-        if path.stat().st_size > MAX_UPLOAD_BYTES:
-            raise _UploadError(CONF_CERTIFICATE_UPLOAD, CredentialsProblem.INVALID_CERTIFICATE)
-        data = path.read_bytes()
+    try:
+        with process_uploaded_file(hass, file_id) as path:
+            if path.stat().st_size > MAX_UPLOAD_BYTES:
+                raise _UploadError(CONF_CERTIFICATE_UPLOAD, CredentialsProblem.INVALID_CERTIFICATE)
+            data = path.read_bytes()
+    except ValueError as err:
+        # process_uploaded_file: the upload is gone (expired or already used).
+        raise _UploadError(CONF_CERTIFICATE_UPLOAD, "certificate_required") from err
     try:
         return load_credentials(data, password or None)
     except SipThorCredentialsError as err:
@@ -127,6 +131,10 @@ def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> Cli
             else CONF_CERTIFICATE_UPLOAD
         )
         raise _UploadError(field, err.problem.value) from err
+    except ValueError as err:
+        # cryptography parses parts of a certificate lazily: a damaged public key
+        # surfaces as a plain ValueError. The file is unusable, not missing.
+        raise _UploadError(CONF_CERTIFICATE_UPLOAD, CredentialsProblem.INVALID_CERTIFICATE) from err
 
 
 async def _async_identity(hass: HomeAssistant, connection: _Connection) -> Identity:
@@ -176,10 +184,6 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         except _UploadError as err:
             self._credentials = None
             errors[err.field] = err.key
-        except ValueError:
-            # process_uploaded_file: the upload is gone (expired or already used).
-            self._credentials = None
-            errors[CONF_CERTIFICATE_UPLOAD] = "certificate_required"
         return self._credentials
 
     async def _async_check(
@@ -347,7 +351,8 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         path = certificate_path(self.hass, file_name)
         try:
             return await self.hass.async_add_executor_job(read_certificate, path)
-        except (OSError, SipThorCredentialsError):
+        except (OSError, ValueError, SipThorCredentialsError):
+            # Missing, expired or damaged (a lazily parsed part raises ValueError).
             errors[CONF_CERTIFICATE_UPLOAD] = "certificate_required"
             return None
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,12 @@ async def served(argv: list[str], capsys: pytest.CaptureFixture[str]) -> AsyncIt
         await task
 
 
+needs_curl = pytest.mark.skipif(
+    shutil.which("curl") is None, reason="curl is not installed (apt-get install curl)"
+)
+
+
+@needs_curl
 async def test_printed_curl_command_returns_json(
     sim_certs_dir: Path, socket_enabled: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -83,6 +90,7 @@ async def test_printed_curl_command_returns_json(
     assert json.loads(output) == {"balance": 12.3456, "session_counter": 0}
 
 
+@needs_curl
 async def test_command_line_switches(
     sim_certs_dir: Path, socket_enabled: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import re
 import ssl
 import tempfile
+import warnings
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -37,6 +38,14 @@ _PEM_KEY_BLOCK = re.compile(
 _MIN_RSA_DSA_BITS = 2048
 _MIN_EC_BITS = 224
 _WEAK_HASHES = frozenset({"md5", "sha1"})
+
+# CDRTool issues every certificate with serial number 0 (spec §2.3), which RFC 5280
+# disallows; recent cryptography releases warn on each load. The warning says nothing a
+# user can act on, so it is silenced for exactly this case. (cryptography announces
+# that it will refuse such certificates one day: then this client needs another parser.)
+warnings.filterwarnings(
+    "ignore", message="Parsed a serial number which wasn't positive", category=Warning
+)
 
 
 @dataclass(frozen=True, slots=True)
