@@ -552,3 +552,14 @@ async def test_certificate_with_a_numeric_user_part(
 
     with pytest.raises(SipThorAuthenticationError):
         await make_client(credentials=credentials).get_identity()
+
+
+def test_damaged_public_key(modern_alice: IssuedCertificate) -> None:
+    """A certificate damaged in transit: still PEM, but its public key no longer parses."""
+    der = modern_alice.certificate.public_bytes(serialization.Encoding.DER)
+    # The RSA-2048 key's SEQUENCE inside the SubjectPublicKeyInfo BIT STRING made a SET.
+    spki = bytes.fromhex("0382010f003082010a")
+    assert der.count(spki) == 1
+    damaged = x509.load_der_x509_certificate(der.replace(spki, bytes.fromhex("0382010f003182010a")))
+    pem = damaged.public_bytes(serialization.Encoding.PEM) + modern_alice.key_pem
+    assert problem_of(pem) is CredentialsProblem.INVALID_CERTIFICATE

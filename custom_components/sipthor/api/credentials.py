@@ -135,8 +135,15 @@ def load_credentials(
     else:
         key, certificates = _pkcs12(data, secret)
 
-    certificate = _certificate_for_key(certificates, key)
-    info = _certificate_info(certificate)
+    try:
+        certificate = _certificate_for_key(certificates, key)
+        info = _certificate_info(certificate)
+    except ValueError as err:
+        # cryptography parses parts of a certificate lazily: a damaged public key or
+        # extension surfaces only here, as a plain ValueError.
+        raise SipThorCredentialsError(
+            CredentialsProblem.INVALID_CERTIFICATE, f"The certificate is damaged: {err}"
+        ) from err
     if info.is_expired(now):
         raise SipThorCredentialsError(
             CredentialsProblem.EXPIRED_CERTIFICATE,
