@@ -124,11 +124,19 @@ async def test_expired_certificate_starts_reauthentication(
     assert len(_reauth_flows(hass)) == 1
 
 
+def _account_device(registry: dr.DeviceRegistry, entry: MockConfigEntry) -> dr.DeviceEntry:
+    # Not async_get_device(identifiers=…): deprecated since Home Assistant 2026.8.
+    return next(
+        device
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if (DOMAIN, ACCOUNT) in device.identifiers
+    )
+
+
 async def test_account_device(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
-    device = device_registry.async_get_device(identifiers={(DOMAIN, ACCOUNT)})
-    assert device is not None
+    device = _account_device(device_registry, init_integration)
     assert device.name == ACCOUNT
     assert device.entry_type is dr.DeviceEntryType.SERVICE
     assert device.manufacturer == "AG Projects"
@@ -141,7 +149,7 @@ async def test_account_device_cannot_be_removed(
     hass_ws_client,
 ) -> None:
     assert await async_setup_component(hass, "config", {})
-    device = device_registry.async_get_device(identifiers={(DOMAIN, ACCOUNT)})
+    device = _account_device(device_registry, init_integration)
     client = await hass_ws_client(hass)
     await client.send_json_auto_id(
         {
