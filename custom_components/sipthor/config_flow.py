@@ -131,10 +131,6 @@ def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> Cli
             else CONF_CERTIFICATE_UPLOAD
         )
         raise _UploadError(field, err.problem.value) from err
-    except ValueError as err:
-        # cryptography parses parts of a certificate lazily: a damaged public key
-        # surfaces as a plain ValueError. The file is unusable, not missing.
-        raise _UploadError(CONF_CERTIFICATE_UPLOAD, CredentialsProblem.INVALID_CERTIFICATE) from err
 
 
 async def _async_identity(hass: HomeAssistant, connection: _Connection) -> Identity:
@@ -351,8 +347,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         path = certificate_path(self.hass, file_name)
         try:
             return await self.hass.async_add_executor_job(read_certificate, path)
-        except (OSError, ValueError, SipThorCredentialsError):
-            # Missing, expired or damaged (a lazily parsed part raises ValueError).
+        except (OSError, SipThorCredentialsError):
             errors[CONF_CERTIFICATE_UPLOAD] = "certificate_required"
             return None
 

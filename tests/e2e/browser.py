@@ -1,0 +1,153 @@
+"""Headless Chromium (Debian's ``chromium``) driven by Playwright: what a person sees.
+
+Playwright's own browser download does not work here; it drives the system's
+Chromium instead. Home Assistant's frontend is made of web components: Playwright's
+CSS and text locators look inside their shadow roots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import shutil
+from typing import Any
+
+from tests.e2e.stack import Owner
+
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+INSTALL_HINT = (
+    "Install Debian's Chromium (apt-get install -y chromium), or point CHROMIUM at a "
+    "Chromium binary"
+)
+VIEWPORT = {"width": 1280, "height": 1000}
+
+
+def chromium_path() -> str | None:
+    """The Chromium binary: $CHROMIUM, or Debian's on the PATH."""
+    candidate = os.environ.get("CHROMIUM")
+    if candidate:
+        return candidate if Path(candidate).is_file() else None
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@dataclass
+class Page:
+    """A screenshot and the text it showed."""
+
+    name: str
+    url: str
+    screenshot: Path
+    text: str
+    # Visible on/off toggles (switch rows of entities cards and device pages).
+    toggles: int
+
+
+async def log_in(page: Any, base_url: str, owner: Owner, timeout_ms: float) -> None:
+    """Log in through Home Assistant's login form."""
+    await page.goto(f"{base_url}/", wait_until="domcontentloaded", timeout=timeout_ms)
+    await page.locator("input[name=username]").fill(owner.username, timeout=timeout_ms)
+    await page.locator("input[name=password]").fill(owner.password, timeout=timeout_ms)
+    await page.locator("input[name=password]").press("Enter")
+    # The frontend's shell, once logged in.
+    await page.locator("home-assistant-main").wait_for(state="attached", timeout=timeout_ms)
+
+
+async def visit(
+    page: Any,
+    *,
+    url: str,
+    name: str,
+    out_dir: Path,
+    expect: tuple[str, ...],
+    timeout_ms: float,
+) -> Page:
+    """Open ``url``, wait until every text of ``expect`` is visible, take a screenshot."""
+    await page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+    missing = []
+    for text in expect:
+        try:
+            await page.get_by_text(text, exact=False).first.wait_for(
+                state="visible", timeout=timeout_ms
+            )
+        except Exception:  # noqa: BLE001 - reported below, with the screenshot
+            missing.append(text)
+    # Let charts and relative times settle before the picture.
+    await page.wait_for_timeout(1000)
+    screenshot = out_dir / f"{name}.png"
+    await page.screenshot(path=str(screenshot), full_page=True)
+    text = await page.evaluate(_VISIBLE_TEXT)
+    toggles = page.locator("ha-entity-toggle ha-switch")
+    visible = [await toggles.nth(i).is_visible() for i in range(await toggles.count())]
+    if missing:
+        msg = f"{url}: not visible: {missing} (screenshot {screenshot})"
+        raise AssertionError(msg)
+    return Page(name, url, screenshot, text, sum(visible))
+
+
+async def screenshots(
+    base_url: str,
+    owner: Owner,
+    pages: list[tuple[str, str, tuple[str, ...]]],
+    out_dir: Path,
+    *,
+    timeout_ms: float = 30_000,
+) -> list[Page]:
+    """Log in, then visit ``(name, path, expected texts)`` in turn."""
+    from playwright.async_api import async_playwright  # noqa: PLC0415 - optional
+
+    executable = chromium_path()
+    if executable is None:
+        raise FileNotFoundError(INSTALL_HINT)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
+        )
+        try:
+            page = await browser.new_page(viewport=VIEWPORT)
+            await log_in(page, base_url, owner, timeout_ms)
+            return [
+                await visit(
+                    page,
+                    url=f"{base_url}/{path}",
+                    name=name,
+                    out_dir=out_dir,
+                    expect=expect,
+                    timeout_ms=timeout_ms,
+                )
+                for name, path, expect in pages
+            ]
+        finally:
+            await browser.close()
+
+
+# The text the page shows, shadow roots included (innerText stops at them).
+_VISIBLE_TEXT = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.nodeName === "STYLE" || node.nodeName === "SCRIPT") return;
+    if (node.nodeType === Node.TEXT_NODE) {
+      const text = node.textContent.trim();
+      if (text) out.push(text);
+      return;
+    }
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(document.body);
+  return out.join("\\n");
+}"""

@@ -1,0 +1,865 @@
+"""The simulator and a real Home Assistant, wired together over its public interfaces.
+
+``scripts/develop`` (the demo) and the end-to-end tests both use this module:
+
+1. the simulator runs in the calling process, on its own TLS port (so the tests can
+   look at and change its state directly);
+2. Home Assistant runs as a real subprocess (``python -m homeassistant -c DIR
+   --skip-pip``) with ``custom_components/sipthor`` linked into its configuration
+   directory, and with ``SSL_CERT_FILE`` pointing at the system CAs plus the
+   simulator's server CA, so that the integration verifies the server as it would a
+   public provider;
+3. the owner is created through the onboarding API (or logged in, when it exists);
+4. the account is added through the integration's real config flow over the REST API,
+   its certificate uploaded through Home Assistant's file-upload endpoint.
+
+Run ``python -m tests.e2e.stack --help`` for the demo's options (``scripts/develop``
+runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import ctypes
+from dataclasses import dataclass, field
+import json
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import ssl
+import sys
+import time
+from typing import Any, Self
+
+import aiohttp
+
+from simulator import Platform, SettingsSimulator
+
+REPO = Path(__file__).resolve().parents[2]
+DOMAIN = "sipthor"
+ACCOUNT = "alice@example.com"
+DEMO_CONFIG = REPO / "config"
+DEMO_CERTS = REPO / ".sim-certs"
+DEMO_HA_PORT = 8123
+DEMO_SIM_PORT = 8443
+# What configuration.yaml reads the HTTP port from.
+PORT_VARIABLE = "SIPTHOR_HA_PORT"
+DASHBOARD_PATH = "sipthor-demo/account"
+# What scripts/develop copies from the tracked configuration: the rest of config/ is
+# Home Assistant's own state.
+TRACKED_CONFIG = ("configuration.yaml", "dashboards", "blueprints")
+INTEGRATION_LINK = Path("custom_components") / DOMAIN
+
+# Entities the demo shows first; every entity of the account is listed after them.
+KEY_ENTITIES = (
+    "sensor.alice_example_com_balance",
+    "binary_sensor.alice_example_com_registered",
+    "sensor.alice_example_com_registered_devices",
+    "switch.alice_example_com_do_not_disturb",
+    "switch.alice_example_com_hide_caller_id",
+    "sensor.alice_example_com_last_missed_caller",
+    "event.alice_example_com_call",
+    "sensor.alice_example_com_forward_when_busy",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The Home Assistant owner the demo and the tests create."""
+
+    name: str = "Demo Owner"
+    username: str = "demo"
+    password: str = "sipthor-demo"  # a local demo's login, printed on start
+
+
+OWNER = Owner()
+
+
+class StackError(RuntimeError):
+    """Something in the chain did not come up; the message says what and where."""
+
+
+def _say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+# -- the configuration directory -------------------------------------------------------
+
+
+def prepare_config(config_dir: Path, *, copy_from: Path | None = None) -> None:
+    """Make ``config_dir`` ready for ``hass -c``; copy the tracked files if asked.
+
+    A copy resolves symbolic links (the blueprints are links into blueprints/), so a
+    temporary directory holds files of its own. The integration is linked, never
+    copied: Home Assistant runs the repository's code.
+    """
+    config_dir.mkdir(parents=True, exist_ok=True)
+    if copy_from is not None:
+        for name in TRACKED_CONFIG:
+            source = copy_from / name
+            target = config_dir / name
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            elif source.is_file():
+                shutil.copyfile(source, target)
+    _skip_onboarding_extras(config_dir)
+    automations = config_dir / "automations.yaml"
+    if not automations.exists():
+        automations.write_text("[]\n")
+    link = config_dir / INTEGRATION_LINK
+    link.parent.mkdir(exist_ok=True)
+    target = REPO / INTEGRATION_LINK
+    relative = Path(os.path.relpath(target, link.parent))
+    if link.is_symlink() and link.resolve() == target.resolve():
+        return
+    if link.is_symlink() or link.exists():
+        msg = f"{link} exists and is not a link to {target}: move it away"
+        raise StackError(msg)
+    link.symlink_to(relative, target_is_directory=True)
+
+
+def _skip_onboarding_extras(config_dir: Path) -> None:
+    """Before the first start: mark every onboarding step but the owner's as done.
+
+    configuration.yaml sets the location and units. The frontend's "core config" step
+    would also start what a new installation suggests (weather, text-to-speech, radio,
+    shopping list), whose packages the demo does not install, so they would only fail
+    in the log. The owner is still created through the onboarding API.
+    """
+    store = config_dir / ".storage" / "onboarding"
+    if store.exists() or (config_dir / ".storage" / "auth").exists():
+        return
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(
+        json.dumps(
+            {
+                "version": 4,
+                "minor_version": 1,
+                "key": "onboarding",
+                "data": {"done": ["core_config", "analytics", "integration"]},
+            }
+        )
+    )
+
+
+def write_trust_bundle(server_ca: Path, bundle: Path) -> Path:
+    """The system's CAs plus the simulator's server CA, for ``SSL_CERT_FILE``.
+
+    The simulator's server certificate comes from a CA of its own; trusting that CA
+    the way a system trusts public CAs keeps server verification on, as users have it.
+    """
+    paths = ssl.get_default_verify_paths()
+    system = Path(os.environ.get("SSL_CERT_FILE") or paths.cafile or paths.openssl_cafile)
+    if system == bundle:  # started from a shell that exported an earlier bundle
+        system = Path(paths.openssl_cafile)
+    system_pem = system.read_bytes() if system.is_file() else b""
+    bundle.write_bytes(system_pem.rstrip(b"\n") + b"\n" + server_ca.read_bytes())
+    return bundle
+
+
+# -- the Home Assistant process --------------------------------------------------------
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: end Home Assistant with SIGTERM if the process that started it dies."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class HomeAssistantProcess:
+    """``python -m homeassistant`` on a configuration directory, started and stopped."""
+
+    def __init__(
+        self,
+        config_dir: Path,
+        port: int,
+        *,
+        env: dict[str, str] | None = None,
+        output: Path | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        """Run Home Assistant on 127.0.0.1:``port``; its output goes to ``output``."""
+        self.config_dir = config_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.output = output or config_dir / "hass.out"
+        self.env = env or {}
+        self.python = python
+        self.process: asyncio.subprocess.Process | None = None
+        self.started_at = 0.0
+
+    @property
+    def log_file(self) -> Path:
+        """Home Assistant's own log file."""
+        return self.config_dir / "home-assistant.log"
+
+    async def start(self) -> None:
+        """Start the process (returns at once; see :meth:`wait_until_serving`)."""
+        if port_in_use(self.port):
+            msg = f"Port {self.port} is taken: another Home Assistant runs there"
+            raise StackError(msg)
+        # A temporary directory of its own: file_upload keeps uploads in
+        # $TMPDIR/home-assistant-file_upload and deletes that whole directory when it
+        # starts or stops, which would break another Home Assistant's (or a test's)
+        # uploads on the same machine.
+        tmp = self.config_dir / "tmp"
+        tmp.mkdir(exist_ok=True)
+        env = os.environ | self.env | {PORT_VARIABLE: str(self.port), "TMPDIR": str(tmp)}
+        # pytest-cov would trace Home Assistant too (slower, and the integration runs
+        # from the configuration's link, outside the measured paths).
+        for name in [name for name in env if name.startswith("COV_CORE_")]:
+            del env[name]
+        # Logs go to home-assistant.log; the output file keeps what the process prints
+        # before logging is set up, and tracebacks of a crash.
+        with self.output.open("ab") as out:
+            self.started_at = time.monotonic()
+            self.process = await asyncio.create_subprocess_exec(
+                self.python,
+                "-m",
+                "homeassistant",
+                "--config",
+                str(self.config_dir),
+                # Never install packages at run time: what is missing is a bug of the
+                # requirements files, and shows as an error in the log.
+                "--skip-pip",
+                cwd=self.config_dir,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                # Its own process group: Ctrl-C reaches the demo, which stops it in order.
+                process_group=0,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.process is not None and self.process.returncode is None
+
+    def check_alive(self) -> None:
+        """Raise with the end of the output if Home Assistant has exited."""
+        if self.process is not None and self.process.returncode is not None:
+            msg = f"Home Assistant exited with code {self.process.returncode}:\n{self.tail(60)}"
+            raise StackError(msg)
+
+    async def wait(self) -> int:
+        """Wait until the process ends; its exit code."""
+        assert self.process is not None
+        return await self.process.wait()
+
+    async def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM (Home Assistant stops cleanly), then SIGKILL after ``timeout``."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return None if process is None else process.returncode
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(timeout):
+                return await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            return await process.wait()
+
+    def tail(self, lines: int = 200) -> str:
+        """The end of Home Assistant's log, for failure reports.
+
+        The output repeats the log; only its end is added, for what Home Assistant
+        printed before logging was set up or as it crashed.
+        """
+        parts = []
+        for path, count in ((self.log_file, lines), (self.output, 20)):
+            if path.is_file():
+                text = path.read_text(errors="replace").splitlines()[-count:]
+                parts.append(f"--- {path} (last {len(text)} lines)\n" + "\n".join(text))
+        return "\n".join(parts) or "(no output)"
+
+    def errors(self) -> list[str]:
+        """The ERROR and CRITICAL lines of the log (with the first line of a traceback)."""
+        if not self.log_file.is_file():
+            return []
+        return [
+            line
+            for line in self.log_file.read_text(errors="replace").splitlines()
+            if " ERROR " in line or " CRITICAL " in line
+        ]
+
+
+# -- Home Assistant's REST API ---------------------------------------------------------
+
+
+class ApiError(StackError):
+    """A request to Home Assistant answered with an unexpected status."""
+
+
+class HomeAssistantApi:
+    """The REST endpoints the frontend uses, as an owner does."""
+
+    def __init__(self, url: str, *, timeout: float = 30) -> None:
+        """Talk to the Home Assistant at ``url``."""
+        self.url = url.rstrip("/")
+        self.client_id = f"{self.url}/"
+        self.token: str | None = None
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._session.close()
+
+    async def __aenter__(self) -> Self:
+        """Use as ``async with``."""
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Close the session."""
+        await self.close()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: tuple[int, ...] = (200, 201),
+        **kwargs: Any,
+    ) -> Any:
+        """A request; the JSON answer (or text), or :class:`ApiError`."""
+        async with self._session.request(
+            method, f"{self.url}{path}", headers=self._headers(), **kwargs
+        ) as response:
+            text = await response.text()
+            if response.status not in expect:
+                msg = f"{method} {path}: HTTP {response.status}: {text[:500]}"
+                raise ApiError(msg)
+            if response.content_type == "application/json":
+                return json.loads(text) if text else None
+            return text
+
+    async def get(self, path: str, **kwargs: Any) -> Any:
+        """GET ``path``."""
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, data: Any = None, **kwargs: Any) -> Any:
+        """POST ``data`` as JSON to ``path``."""
+        return await self.request("POST", path, json=data, **kwargs)
+
+    # -- start-up and authentication ----------------------------------------------------
+
+    async def wait_until_serving(
+        self, process: HomeAssistantProcess | None = None, timeout: float = 180
+    ) -> None:
+        """Wait until the HTTP server answers (it listens once the frontend is set up)."""
+        await wait_for(
+            lambda: self._answers("/auth/providers"),
+            timeout=timeout,
+            what=f"Home Assistant's HTTP server at {self.url}",
+            process=process,
+        )
+
+    async def _answers(self, path: str) -> bool:
+        """Whether the server answers at all (before onboarding this one says 400)."""
+        try:
+            await self.get(path, expect=(200, 400))
+        except (aiohttp.ClientError, ApiError, TimeoutError):
+            return False
+        return True
+
+    async def authenticate(self, owner: Owner) -> bool:
+        """Onboard with ``owner`` (True), or log in as ``owner`` if onboarded (False)."""
+        steps = await self._onboarding_steps()
+        created = not steps.get("user", True)
+        if created:
+            answer = await self.post(
+                "/api/onboarding/users",
+                {
+                    "client_id": self.client_id,
+                    "name": owner.name,
+                    "username": owner.username,
+                    "password": owner.password,
+                    "language": "en",
+                },
+            )
+            await self._exchange(answer["auth_code"])
+        else:
+            await self._login(owner)
+        # The remaining steps, so that the browser goes straight to the dashboard.
+        steps = await self._onboarding_steps()
+        for step, data in (
+            ("core_config", {}),
+            ("analytics", {}),
+            ("integration", {"client_id": self.client_id, "redirect_uri": self.client_id}),
+        ):
+            if not steps.get(step, True):
+                await self.post(f"/api/onboarding/{step}", data)
+        return created
+
+    async def _onboarding_steps(self) -> dict[str, bool]:
+        """Which onboarding steps are done; none are left once onboarded (HTTP 404)."""
+        answer = await self.get("/api/onboarding", expect=(200, 404))
+        if not isinstance(answer, list):
+            return {}
+        return {step["step"]: step["done"] for step in answer}
+
+    async def _login(self, owner: Owner) -> None:
+        flow = await self.post(
+            "/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": self.client_id,
+            },
+        )
+        result = await self.post(
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": self.client_id, "username": owner.username, "password": owner.password},
+        )
+        if result.get("type") != "create_entry":
+            msg = (
+                f"Cannot log in as {owner.username!r}: {result.get('errors')}. This "
+                "configuration has another owner; start afresh with scripts/develop --reset"
+            )
+            raise StackError(msg)
+        await self._exchange(result["result"])
+
+    async def _exchange(self, code: str) -> None:
+        answer = await self.request(
+            "POST",
+            "/auth/token",
+            data={"grant_type": "authorization_code", "code": code, "client_id": self.client_id},
+        )
+        self.token = answer["access_token"]
+
+    async def wait_until_running(
+        self, process: HomeAssistantProcess | None = None, timeout: float = 180
+    ) -> None:
+        """Wait until Home Assistant has finished starting."""
+
+        async def running() -> bool:
+            config = await self.get("/api/config")
+            return bool(config.get("state") == "RUNNING")
+
+        await wait_for(running, timeout=timeout, what="Home Assistant to start", process=process)
+
+    # -- what the tests and the demo ask -----------------------------------------------
+
+    async def components(self) -> set[str]:
+        """The integrations Home Assistant has loaded."""
+        return set((await self.get("/api/config"))["components"])
+
+    async def upload(self, name: str, content: bytes) -> str:
+        """Upload a file as the frontend's file selector does; its file id."""
+        form = aiohttp.FormData()
+        form.add_field("file", content, filename=name, content_type="application/octet-stream")
+        answer = await self.request("POST", "/api/file_upload", data=form)
+        return str(answer["file_id"])
+
+    async def start_flow(self, handler: str) -> dict[str, Any]:
+        """Start a config flow, as "Add integration" does."""
+        result: dict[str, Any] = await self.post(
+            "/api/config/config_entries/flow",
+            {"handler": handler, "show_advanced_options": False},
+        )
+        return result
+
+    async def configure_flow(self, flow_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Submit a step of a config flow."""
+        result: dict[str, Any] = await self.post(f"/api/config/config_entries/flow/{flow_id}", data)
+        return result
+
+    async def flows_in_progress(self) -> list[dict[str, Any]]:
+        """The config flows in progress (a reauthentication is one).
+
+        Home Assistant 2025.4 lists them over the WebSocket API only.
+        """
+        answer = await self.ws_command({"type": "config_entries/flow/progress"})
+        if not answer.get("success"):
+            msg = f"config_entries/flow/progress: {answer}"
+            raise ApiError(msg)
+        result: list[dict[str, Any]] = answer["result"]
+        return result
+
+    async def entries(self, domain: str = DOMAIN) -> list[dict[str, Any]]:
+        """The config entries of ``domain``."""
+        result: list[dict[str, Any]] = await self.get(
+            "/api/config/config_entries/entry", params={"domain": domain}
+        )
+        return result
+
+    async def states(self) -> dict[str, dict[str, Any]]:
+        """Every state, by entity id."""
+        return {state["entity_id"]: state for state in await self.get("/api/states")}
+
+    async def state(self, entity_id: str) -> dict[str, Any] | None:
+        """One state, or None if the entity does not exist."""
+        try:
+            result: dict[str, Any] = await self.get(f"/api/states/{entity_id}")
+        except ApiError as err:
+            if "HTTP 404" in str(err):
+                return None
+            raise
+        return result
+
+    async def call(self, domain: str, service: str, data: dict[str, Any] | None = None) -> Any:
+        """Call an action through the service API (and wait for it to finish)."""
+        return await self.post(f"/api/services/{domain}/{service}", data or {})
+
+    async def ws_command(self, command: dict[str, Any]) -> dict[str, Any]:
+        """One command over the WebSocket API, as the frontend sends it; the raw result."""
+        async with self._session.ws_connect(f"{self.url}/api/websocket") as ws:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": self.token})
+            answer = await ws.receive_json()
+            if answer.get("type") != "auth_ok":
+                msg = f"WebSocket authentication failed: {answer}"
+                raise ApiError(msg)
+            await ws.send_json({"id": 1, **command})
+            result: dict[str, Any] = await ws.receive_json()
+            return result
+
+    async def ws_call(self, domain: str, service: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Call an action as the frontend does; the raw result.
+
+        Unlike the REST API of Home Assistant 2025.4, which answers HTTP 500 to a
+        ServiceValidationError, this returns the translated message a user sees.
+        """
+        return await self.ws_command(
+            {"type": "call_service", "domain": domain, "service": service, "service_data": data}
+        )
+
+    async def render(self, template: str) -> str:
+        """Render a template on the server."""
+        return str(await self.post("/api/template", {"template": template}))
+
+    async def entity_ids(self, domain: str = DOMAIN) -> list[str]:
+        """The entity ids of an integration."""
+        result: list[str] = json.loads(
+            await self.render(f"{{{{ integration_entities('{domain}') | sort | list | tojson }}}}")
+        )
+        return result
+
+    async def device_id(self, entity_id: str) -> str:
+        """The device of an entity."""
+        return (await self.render(f"{{{{ device_id('{entity_id}') }}}}")).strip()
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    process: HomeAssistantProcess | None = None,
+) -> None:
+    """Poll ``check`` until it is true; a readable error after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None:
+            process.check_alive()
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            tail = f"\n{process.tail(40)}" if process is not None else ""
+            msg = f"Timed out after {timeout:.0f} s waiting for {what}{tail}"
+            raise StackError(msg)
+        await asyncio.sleep(interval)
+
+
+# -- the account -------------------------------------------------------------------------
+
+
+async def add_account(
+    api: HomeAssistantApi,
+    simulator: SettingsSimulator,
+    *,
+    account: str = ACCOUNT,
+    currency: str = "EUR",
+) -> dict[str, Any]:
+    """Add ``account`` through the real config flow; the flow's final result.
+
+    The certificate is the platform-issued ``user@domain.crt`` of the simulator,
+    uploaded as the frontend's file selector uploads it. The account field stays
+    empty: the flow reads it from the certificate. Server verification stays on.
+    """
+    form = await api.start_flow(DOMAIN)
+    if form.get("type") != "form" or form.get("step_id") != "user":
+        msg = f"The config flow did not show its form: {form}"
+        raise StackError(msg)
+    certificate = simulator.client_certificate(f"{account}.crt")
+    file_id = await api.upload(certificate.name, certificate.read_bytes())
+    result = await api.configure_flow(
+        form["flow_id"],
+        {
+            "url": simulator.url,
+            "certificate": file_id,
+            "verify_ssl": True,
+            "currency": currency,
+        },
+    )
+    if result.get("type") != "create_entry":
+        msg = f"The config flow did not create the entry: {result}"
+        raise StackError(msg)
+    return result
+
+
+async def wait_for_entities(
+    api: HomeAssistantApi,
+    entity_ids: tuple[str, ...] = KEY_ENTITIES,
+    *,
+    timeout: float = 60,
+    process: HomeAssistantProcess | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Wait until every one of ``entity_ids`` has a state that is not "unavailable"."""
+    states: dict[str, dict[str, Any]] = {}
+
+    async def ready() -> bool:
+        nonlocal states
+        states = await api.states()
+        return all(
+            entity_id in states and states[entity_id]["state"] != "unavailable"
+            for entity_id in entity_ids
+        )
+
+    try:
+        await wait_for(ready, timeout=timeout, what="the account's entities", process=process)
+    except StackError as err:
+        missing = {
+            entity_id: states.get(entity_id, {}).get("state", "missing")
+            for entity_id in entity_ids
+            if states.get(entity_id, {}).get("state", "unavailable") == "unavailable"
+        }
+        msg = f"{err}\nNot there or unavailable: {missing}"
+        raise StackError(msg) from err
+    return states
+
+
+# -- the whole stack ---------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """A running simulator and Home Assistant, logged in as the owner."""
+
+    simulator: SettingsSimulator
+    hass: HomeAssistantProcess
+    api: HomeAssistantApi
+    owner: Owner
+    onboarded_now: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    config_dir: Path,
+    certs_dir: Path,
+    *,
+    ha_port: int,
+    sim_port: int = 0,
+    copy_config_from: Path | None = None,
+    platform: Platform | None = None,
+    owner: Owner = OWNER,
+    start_timeout: float = 120,
+) -> AsyncIterator[Stack]:
+    """Start the simulator and Home Assistant, onboard; stop both on the way out.
+
+    The account is not added here: see :func:`add_account`.
+    """
+    simulator = SettingsSimulator(certs_dir, port=sim_port, platform=platform)
+    await simulator.start()
+    try:
+        prepare_config(config_dir, copy_from=copy_config_from)
+        bundle = write_trust_bundle(simulator.certs.server_ca, certs_dir / "trust-bundle.pem")
+        hass = HomeAssistantProcess(config_dir, ha_port, env={"SSL_CERT_FILE": str(bundle)})
+        await hass.start()
+        try:
+            async with HomeAssistantApi(hass.url) as api:
+                timings: dict[str, float] = {}
+                await api.wait_until_serving(hass, timeout=start_timeout)
+                timings["http"] = time.monotonic() - hass.started_at
+                onboarded_now = await api.authenticate(owner)
+                await api.wait_until_running(hass, timeout=start_timeout)
+                timings["running"] = time.monotonic() - hass.started_at
+                yield Stack(simulator, hass, api, owner, onboarded_now, timings)
+        finally:
+            await hass.stop()
+    finally:
+        await simulator.stop()
+
+
+# -- the demo ----------------------------------------------------------------------------
+
+
+async def _ensure_demo_account(stack: Stack) -> str:
+    """The demo account's entry id: the existing one, or one added by the config flow."""
+    entries = await stack.api.entries()
+    for entry in entries:
+        if entry.get("unique_id") == ACCOUNT or entry.get("title") == ACCOUNT:
+            _say(f"Reusing the configured account {ACCOUNT} (entry {entry['entry_id']}).")
+            return str(entry["entry_id"])
+    _say(f"Adding {ACCOUNT} through the config flow (uploading {ACCOUNT}.crt) ...")
+    result = await add_account(stack.api, stack.simulator)
+    return str(result["result"]["entry_id"])
+
+
+def _reset(config_dir: Path) -> None:
+    """Delete Home Assistant's state in the demo's configuration; keep tracked files."""
+    for path in config_dir.iterdir():
+        if path.name in TRACKED_CONFIG:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+async def demo(args: argparse.Namespace) -> int:
+    """Bring the demo up, print how to use it, run until Ctrl-C."""
+    config_dir: Path = args.config
+    if args.reset and config_dir.is_dir():
+        _reset(config_dir)
+        _say(f"Removed Home Assistant's state from {config_dir}.")
+    if port_in_use(args.sim_port):
+        _say(f"Port {args.sim_port} is taken: is another scripts/develop running?")
+        return 1
+    # Ctrl-C (SIGINT) or SIGTERM cancel this task: the context managers below then stop
+    # Home Assistant and the simulator, even while they are still starting.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
+    _say(f"Starting the simulator on port {args.sim_port} and Home Assistant on {args.port} ...")
+    async with running_stack(
+        config_dir, args.certs, ha_port=args.port, sim_port=args.sim_port
+    ) as stack:
+        api = stack.api
+        timings = stack.timings
+        _say(
+            f"Home Assistant is up after {timings['running']:.1f} s "
+            f"(HTTP after {timings['http']:.1f} s)."
+        )
+        entry_id = await _ensure_demo_account(stack)
+        states = await wait_for_entities(api, process=stack.hass)
+        device_id = await api.device_id(KEY_ENTITIES[0])
+        entity_ids = await api.entity_ids()
+        missing = {"frontend", DOMAIN} - await api.components()
+        _summary(
+            stack,
+            entry_id=entry_id,
+            device_id=device_id,
+            entity_ids=entity_ids,
+            states=states,
+            missing=missing,
+        )
+        try:
+            code = await stack.hass.wait()
+        except asyncio.CancelledError:
+            _say("\nStopping Home Assistant and the simulator ...")
+            raise
+    _say(f"Home Assistant exited ({code}); see {stack.hass.log_file}.")
+    return 1
+
+
+def _summary(
+    stack: Stack,
+    *,
+    entry_id: str,
+    device_id: str,
+    entity_ids: list[str],
+    states: dict[str, dict[str, Any]],
+    missing: set[str],
+) -> None:
+    url = stack.hass.url
+    width = max(len(entity_id) for entity_id in entity_ids) if entity_ids else 40
+
+    def shown(entity_id: str) -> str:
+        state = states.get(entity_id)
+        if state is None:
+            return "(not yet)"
+        if state["state"] in ("unknown", "unavailable"):
+            return str(state["state"])
+        unit = state["attributes"].get("unit_of_measurement") or ""
+        return f"{state['state']} {unit}".strip()
+
+    _say()
+    rows = [
+        ("Home Assistant", url),
+        ("Login", f"{stack.owner.username} / {stack.owner.password}"),
+        ("Dashboard", f"{url}/{DASHBOARD_PATH}"),
+        ("Account device", f"{url}/config/devices/device/{device_id}"),
+        ("Integration", f"{url}/config/integrations/integration/{DOMAIN} (entry {entry_id})"),
+        ("Simulator", stack.simulator.url),
+        ("Certificates", str(stack.simulator.certs.directory)),
+        ("Log", str(stack.hass.log_file)),
+    ]
+    _say("SIP Thor demo")
+    for label, value in rows:
+        _say(f"  {label:<16} {value}")
+    if missing:
+        _say(f"  WARNING: not loaded: {', '.join(sorted(missing))} (see the log)")
+    _say("  Entities:")
+    ordered = [e for e in KEY_ENTITIES if e in entity_ids] + [
+        e for e in entity_ids if e not in KEY_ENTITIES
+    ]
+    for entity_id in ordered:
+        _say(f"    {entity_id:<{width}}  {shown(entity_id)}")
+    _say()
+    _say("Ctrl-C stops Home Assistant and the simulator.")
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/develop",
+        description="Run Home Assistant with the SIP Thor integration against the simulator.",
+    )
+    parser.add_argument("--port", type=int, default=DEMO_HA_PORT, help="Home Assistant's port")
+    parser.add_argument("--sim-port", type=int, default=DEMO_SIM_PORT, help="the simulator's port")
+    parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help=argparse.SUPPRESS)
+    parser.add_argument("--certs", type=Path, default=DEMO_CERTS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="start afresh: delete Home Assistant's state in config/ (owner, entries, history)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scripts/develop``."""
+    args = _arguments(argv)
+    try:
+        return asyncio.run(demo(args))
+    except StackError as err:
+        _say(f"scripts/develop: {err}")
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _say("Stopped.")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

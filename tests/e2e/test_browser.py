@@ -1,0 +1,42 @@
+"""What a person sees: headless Chromium logs in and opens the device page and dashboard.
+
+Skips, saying how to install it, when Debian's Chromium is missing. The screenshots
+stay in artifacts/e2e/ after the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.browser import screenshots
+from tests.e2e.stack import DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_device_page_and_dashboard_in_chromium(
+    chromium: str, stack: Stack, artifacts: Path
+) -> None:
+    await add_account(stack.api, stack.simulator)
+    await wait_for_entities(stack.api, process=stack.hass)
+    assert "frontend" in await stack.api.components(), "the frontend did not load"
+    device_id = await stack.api.device_id(KEY_ENTITIES[0])
+
+    # The balance as the frontend formats 12.3456 EUR in English, and the DND switch.
+    expected = ("Balance", "12.35", "Do not disturb")
+    pages = await screenshots(
+        stack.hass.url,
+        stack.owner,
+        [
+            ("device-page", f"config/devices/device/{device_id}", (*expected, "Hide caller ID")),
+            ("dashboard", DASHBOARD_PATH, (*expected, "Recent calls", "Forwarding")),
+        ],
+        artifacts,
+    )
+    for page in pages:
+        assert page.screenshot.stat().st_size > 10_000, page.screenshot
+        assert "€12.35" in page.text, page.text[:2000]
+        # The DND switch as a toggle, not only its name (and Hide caller ID's buttons).
+        assert page.toggles >= 1, page.name

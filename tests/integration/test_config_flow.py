@@ -1,0 +1,1330 @@
+"""The config, reauthentication, reconfiguration and options flows of SIP Thor.
+
+Everything goes through Home Assistant's real ``/api/file_upload`` endpoint and the
+simulated settings page over mutual TLS; the only mock is the one unexpected error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import json
+from pathlib import Path
+import random
+import socket
+import ssl
+import tempfile
+from typing import Any
+from unittest.mock import patch
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.sipthor.api import DEFAULT_URL, load_credentials
+from custom_components.sipthor.certificate import write_certificate
+from custom_components.sipthor.const import (
+    CONF_ACCOUNT,
+    CONF_CERTIFICATE_FILE,
+    CONF_CERTIFICATE_UPLOAD,
+    CONF_CURRENCY,
+    CONF_HISTORY_TIMEZONE,
+    CONF_PASSWORD,
+    CONF_SCAN_INTERVAL,
+    CONF_SLOW_SCAN_INTERVAL,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    DOMAIN,
+)
+from simulator import Faults, SettingsSimulator
+from simulator.certs import IssuedCertificate, issue_client_certificate
+from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
+
+OTHER_ACCOUNT = "bob@example.com"
+KEY_PASSWORD = "key-file-password"
+STORED_FILE = f"{ACCOUNT}.pem"
+
+type Upload = Callable[[bytes, str], Awaitable[str]]
+type Mint = Callable[..., IssuedCertificate]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A file as a user would pick it, and the password typed next to it."""
+
+    name: str
+    content: bytes
+    password: str | None = None
+
+
+@pytest.fixture
+def quiet_refused_handshakes(hass: HomeAssistant) -> Iterator[None]:
+    """Keep the simulator's end of a refused TLS handshake out of the test result.
+
+    The simulator shares Home Assistant's event loop. When the client hangs up in the
+    middle of a handshake (it does not trust the server's certificate), asyncio's debug
+    mode reports the *server's* failed accept to the loop's exception handler, which
+    the ``hass`` fixture turns into a test error. Those reports, and only those, are
+    dropped here; every other exception still fails the test.
+    """
+    loop = hass.loop
+    handler = loop.get_exception_handler()
+    assert handler is not None
+
+    def ignore_server_accept(loop: Any, context: dict[str, Any]) -> None:
+        message = str(context.get("message", ""))
+        if message.startswith("Error on transport creation for incoming connection"):
+            return
+        handler(loop, context)
+
+    loop.set_exception_handler(ignore_server_accept)
+    yield
+    loop.set_exception_handler(handler)
+
+
+@pytest.fixture
+async def upload(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Upload:
+    """Upload a file through Home Assistant's own file-upload endpoint, as the frontend does.
+
+    The endpoint reads a multipart body; conftest's ``upload_file`` posts its tuple as a
+    urlencoded form, which the endpoint answers with HTTP 500.
+
+    file_upload keeps uploads in ``<tempdir>/home-assistant-file_upload``, which it wipes
+    when it starts and when Home Assistant stops: test runs in parallel processes would
+    delete each other's uploads. Each test gets a temporary directory of its own.
+    """
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    assert await async_setup_component(hass, "file_upload", {})
+    client = await hass_client()
+
+    async def _upload(content: bytes, name: str) -> str:
+        form = aiohttp.FormData()
+        form.add_field("file", content, filename=name)
+        response = await client.post("/api/file_upload", data=form)
+        assert response.status == 200, await response.text()
+        return str((await response.json())["file_id"])
+
+    return _upload
+
+
+@pytest.fixture
+async def forget_upload(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> Callable[[str], Awaitable[None]]:
+    """Delete an upload through the endpoint, as when it expired before the form was sent."""
+    client = await hass_client()
+
+    async def _forget(file_id: str) -> None:
+        response = await client.delete("/api/file_upload", json={"file_id": file_id})
+        assert response.status == 200, await response.text()
+
+    return _forget
+
+
+@pytest.fixture
+def mint(simulator: SettingsSimulator) -> Mint:
+    """Issue a client certificate from the platform's enrollment CA."""
+
+    def _mint(common_name: str = ACCOUNT, **kwargs: Any) -> IssuedCertificate:
+        return issue_client_certificate(simulator.certs.enrollment_authority, common_name, **kwargs)
+
+    return _mint
+
+
+@pytest.fixture
+def credential(
+    simulator: SettingsSimulator, alice_pem: bytes, mint: Mint
+) -> Callable[[str], Credential]:
+    """The files a user may upload, by name; built on demand."""
+
+    def pem_blocks(pem: bytes) -> tuple[bytes, bytes]:
+        start = pem.index(b"-----BEGIN PRIVATE KEY-----")
+        return pem[:start], pem[start:]
+
+    def build(kind: str) -> Credential:
+        alice_certificate, alice_key = pem_blocks(alice_pem)
+        p12 = simulator.client_certificate(f"{ACCOUNT}.p12").read_bytes()
+        match kind:
+            case "pem":
+                return Credential(f"{ACCOUNT}.crt", alice_pem)
+            case "p12":
+                return Credential(f"{ACCOUNT}.p12", p12, ACCOUNT_PASSWORD)
+            case "p12_wrong_password":
+                return Credential(f"{ACCOUNT}.p12", p12, "not-the-sip-password")
+            case "p12_no_password":
+                return Credential(f"{ACCOUNT}.p12", p12)
+            case "encrypted_key" | "encrypted_key_no_password":
+                key = serialization.load_pem_private_key(alice_key, None)
+                encrypted = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.BestAvailableEncryption(KEY_PASSWORD.encode()),
+                )
+                password = KEY_PASSWORD if kind == "encrypted_key" else None
+                return Credential("alice.pem", alice_certificate + encrypted, password)
+            case "text":
+                return Credential("notes.txt", b"My SIP account is alice@example.com.\n")
+            case "random":
+                noise = random.Random(7).randbytes(4096)  # noqa: S311 - any bytes will do
+                return Credential("alice.crt", noise)
+            case "empty":
+                return Credential("alice.crt", b"")
+            case "oversized":
+                # A good certificate, padded beyond 64 KiB: the size alone refuses it.
+                return Credential("alice.crt", alice_pem + b"\n" * (64 * 1024))
+            case "certificate_only":
+                return Credential("alice.crt", alice_certificate)
+            case "key_mismatch":
+                bob_pem = simulator.client_certificate(f"{OTHER_ACCOUNT}.crt").read_bytes()
+                return Credential("alice.crt", alice_certificate + pem_blocks(bob_pem)[1])
+            case "damaged":
+                return Credential("alice.crt", _damaged_public_key(mint(platform_like=False)))
+            case "expired":
+                now = datetime.now(UTC)
+                # Modern, so that openssl need not re-sign an expired certificate.
+                expired = mint(
+                    not_before=now - timedelta(days=3650),
+                    not_after=now - timedelta(days=1),
+                    platform_like=False,
+                )
+                return Credential("alice.crt", expired.combined_pem)
+            case "owner":
+                return Credential(
+                    "owner-1001.crt", simulator.client_certificate("owner-1001.crt").read_bytes()
+                )
+            case "other_owner":
+                # Carol's owner: opens carol@example.net, not Alice's account.
+                return Credential(
+                    "owner-2002.crt", simulator.client_certificate("owner-2002.crt").read_bytes()
+                )
+        raise AssertionError(kind)
+
+    return build
+
+
+def _user_input(simulator: SettingsSimulator, certificate: str | None = None) -> dict[str, Any]:
+    """The user form as sent: the simulator's URL, verification on, and maybe an upload."""
+    data: dict[str, Any] = {CONF_URL: simulator.url, CONF_VERIFY_SSL: True, CONF_CURRENCY: "EUR"}
+    if certificate is not None:
+        data[CONF_CERTIFICATE_UPLOAD] = certificate
+    return data
+
+
+def _reconfigure_input(url: str, certificate: str | None = None) -> dict[str, Any]:
+    """The reconfigure form as sent: verification on, and maybe an upload."""
+    data: dict[str, Any] = {CONF_URL: url, CONF_VERIFY_SSL: True}
+    if certificate is not None:
+        data[CONF_CERTIFICATE_UPLOAD] = certificate
+    return data
+
+
+async def _upload_credential(upload: Upload, cred: Credential) -> dict[str, str]:
+    """The form fields of an upload: the file id, and the password if one is typed."""
+    fields = {CONF_CERTIFICATE_UPLOAD: await upload(cred.content, cred.name)}
+    if cred.password is not None:
+        fields[CONF_PASSWORD] = cred.password
+    return fields
+
+
+def _suggested(result: Any, field: str) -> Any:
+    """What a form shows in ``field`` before the user types anything."""
+    for key in result["data_schema"].schema:
+        if key == field:
+            if key.description and "suggested_value" in key.description:
+                return key.description["suggested_value"]
+            return key.default() if callable(key.default) else None
+    raise AssertionError(field)
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"https://127.0.0.1:{port}/settings.phtml"
+
+
+def _url(template: str, simulator: SettingsSimulator) -> str:
+    """A URL of a parameter: ``{closed_port}``, or a path on the simulator's ``{server}``."""
+    if template == "{closed_port}":
+        return _closed_port_url()
+    return template.format(server=simulator.url.removesuffix(simulator.path))
+
+
+def _damaged_public_key(issued: IssuedCertificate) -> bytes:
+    """The certificate with its key, where the certificate's public key no longer parses.
+
+    What a download damaged in transit can look like: still PEM, still a certificate.
+    """
+    der = issued.certificate.public_bytes(serialization.Encoding.DER)
+    # The RSA-2048 key in the BIT STRING of SubjectPublicKeyInfo: make its SEQUENCE a SET.
+    spki = bytes.fromhex("0382010f003082010a")
+    assert der.count(spki) == 1
+    damaged = x509.load_der_x509_certificate(der.replace(spki, bytes.fromhex("0382010f003182010a")))
+    return damaged.public_bytes(serialization.Encoding.PEM) + issued.key_pem
+
+
+def _system_trust_store() -> str:
+    """The system's CA bundle, without the simulator's server CA in it."""
+    return ssl.get_default_verify_paths().openssl_cafile
+
+
+def _fingerprint(pem: bytes) -> bytes:
+    return x509.load_pem_x509_certificates(pem)[0].fingerprint(hashes.SHA256())
+
+
+def _stored_path(hass: HomeAssistant, file_name: str = STORED_FILE) -> Path:
+    return Path(hass.config.config_dir) / ".storage" / DOMAIN / file_name
+
+
+def _assert_stored(
+    hass: HomeAssistant, certificate_pem: bytes, file_name: str = STORED_FILE
+) -> bytes:
+    """The certificate and its unencrypted key, alone in a private file and directory."""
+    path = _stored_path(hass, file_name)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert [entry.name for entry in path.parent.iterdir()] == [file_name]  # no temporary copy
+    stored = path.read_bytes()
+    assert _fingerprint(stored) == _fingerprint(certificate_pem)
+    key = serialization.load_pem_private_key(stored, None)
+    certificate = x509.load_pem_x509_certificate(stored)
+    assert key.public_key() == certificate.public_key()
+    return stored
+
+
+def _entity_id(hass: HomeAssistant, key: str) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{ACCOUNT}_{key}")
+    assert entity_id is not None
+    return entity_id
+
+
+# -- adding an account -----------------------------------------------------------------
+
+
+async def test_user_flow_pem(
+    hass: HomeAssistant, simulator: SettingsSimulator, upload: Upload, alice_pem: bytes
+) -> None:
+    """The platform's user@domain.crt alone is enough: the account comes from its CN."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    assert _suggested(result, CONF_URL) == DEFAULT_URL
+    assert _suggested(result, CONF_VERIFY_SSL) is True
+    assert _suggested(result, CONF_CURRENCY) == "EUR"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_CURRENCY: "CHF"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == ACCOUNT
+    assert result["data"] == {
+        CONF_URL: simulator.url,
+        CONF_ACCOUNT: ACCOUNT,
+        CONF_VERIFY_SSL: True,
+        CONF_CERTIFICATE_FILE: STORED_FILE,
+    }
+    assert result["options"] == {CONF_CURRENCY: "CHF"}
+    entry = result["result"]
+    assert entry.unique_id == ACCOUNT
+    _assert_stored(hass, alice_pem)
+
+    # The new entry works with what was stored.
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    balance = hass.states.get(_entity_id(hass, "balance"))
+    assert balance is not None
+    assert balance.state == "12.3456"
+    assert balance.attributes[ATTR_UNIT_OF_MEASUREMENT] == "CHF"
+
+
+async def test_user_flow_p12(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+) -> None:
+    """A .p12 opens with the SIP password; the key is stored unlocked, the password nowhere."""
+    p12 = credential("p12")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | await _upload_credential(upload, p12)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == ACCOUNT
+    entry = result["result"]
+    assert entry.unique_id == ACCOUNT
+    assert entry.data[CONF_CERTIFICATE_FILE] == STORED_FILE
+
+    pem = simulator.client_certificate(f"{ACCOUNT}.crt").read_bytes()
+    stored = _assert_stored(hass, pem)
+    assert ACCOUNT_PASSWORD.encode() not in stored
+    assert CONF_PASSWORD not in entry.data
+    assert ACCOUNT_PASSWORD not in json.dumps(entry.as_dict(), default=str)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_user_flow_owner_certificate(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+) -> None:
+    """An owner certificate opens every account of its owner: the typed one is added."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator)
+        | {CONF_ACCOUNT: f"  {OTHER_ACCOUNT} "}
+        | await _upload_credential(upload, credential("owner")),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == OTHER_ACCOUNT
+    assert result["result"].unique_id == OTHER_ACCOUNT
+    assert result["data"][CONF_ACCOUNT] == OTHER_ACCOUNT
+    assert result["data"][CONF_CERTIFICATE_FILE] == f"{OTHER_ACCOUNT}.pem"
+    _assert_stored(hass, credential("owner").content, f"{OTHER_ACCOUNT}.pem")
+    assert simulator.counters.last("get_identity").params["account"] == OTHER_ACCOUNT
+    await hass.async_block_till_done()
+    assert result["result"].state is ConfigEntryState.LOADED
+
+
+@pytest.mark.parametrize("account", ["", "alice", "alice @example.com", "@example.com"])
+async def test_user_flow_invalid_account(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    account: str,
+) -> None:
+    """The owner certificate names no account: it must be typed, as user@domain."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator)
+        | {CONF_ACCOUNT: account}
+        | await _upload_credential(upload, credential("owner")),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ACCOUNT: "invalid_account"}
+    assert simulator.counters.requests["get_identity"] == 0
+
+    # Typing the account is enough: the certificate was kept.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | {CONF_ACCOUNT: ACCOUNT}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == ACCOUNT
+    _assert_stored(hass, credential("owner").content)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "error", "fix"),
+    [
+        ("text", CONF_CERTIFICATE_UPLOAD, "invalid_certificate", "pem"),
+        ("random", CONF_CERTIFICATE_UPLOAD, "invalid_certificate", "pem"),
+        ("empty", CONF_CERTIFICATE_UPLOAD, "invalid_certificate", "pem"),
+        ("oversized", CONF_CERTIFICATE_UPLOAD, "invalid_certificate", "pem"),
+        ("certificate_only", CONF_CERTIFICATE_UPLOAD, "missing_key", "pem"),
+        ("key_mismatch", CONF_CERTIFICATE_UPLOAD, "key_mismatch", "pem"),
+        ("expired", CONF_CERTIFICATE_UPLOAD, "expired_certificate", "pem"),
+        ("damaged", CONF_CERTIFICATE_UPLOAD, "invalid_certificate", "pem"),
+        ("p12_wrong_password", CONF_PASSWORD, "wrong_password", "p12"),
+        ("p12_no_password", CONF_PASSWORD, "wrong_password", "p12"),
+        ("encrypted_key_no_password", CONF_PASSWORD, "wrong_password", "encrypted_key"),
+    ],
+)
+async def test_user_flow_credential_errors(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    kind: str,
+    field: str,
+    error: str,
+    fix: str,
+) -> None:
+    """A file that cannot be used is named on its field, before the server is asked."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator) | await _upload_credential(upload, credential(kind)),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {field: error}
+    assert simulator.counters.requests["get_identity"] == 0
+    assert not _stored_path(hass).exists()
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator) | await _upload_credential(upload, credential(fix)),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == ACCOUNT
+    _assert_stored(hass, credential("pem").content)
+    await hass.async_block_till_done()
+
+
+async def test_user_flow_certificate_required(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    forget_upload: Callable[[str], Awaitable[None]],
+    alice_pem: bytes,
+) -> None:
+    """No upload, or one that is gone, asks for the certificate."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "certificate_required"}
+
+    gone = await upload(alice_pem, f"{ACCOUNT}.crt")
+    await forget_upload(gone)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator, gone)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "certificate_required"}
+    assert simulator.counters.requests["get_identity"] == 0
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_user_flow_unusable_upload_replaces_the_kept_one(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+) -> None:
+    """After a file that cannot be used, the one kept from before is not used behind it."""
+    simulator.faults.status = 404
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator) | await _upload_credential(upload, credential("pem")),
+    )
+    assert result["errors"] == {"base": "not_settings_page"}
+    simulator.faults = Faults()
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator) | await _upload_credential(upload, credential("certificate_only")),
+    )
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "missing_key"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "certificate_required"}
+    assert simulator.counters.requests["get_identity"] == 1
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator) | await _upload_credential(upload, credential("p12")),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    ("fault", "value", "error"),
+    [
+        ("credentials_error", True, "invalid_auth"),
+        ("tls_reject", True, "invalid_auth"),
+        ("drop_connection", True, "cannot_connect"),
+        ("status", 404, "not_settings_page"),
+        ("status", 500, "not_settings_page"),
+        ("empty_body", True, "not_settings_page"),
+        ("malformed_json", True, "not_settings_page"),
+    ],
+)
+async def test_user_flow_server_errors(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+    fault: str,
+    value: Any,
+    error: str,
+) -> None:
+    """What the server answers is a form error; once it works, nothing is uploaded again."""
+    setattr(simulator.faults, fault, value)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    # The form comes back with the account the certificate names; the file is not stored.
+    assert _suggested(result, CONF_ACCOUNT) == ACCOUNT
+    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
+    assert not _stored_path(hass).exists()
+
+    simulator.faults = Faults()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == ACCOUNT
+    _assert_stored(hass, alice_pem)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("{closed_port}", "cannot_connect"),
+        ("not a URL", "cannot_connect"),
+        ("{server}/index.html", "not_settings_page"),
+    ],
+)
+async def test_user_flow_wrong_url(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+    url: str,
+    error: str,
+) -> None:
+    """A mistyped URL is corrected in the same form; the certificate is kept."""
+    url = _url(url, simulator)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_URL: url},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    assert _suggested(result, CONF_URL) == url
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | {CONF_URL: f"  {simulator.url} "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == simulator.url
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("enrollment_certificates_work", [True, False])
+async def test_user_flow_certificate_refused(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    enrollment_certificates_work: bool,
+) -> None:
+    """A certificate the server refuses for this account is invalid_auth; a right one works.
+
+    First Carol's owner certificate for Alice's account; then, on a platform where
+    user@domain certificates open nothing (spec §9 question 2), Alice's own.
+    """
+    simulator.platform.behaviour.owner_zero_matches_any = enrollment_certificates_work
+    refused = credential("other_owner") if enrollment_certificates_work else credential("pem")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator)
+        | {CONF_ACCOUNT: ACCOUNT}
+        | await _upload_credential(upload, refused),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator)
+        | {CONF_ACCOUNT: ACCOUNT}
+        | await _upload_credential(upload, credential("owner")),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == ACCOUNT
+    _assert_stored(hass, credential("owner").content)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.usefixtures("quiet_refused_handshakes")
+async def test_user_flow_server_certificate(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server certificate the system does not trust: verification can be turned off."""
+    monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "server_certificate"}
+    assert simulator.counters.requests["get_identity"] == 0  # nothing sent to that server
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | {CONF_VERIFY_SSL: False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_VERIFY_SSL] is False
+    await hass.async_block_till_done()
+    # The entry, too, connects without verifying the server.
+    assert result["result"].state is ConfigEntryState.LOADED
+
+
+async def test_user_flow_unknown_error(
+    hass: HomeAssistant, simulator: SettingsSimulator, upload: Upload, alice_pem: bytes
+) -> None:
+    """A bug of our own is "unknown", and the next attempt can still succeed."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    with patch(
+        "custom_components.sipthor.config_flow.SipThorClient.get_identity",
+        side_effect=RuntimeError("boom"),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(("kind", "account"), [("pem", ""), ("owner", ACCOUNT)])
+async def test_user_flow_already_configured(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+    kind: str,
+    account: str,
+) -> None:
+    """The same account twice is refused, and the configured one keeps its certificate."""
+    mock_config_entry.add_to_hass(hass)
+    before = stored_certificate.read_bytes()
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator)
+        | {CONF_ACCOUNT: account}
+        | await _upload_credential(upload, credential(kind)),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert stored_certificate.read_bytes() == before
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+# -- reauthentication ------------------------------------------------------------------
+
+
+async def test_reauth_flow(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    mint: Mint,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A new certificate replaces the stored one and the entry reloads with it."""
+    entry = init_integration
+    expires = (datetime.now(UTC) + timedelta(days=400)).replace(microsecond=0)
+    new = mint(not_after=expires)
+    data_before = dict(entry.data)
+
+    result = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"]["account"] == ACCOUNT
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert dict(entry.data) == data_before
+    _assert_stored(hass, new.certificate_pem)
+    expiry = hass.states.get(_entity_id(hass, "certificate_expiry"))
+    assert expiry is not None
+    assert dt_util.parse_datetime(expiry.state) == expires
+
+
+@pytest.mark.parametrize("verify_ssl", [True, False])
+async def test_reauth_after_the_certificate_expired(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    mint: Mint,
+    mock_config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    verify_ssl: bool,
+) -> None:
+    """The stored certificate expired: setup asks for a new one, and the entry comes back.
+
+    Without verification (a provider with a certificate of its own), the new certificate
+    is checked the way the entry connects: still without verifying the server.
+    """
+    if not verify_ssl:
+        monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
+    now = datetime.now(UTC)
+    old = mint(
+        not_before=now - timedelta(days=3650),
+        not_after=now - timedelta(hours=1),
+        platform_like=False,
+    )
+    await hass.async_add_executor_job(
+        write_certificate,
+        _stored_path(hass),
+        load_credentials(old.combined_pem, now=now - timedelta(days=1)),
+    )
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data=mock_config_entry.data | {CONF_VERIFY_SSL: verify_ssl}
+    )
+    assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1
+    assert flows[0]["context"]["source"] == "reauth"
+    new = mint()
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert mock_config_entry.data[CONF_VERIFY_SSL] is verify_ssl
+    _assert_stored(hass, new.certificate_pem)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "error"),
+    [
+        (None, CONF_CERTIFICATE_UPLOAD, "certificate_required"),
+        ("text", CONF_CERTIFICATE_UPLOAD, "invalid_certificate"),
+        ("certificate_only", CONF_CERTIFICATE_UPLOAD, "missing_key"),
+        ("key_mismatch", CONF_CERTIFICATE_UPLOAD, "key_mismatch"),
+        ("expired", CONF_CERTIFICATE_UPLOAD, "expired_certificate"),
+        ("p12_wrong_password", CONF_PASSWORD, "wrong_password"),
+        ("other_owner", "base", "invalid_auth"),
+    ],
+)
+async def test_reauth_flow_errors(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    mint: Mint,
+    init_integration: MockConfigEntry,
+    kind: str | None,
+    field: str,
+    error: str,
+) -> None:
+    """A certificate that does not do is named; the entry keeps its own until one does."""
+    entry = init_integration
+    before = _stored_path(hass).read_bytes()
+    result = await entry.start_reauth_flow(hass)
+    fields = {} if kind is None else await _upload_credential(upload, credential(kind))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], fields)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {field: error}
+    assert _stored_path(hass).read_bytes() == before
+
+    new = mint()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    _assert_stored(hass, new.certificate_pem)
+    assert entry.state is ConfigEntryState.LOADED
+
+
+@pytest.mark.parametrize(
+    ("fault", "value", "error"),
+    [
+        ("drop_connection", True, "cannot_connect"),
+        ("status", 404, "not_settings_page"),
+        ("tls_reject", True, "invalid_auth"),
+    ],
+)
+async def test_reauth_flow_server_errors(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    mint: Mint,
+    init_integration: MockConfigEntry,
+    fault: str,
+    value: Any,
+    error: str,
+) -> None:
+    """When the server fails, the uploaded certificate is kept for the next attempt."""
+    new = mint()
+    result = await init_integration.start_reauth_flow(hass)
+    setattr(simulator.faults, fault, value)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+
+    simulator.faults = Faults()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    _assert_stored(hass, new.certificate_pem)
+
+
+# -- wrong account (reauth and reconfigure) --------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["reauth", "reconfigure"])
+async def test_wrong_account(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    init_integration: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    """The server answers for another address than the entry's: nothing is changed.
+
+    As when the platform renamed the account, or the certificate opens a different one.
+    """
+    entry = init_integration
+    before = _stored_path(hass).read_bytes()
+    data_before = dict(entry.data)
+    identity = simulator.platform.identity
+    monkeypatch.setattr(
+        simulator.platform,
+        "identity",
+        lambda account: identity(account) | {"sip_address": "alice.jansen@example.com"},
+    )
+
+    if source == "reauth":
+        result = await entry.start_reauth_flow(hass)
+        user_input: dict[str, Any] = {}
+    else:
+        result = await entry.start_reconfigure_flow(hass)
+        user_input = _reconfigure_input(simulator.url)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input | await _upload_credential(upload, credential("owner"))
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    await hass.async_block_till_done()
+    assert _stored_path(hass).read_bytes() == before
+    assert dict(entry.data) == data_before
+    assert entry.unique_id == ACCOUNT
+    assert entry.state is ConfigEntryState.LOADED
+
+
+# -- reconfiguration -------------------------------------------------------------------
+
+
+async def test_reconfigure_url(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+    alice_pem: bytes,
+) -> None:
+    """The settings page moved: a new URL, the same certificate, and the entry loads."""
+    old_url = simulator.url.replace("/settings.phtml", "/old/settings.phtml")
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data=mock_config_entry.data | {CONF_URL: old_url}
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"]["account"] == ACCOUNT
+    assert _suggested(result, CONF_URL) == old_url
+    assert _suggested(result, CONF_VERIFY_SSL) is True
+    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(f" {simulator.url}  ")
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert mock_config_entry.data == {
+        CONF_URL: simulator.url,
+        CONF_ACCOUNT: ACCOUNT,
+        CONF_VERIFY_SSL: True,
+        CONF_CERTIFICATE_FILE: STORED_FILE,
+    }
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    _assert_stored(hass, alice_pem)
+
+
+async def test_reconfigure_certificate(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    mint: Mint,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """A certificate about to expire is replaced, as the repair issue tells the user."""
+    expiring = mint(not_after=datetime.now(UTC) + timedelta(days=10))
+    await hass.async_add_executor_job(
+        write_certificate, _stored_path(hass), load_credentials(expiring.combined_pem)
+    )
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    issues = ir.async_get(hass)
+    issue_id = f"certificate_expiring_{mock_config_entry.entry_id}"
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+
+    new = mint()
+    p12 = Credential("new.p12", new.pkcs12("p12-password"), "p12-password")
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _reconfigure_input(simulator.url) | await _upload_credential(upload, p12),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    _assert_stored(hass, new.certificate_pem)
+    assert (
+        mock_config_entry.runtime_data.certificate.not_valid_after
+        == new.certificate.not_valid_after_utc
+    )
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    assert "p12-password" not in json.dumps(mock_config_entry.as_dict(), default=str)
+
+
+@pytest.mark.usefixtures("quiet_refused_handshakes")
+async def test_reconfigure_verification_off(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    init_integration: MockConfigEntry,
+    alice_pem: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The provider's certificate is no longer trusted: verification is turned off."""
+    monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "server_certificate"}
+    assert init_integration.data[CONF_VERIFY_SSL] is True
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url) | {CONF_VERIFY_SSL: False}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.data[CONF_VERIFY_SSL] is False
+    assert init_integration.state is ConfigEntryState.LOADED
+    _assert_stored(hass, alice_pem)
+
+
+@pytest.mark.parametrize(
+    ("kind", "url", "field", "error"),
+    [
+        ("expired", None, CONF_CERTIFICATE_UPLOAD, "expired_certificate"),
+        ("random", None, CONF_CERTIFICATE_UPLOAD, "invalid_certificate"),
+        ("p12_wrong_password", None, CONF_PASSWORD, "wrong_password"),
+        (None, "{closed_port}", "base", "cannot_connect"),
+        (None, "{server}/index.html", "base", "not_settings_page"),
+    ],
+)
+async def test_reconfigure_errors_keep_the_certificate(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    init_integration: MockConfigEntry,
+    alice_pem: bytes,
+    kind: str | None,
+    url: str | None,
+    field: str,
+    error: str,
+) -> None:
+    """Errors change nothing; leaving the certificate empty then keeps the current one."""
+    url = _url(url or simulator.url, simulator)
+    fields = {} if kind is None else await _upload_credential(upload, credential(kind))
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(url) | fields
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {field: error}
+    assert init_integration.data[CONF_URL] == simulator.url
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    _assert_stored(hass, alice_pem)
+    assert init_integration.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_new_certificate_kept_after_error(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    mint: Mint,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A new certificate sent with a wrong URL need not be uploaded again."""
+    new = mint()
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _reconfigure_input(_closed_port_url(), await upload(new.combined_pem, "new.crt")),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    _assert_stored(hass, new.certificate_pem)
+
+
+async def test_reconfigure_invalid_auth(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    mint: Mint,
+    init_integration: MockConfigEntry,
+    alice_pem: bytes,
+) -> None:
+    """A certificate of another owner is refused; the stored one stays until a good one."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _reconfigure_input(simulator.url)
+        | await _upload_credential(upload, credential("other_owner")),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    _assert_stored(hass, alice_pem)
+
+    new = mint()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _reconfigure_input(simulator.url, await upload(new.combined_pem, "new.crt")),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    _assert_stored(hass, new.certificate_pem)
+
+
+@pytest.mark.parametrize("stored", ["missing", "expired", "damaged"])
+async def test_reconfigure_stored_certificate_unusable(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    mint: Mint,
+    mock_config_entry: MockConfigEntry,
+    alice_pem: bytes,
+    stored: str,
+) -> None:
+    """Without a usable certificate file the entry cannot keep it: one must be uploaded."""
+    path = _stored_path(hass)
+    now = datetime.now(UTC)
+    if stored == "expired":
+        old = mint(
+            not_before=now - timedelta(days=3650),
+            not_after=now - timedelta(hours=1),
+            platform_like=False,
+        )
+        credentials = load_credentials(old.combined_pem, now=now - timedelta(days=1))
+        await hass.async_add_executor_job(write_certificate, path, credentials)
+    elif stored == "damaged":
+        damaged = _damaged_public_key(mint(platform_like=False))
+        await hass.async_add_executor_job(path.parent.mkdir, 0o700, True)
+        await hass.async_add_executor_job(path.write_bytes, damaged)
+    mock_config_entry.add_to_hass(hass)
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "certificate_required"}
+    assert simulator.counters.requests["get_identity"] == 0
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url, await upload(alice_pem, "alice.crt"))
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    _assert_stored(hass, alice_pem)
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+# -- options ---------------------------------------------------------------------------
+
+
+def _defaults(result: Any) -> dict[str, Any]:
+    return {str(key): key.default() for key in result["data_schema"].schema}
+
+
+async def test_options_flow(
+    hass: HomeAssistant, simulator: SettingsSimulator, init_integration: MockConfigEntry
+) -> None:
+    """New options are saved and the entry reloads with them."""
+    entry = init_integration
+    last_call_id = _entity_id(hass, "last_received_call")
+    last_call = hass.states.get(last_call_id)
+    assert last_call is not None
+    account_zone_time = dt_util.parse_datetime(last_call.state)
+    assert account_zone_time is not None
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert _defaults(result) == {
+        CONF_SCAN_INTERVAL: 60,
+        CONF_SLOW_SCAN_INTERVAL: 10,
+        CONF_CURRENCY: "EUR",
+        CONF_HISTORY_TIMEZONE: "account",
+    }
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_SCAN_INTERVAL: 120.0,
+            CONF_SLOW_SCAN_INTERVAL: 30.0,
+            CONF_CURRENCY: "USD",
+            CONF_HISTORY_TIMEZONE: "utc",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    expected = {
+        CONF_SCAN_INTERVAL: 120,
+        CONF_SLOW_SCAN_INTERVAL: 30,
+        CONF_CURRENCY: "USD",
+        CONF_HISTORY_TIMEZONE: "utc",
+    }
+    assert entry.options == expected
+    assert all(
+        type(entry.options[key]) is int for key in (CONF_SCAN_INTERVAL, CONF_SLOW_SCAN_INTERVAL)
+    )
+    await hass.async_block_till_done()
+
+    # Reloaded: the new intervals, the new currency, call times read as UTC.
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.fast.update_interval == timedelta(seconds=120)
+    assert entry.runtime_data.slow.update_interval == timedelta(minutes=30)
+    balance = hass.states.get(_entity_id(hass, "balance"))
+    assert balance is not None
+    assert balance.attributes[ATTR_UNIT_OF_MEASUREMENT] == "USD"
+    last_call = hass.states.get(last_call_id)
+    assert last_call is not None
+    utc_time = dt_util.parse_datetime(last_call.state)
+    assert utc_time is not None
+    amsterdam = await dt_util.async_get_time_zone("Europe/Amsterdam")
+    assert utc_time - account_zone_time == account_zone_time.astimezone(amsterdam).utcoffset()
+
+    # The form opens with what was saved.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert _defaults(result) == expected
+    hass.config_entries.options.async_abort(result["flow_id"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (CONF_SCAN_INTERVAL, 10),
+        (CONF_SCAN_INTERVAL, 7200),
+        (CONF_SLOW_SCAN_INTERVAL, 1),
+        (CONF_CURRENCY, "Euro"),
+        (CONF_HISTORY_TIMEZONE, "Europe/Amsterdam"),
+    ],
+)
+async def test_options_flow_out_of_range(
+    hass: HomeAssistant, init_integration: MockConfigEntry, field: str, value: Any
+) -> None:
+    """Values outside what the form offers are refused; the same form then takes good ones."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], _defaults(result) | {field: value}
+        )
+    assert dict(init_integration.options) == {CONF_CURRENCY: "EUR"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _defaults(result) | {CONF_SCAN_INTERVAL: 30}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_SCAN_INTERVAL] == 30
+    await hass.async_block_till_done()
+    assert init_integration.runtime_data.fast.update_interval == timedelta(seconds=30)
