@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -70,7 +69,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     fast = SipThorFastCoordinator(hass, entry, client, store)
     slow = SipThorSlowCoordinator(hass, entry, client)
     entry.runtime_data = SipThorRuntimeData(
-        client=client, certificate=credentials.info, store=store, fast=fast, slow=slow
+        client=client,
+        certificate=credentials.info,
+        store=store,
+        fast=fast,
+        slow=slow,
+        options=dict(entry.options),
     )
     await fast.async_config_entry_first_refresh()
     await slow.async_config_entry_first_refresh()
@@ -85,9 +89,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     return True
 
 
-async def _async_reload(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Apply new options (Home Assistant before 2025.8 has no OptionsFlowWithReload)."""
-    await hass.config_entries.async_reload(entry.entry_id)
+async def _async_reload(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
+    """Apply new options (Home Assistant before 2025.8 has no OptionsFlowWithReload).
+
+    The listener hears every change of the entry; reauthentication and reconfiguration
+    reload it themselves, so only a change of the options reloads here.
+    """
+    if entry.options != entry.runtime_data.options:
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> bool:

@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.file_upload import process_uploaded_file
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.generated.currencies import ACTIVE_CURRENCIES
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -39,6 +46,7 @@ from .api import (
     SipThorCredentialsError,
     SipThorError,
     SipThorServerCertificateError,
+    SipThorServerError,
     create_ssl_context,
     load_credentials,
 )
@@ -84,6 +92,10 @@ OPTIONS_NEED_UPDATE_LISTENER: bool = _OptionsFlow is OptionsFlow
 
 # A certificate with its key is a few kilobytes; anything much larger is another file.
 MAX_UPLOAD_BYTES = 64 * 1024
+# A form should not keep the user waiting as long as a poll may (30 s, spec §7).
+FLOW_TIMEOUT = 15.0
+# Never put back into a re-shown form.
+_NOT_SUGGESTED = frozenset({CONF_CERTIFICATE_UPLOAD, CONF_PASSWORD})
 
 _CERTIFICATE_SELECTOR = FileSelector(FileSelectorConfig(accept=".crt,.pem,.p12,.pfx"))
 _PASSWORD_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -143,6 +155,7 @@ async def _async_identity(hass: HomeAssistant, connection: _Connection) -> Ident
         ssl_context,
         url=connection.url,
         session=async_get_clientsession(hass),
+        request_timeout=FLOW_TIMEOUT,
     )
     return await client.get_identity()
 
@@ -186,14 +199,28 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         self, connection: _Connection, errors: dict[str, str]
     ) -> Identity | None:
         """Call get_identity; map what goes wrong to a form error."""
+        if not connection.url.lower().startswith("https://"):
+            # A client certificate only means something over TLS.
+            errors[CONF_URL] = "invalid_url"
+            return None
         try:
             return await _async_identity(self.hass, connection)
+        except SipThorCredentialsError as err:
+            # OpenSSL refused what cryptography accepted (load_cert_chain).
+            errors[CONF_CERTIFICATE_UPLOAD] = err.problem.value
         except SipThorAuthenticationError:
             errors["base"] = "invalid_auth"
         except SipThorServerCertificateError:
             errors["base"] = "server_certificate"
         except SipThorConnectionError:
             errors["base"] = "cannot_connect"
+        except SipThorServerError as err:
+            # Stock CDRTool on PHP 8 fails every request with HTTP 500 (spec §2.2).
+            errors["base"] = (
+                "server_error"
+                if err.status and err.status >= HTTPStatus.INTERNAL_SERVER_ERROR
+                else "not_settings_page"
+            )
         except SipThorError:
             errors["base"] = "not_settings_page"
         except Exception:  # noqa: BLE001 - whatever it is, the user sees "unknown"
@@ -217,7 +244,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_CURRENCY: DEFAULT_CURRENCY,
         }
         if user_input is not None:
-            suggested |= {k: v for k, v in user_input.items() if k != CONF_CERTIFICATE_UPLOAD}
+            suggested |= {k: v for k, v in user_input.items() if k not in _NOT_SUGGESTED}
             credentials = await self._async_credentials(user_input, errors)
             account = (user_input.get(CONF_ACCOUNT) or "").strip()
             if credentials is not None:
@@ -308,7 +335,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_VERIFY_SSL: entry.data[CONF_VERIFY_SSL],
         }
         if user_input is not None:
-            suggested |= {k: v for k, v in user_input.items() if k != CONF_CERTIFICATE_UPLOAD}
+            suggested |= {k: v for k, v in user_input.items() if k not in _NOT_SUGGESTED}
             credentials: ClientCredentials | None
             if user_input.get(CONF_CERTIFICATE_UPLOAD):
                 credentials = await self._async_credentials(user_input, errors)
@@ -347,8 +374,12 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         path = certificate_path(self.hass, file_name)
         try:
             return await self.hass.async_add_executor_job(read_certificate, path)
-        except (OSError, SipThorCredentialsError):
+        except OSError:
             errors[CONF_CERTIFICATE_UPLOAD] = "certificate_required"
+            return None
+        except SipThorCredentialsError as err:
+            # Expired or damaged: upload a new one (the error says which).
+            errors[CONF_CERTIFICATE_UPLOAD] = err.problem.value
             return None
 
     async def _async_update_entry(
@@ -367,6 +398,10 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         connection = _Connection(url, entry.data[CONF_ACCOUNT], verify_ssl, credentials)
         identity = await self._async_check(connection, errors)
         if identity is None:
+            if self.source == SOURCE_RECONFIGURE and errors.get("base") == "invalid_auth":
+                # The account is fixed, so the server refused this certificate: an empty
+                # field next time means the one in use again, as the form says.
+                self._credentials = None
             return None
         await self.async_set_unique_id(identity.sip_address)
         self._abort_if_unique_id_mismatch(reason="wrong_account")

@@ -161,6 +161,8 @@ class SipThorRuntimeData:
     store: SipThorStore
     fast: SipThorFastCoordinator
     slow: SipThorSlowCoordinator
+    # The options the entry was set up with (to tell an options change from others).
+    options: dict[str, Any]
 
     def coordinator_for(self, source: Source) -> SipThorCoordinator:
         """The coordinator that fetches ``source``."""

@@ -78,6 +78,14 @@ def _missed_today(data: AccountData) -> int:
     )
 
 
+def _dnd_minutes_left(data: AccountData, entry: SipThorConfigEntry) -> int | None:
+    """0 while calls come through; unknown while do not disturb has no end."""
+    active = entry.runtime_data.fast.dnd_active()
+    if active is None or data.accept_rules is None:
+        return None
+    return data.accept_rules.dnd_minutes_left if active else 0
+
+
 def _forwarding(condition: ForwardingCondition) -> SipThorSensorEntityDescription:
     return SipThorSensorEntityDescription(
         key=f"forwarding_{condition.name.lower()}",
@@ -182,9 +190,7 @@ SENSORS: tuple[SipThorSensorEntityDescription, ...] = (
         source=Source.ACCEPT_RULES,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
-        value_fn=lambda data, _entry: (
-            data.accept_rules.dnd_minutes_left if data.accept_rules else None
-        ),
+        value_fn=_dnd_minutes_left,
     ),
     SipThorSensorEntityDescription(
         key="certificate_expiry",

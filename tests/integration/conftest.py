@@ -6,8 +6,10 @@ from collections.abc import Awaitable, Callable
 import os
 from pathlib import Path
 import ssl
+import tempfile
 from unittest.mock import patch
 
+import aiohttp
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
@@ -31,7 +33,7 @@ from custom_components.sipthor.const import (
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
 
-type Uploader = Callable[[bytes, str], Awaitable[str]]
+type Upload = Callable[[bytes, str], Awaitable[str]]
 
 
 @pytest.fixture(autouse=True)
@@ -110,14 +112,29 @@ async def init_integration(
 
 
 @pytest.fixture
-async def upload_file(hass: HomeAssistant, hass_client: ClientSessionGenerator) -> Uploader:
-    """Upload a file through Home Assistant's own file-upload endpoint."""
+async def upload(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Upload:
+    """Upload a file through Home Assistant's own file-upload endpoint, as the frontend does.
+
+    file_upload keeps uploads in ``<tempdir>/home-assistant-file_upload``, which it wipes
+    when it starts and when Home Assistant stops: test runs in parallel processes would
+    delete each other's uploads. Each test gets a temporary directory of its own.
+    """
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     assert await async_setup_component(hass, "file_upload", {})
     client = await hass_client()
 
-    async def upload(content: bytes, name: str) -> str:
-        response = await client.post("/api/file_upload", data={"file": (content, name)})
+    async def _upload(content: bytes, name: str) -> str:
+        form = aiohttp.FormData()
+        form.add_field("file", content, filename=name)
+        response = await client.post("/api/file_upload", data=form)
         assert response.status == 200, await response.text()
         return str((await response.json())["file_id"])
 
-    return upload
+    return _upload

@@ -14,11 +14,9 @@ from pathlib import Path
 import random
 import socket
 import ssl
-import tempfile
 from typing import Any
 from unittest.mock import patch
 
-import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
@@ -26,13 +24,17 @@ from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
-from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.sipthor.api import DEFAULT_URL, load_credentials
+from custom_components.sipthor.api import (
+    DEFAULT_URL,
+    CredentialsProblem,
+    SipThorCredentialsError,
+    load_credentials,
+)
 from custom_components.sipthor.certificate import write_certificate
 from custom_components.sipthor.const import (
     CONF_ACCOUNT,
@@ -50,12 +52,12 @@ from custom_components.sipthor.const import (
 from simulator import Faults, SettingsSimulator
 from simulator.certs import IssuedCertificate, issue_client_certificate
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
+from tests.integration.conftest import Upload
 
 OTHER_ACCOUNT = "bob@example.com"
 KEY_PASSWORD = "key-file-password"
 STORED_FILE = f"{ACCOUNT}.pem"
 
-type Upload = Callable[[bytes, str], Awaitable[str]]
 type Mint = Callable[..., IssuedCertificate]
 
 
@@ -91,38 +93,6 @@ def quiet_refused_handshakes(hass: HomeAssistant) -> Iterator[None]:
     loop.set_exception_handler(ignore_server_accept)
     yield
     loop.set_exception_handler(handler)
-
-
-@pytest.fixture
-async def upload(
-    hass: HomeAssistant,
-    hass_client: ClientSessionGenerator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Upload:
-    """Upload a file through Home Assistant's own file-upload endpoint, as the frontend does.
-
-    The endpoint reads a multipart body; conftest's ``upload_file`` posts its tuple as a
-    urlencoded form, which the endpoint answers with HTTP 500.
-
-    file_upload keeps uploads in ``<tempdir>/home-assistant-file_upload``, which it wipes
-    when it starts and when Home Assistant stops: test runs in parallel processes would
-    delete each other's uploads. Each test gets a temporary directory of its own.
-    """
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
-    assert await async_setup_component(hass, "file_upload", {})
-    client = await hass_client()
-
-    async def _upload(content: bytes, name: str) -> str:
-        form = aiohttp.FormData()
-        form.add_field("file", content, filename=name)
-        response = await client.post("/api/file_upload", data=form)
-        assert response.status == 200, await response.text()
-        return str((await response.json())["file_id"])
-
-    return _upload
 
 
 @pytest.fixture
@@ -563,7 +533,8 @@ async def test_user_flow_unusable_upload_replaces_the_kept_one(
         ("tls_reject", True, "invalid_auth"),
         ("drop_connection", True, "cannot_connect"),
         ("status", 404, "not_settings_page"),
-        ("status", 500, "not_settings_page"),
+        ("status", 500, "server_error"),
+        ("status", 503, "server_error"),
         ("empty_body", True, "not_settings_page"),
         ("malformed_json", True, "not_settings_page"),
     ],
@@ -602,11 +573,12 @@ async def test_user_flow_server_errors(
 
 
 @pytest.mark.parametrize(
-    ("url", "error"),
+    ("url", "errors"),
     [
-        ("{closed_port}", "cannot_connect"),
-        ("not a URL", "cannot_connect"),
-        ("{server}/index.html", "not_settings_page"),
+        ("{closed_port}", {"base": "cannot_connect"}),
+        ("not a URL", {CONF_URL: "invalid_url"}),
+        ("http://127.0.0.1/settings.phtml", {CONF_URL: "invalid_url"}),
+        ("{server}/index.html", {"base": "not_settings_page"}),
     ],
 )
 async def test_user_flow_wrong_url(
@@ -616,7 +588,7 @@ async def test_user_flow_wrong_url(
     upload: Upload,
     alice_pem: bytes,
     url: str,
-    error: str,
+    errors: dict[str, str],
 ) -> None:
     """A mistyped URL is corrected in the same form; the certificate is kept."""
     url = _url(url, simulator)
@@ -626,7 +598,7 @@ async def test_user_flow_wrong_url(
         _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_URL: url},
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": error}
+    assert result["errors"] == errors
     assert _suggested(result, CONF_URL) == url
 
     result = await hass.config_entries.flow.async_configure(
@@ -1185,7 +1157,99 @@ async def test_reconfigure_invalid_auth(
     _assert_stored(hass, new.certificate_pem)
 
 
-@pytest.mark.parametrize("stored", ["missing", "expired", "damaged"])
+async def test_reconfigure_refused_certificate_is_not_kept(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    init_integration: MockConfigEntry,
+    alice_pem: bytes,
+) -> None:
+    """After a refused upload, an empty field means the certificate in use, as it says."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _reconfigure_input(simulator.url)
+        | await _upload_credential(upload, credential("other_owner")),
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    _assert_stored(hass, alice_pem)
+
+
+async def test_password_is_not_filled_in_again(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+) -> None:
+    """A re-shown form never carries the password back to the browser."""
+    p12 = simulator.client_certificate(f"{ACCOUNT}.p12").read_bytes()
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator, await upload(p12, f"{ACCOUNT}.p12"))
+        | {CONF_PASSWORD: ACCOUNT_PASSWORD, CONF_URL: "http://127.0.0.1/settings.phtml"},
+    )
+    assert result["errors"] == {CONF_URL: "invalid_url"}
+    assert _suggested(result, CONF_PASSWORD) is None
+
+
+async def test_page_without_get_identity(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+) -> None:
+    """A page that answers, but not get_identity (the invalid-action JSON)."""
+    handler = simulator._handlers.pop("get_identity")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
+    )
+    assert result["errors"] == {"base": "not_settings_page"}
+
+    simulator._handlers["get_identity"] = handler
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_openssl_refuses_what_cryptography_read(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+) -> None:
+    """OpenSSL's own refusal of the pair (load_cert_chain): cannot be produced on purpose."""
+    refusal = SipThorCredentialsError(CredentialsProblem.INVALID_CERTIFICATE, "refused")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    with patch("custom_components.sipthor.config_flow.create_ssl_context", side_effect=refusal):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
+        )
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "invalid_certificate"}
+
+
+@pytest.mark.parametrize(
+    ("stored", "error"),
+    [
+        ("missing", "certificate_required"),
+        ("expired", "expired_certificate"),
+        ("damaged", "invalid_certificate"),
+    ],
+)
 async def test_reconfigure_stored_certificate_unusable(
     hass: HomeAssistant,
     *,
@@ -1195,6 +1259,7 @@ async def test_reconfigure_stored_certificate_unusable(
     mock_config_entry: MockConfigEntry,
     alice_pem: bytes,
     stored: str,
+    error: str,
 ) -> None:
     """Without a usable certificate file the entry cannot keep it: one must be uploaded."""
     path = _stored_path(hass)
@@ -1217,7 +1282,7 @@ async def test_reconfigure_stored_certificate_unusable(
         result["flow_id"], _reconfigure_input(simulator.url)
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "certificate_required"}
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: error}
     assert simulator.counters.requests["get_identity"] == 0
 
     result = await hass.config_entries.flow.async_configure(

@@ -35,7 +35,7 @@ async def test_account_sensors(
     assert state(hass, "sensor.alice_example_com_aliases") == "2"
     assert state(hass, "sensor.alice_example_com_enum_numbers") == "1"
     assert state(hass, "sensor.alice_example_com_ring_time_before_no_answer_forwarding") == "35"
-    assert state(hass, "sensor.alice_example_com_do_not_disturb_time_left") == STATE_UNKNOWN
+    assert state(hass, "sensor.alice_example_com_do_not_disturb_time_left") == "0"
 
 
 def _seeded_call(simulator: SettingsSimulator, remote_party: str) -> datetime:

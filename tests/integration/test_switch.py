@@ -61,6 +61,7 @@ async def test_dnd_switch_changes_the_account(
     assert account.dnd_until is None
     assert hass.states.get(DND).state == STATE_ON
     assert hass.states.get(DND_SENSOR).state == STATE_ON
+    assert hass.states.get(DND_LEFT).state == "unknown", "no end: no time left to show"
 
     # The server reads "nobody, 0 minutes": ambiguous, but this integration set it.
     await _poll(hass, freezer, 61)
@@ -98,7 +99,7 @@ async def test_dnd_set_elsewhere_with_a_duration(
     await _poll(hass, freezer, 45 * 60)
     # Not set here without an end, so it expired.
     assert hass.states.get(DND).state == STATE_OFF
-    assert hass.states.get(DND_LEFT).state == "unknown"
+    assert hass.states.get(DND_LEFT).state == "0"
 
 
 async def test_dnd_refused_by_the_server(
