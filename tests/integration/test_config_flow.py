@@ -944,6 +944,23 @@ async def test_wrong_account(
 # -- reconfiguration -------------------------------------------------------------------
 
 
+async def test_reconfigure_reloads_the_entry_once(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """One check and one reload, not two reloads (an update listener hears every change)."""
+    simulator.counters.reset()
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(simulator.url)
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert simulator.counters.requests["get_identity"] == 2
+    assert simulator.counters.requests["get_prepaid"] == 1
+
+
 async def test_reconfigure_url(
     hass: HomeAssistant,
     simulator: SettingsSimulator,
