@@ -175,3 +175,31 @@ async def test_privacy_state_restored_after_restart(
     assert hass.states.get(PRIVACY).state == STATE_ON
     # Restoring asks nothing of the server.
     assert "set_privacy_on" not in simulator.counters.requests
+
+
+async def test_whole_path_from_upload_to_entity_state(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload,
+    alice_pem: bytes,
+) -> None:
+    """Certificate upload → entry → entities → switch → simulator state → entity state."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            "url": simulator.url,
+            "certificate": await upload(alice_pem, f"{ACCOUNT}.crt"),
+            "verify_ssl": True,
+            "currency": "EUR",
+        },
+    )
+    assert result["type"] == "create_entry"
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.alice_example_com_balance").state == "12.3456"
+    assert hass.states.get(DND).state == STATE_OFF
+
+    await _switch(hass, SERVICE_TURN_ON, DND)
+    assert simulator.platform.accounts[ACCOUNT].temporary_groups == ["nobody"]
+    assert hass.states.get(DND).state == STATE_ON
+    assert hass.states.get(DND_SENSOR).state == STATE_ON
