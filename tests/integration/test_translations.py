@@ -1,0 +1,81 @@
+"""Every text the integration names exists, in every language it ships."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+import pytest
+
+PACKAGE = Path(__file__).parents[2] / "custom_components" / "sipthor"
+TRANSLATIONS = PACKAGE / "translations"
+LANGUAGES = sorted(path.stem for path in TRANSLATIONS.glob("*.json"))
+
+
+def _load(language: str) -> dict[str, Any]:
+    return json.loads((TRANSLATIONS / f"{language}.json").read_text(encoding="utf-8"))
+
+
+def _tree(value: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(value, dict):
+        leaves: dict[str, str] = {}
+        for key, inner in value.items():
+            leaves |= _tree(inner, f"{prefix}.{key}" if prefix else key)
+        return leaves
+    return {prefix: value}
+
+
+def test_languages() -> None:
+    assert LANGUAGES == ["de", "en", "nl"]
+
+
+@pytest.mark.parametrize("language", ["de", "nl"])
+def test_same_keys_and_placeholders_as_english(language: str) -> None:
+    english, other = _tree(_load("en")), _tree(_load(language))
+    assert other.keys() == english.keys()
+    for key, text in english.items():
+        assert set(re.findall(r"\{\w+\}", other[key])) == set(re.findall(r"\{\w+\}", text)), key
+
+
+def test_every_key_the_code_uses_exists() -> None:
+    english = _load("en")
+    source = "\n".join(path.read_text() for path in PACKAGE.glob("*.py"))
+    used = set(re.findall(r'translation_key="(\w+)"', source))
+    # Entity names, exceptions, repair issues and selectors share the keyword.
+    known = (
+        {key for platform in english["entity"].values() for key in platform}
+        | set(english["exceptions"])
+        | set(english["issues"])
+        | set(english["selector"])
+    )
+    assert used - known == set()
+    # Forwarding sensors are named from their condition.
+    assert {
+        f"forwarding_{name}"
+        for name in ("always", "not_online", "busy", "no_answer", "unavailable")
+    } <= set(english["entity"]["sensor"])
+
+
+def test_every_form_error_exists() -> None:
+    english = _load("en")
+    source = (PACKAGE / "config_flow.py").read_text()
+    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source))
+    errors |= {"server_error", "not_settings_page"}
+    problems = {
+        "invalid_certificate",
+        "missing_key",
+        "wrong_password",
+        "key_mismatch",
+        "expired_certificate",
+        "certificate_required",
+    }
+    assert errors | problems <= set(english["config"]["error"])
+
+
+def test_every_action_is_described() -> None:
+    english = _load("en")
+    services = (PACKAGE / "services.yaml").read_text()
+    names = re.findall(r"^(\w+):$", services, flags=re.MULTILINE)
+    assert set(names) == set(english["services"])
