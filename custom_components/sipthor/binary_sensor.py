@@ -13,7 +13,7 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SipThorConfigEntry, SipThorCoordinator, SipThorFastCoordinator, Source
+from .coordinator import SipThorConfigEntry, SipThorFastCoordinator, Source
 from .entity import RegistrationEntity, SipThorEntity, async_add_registration_entities
 
 PARALLEL_UPDATES = 0
@@ -69,7 +69,6 @@ class SipThorBinarySensor(SipThorEntity, BinarySensorEntity):
     """A binary sensor of the SIP account."""
 
     entity_description: SipThorBinarySensorEntityDescription
-    coordinator: SipThorCoordinator
 
     def __init__(
         self, entry: SipThorConfigEntry, description: SipThorBinarySensorEntityDescription
