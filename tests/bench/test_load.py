@@ -12,20 +12,19 @@ Run with ``scripts/bench``. What it measures:
 from __future__ import annotations
 
 from collections import Counter
-import contextlib
 from datetime import timedelta
 import statistics
 import time
-from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sipthor.api import SipThorClient, create_ssl_context
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.conftest import advance, setup_entry
 
 pytestmark = pytest.mark.bench
 
@@ -35,9 +34,7 @@ BACKEND_CALLS = (6, 9)
 
 async def _hour(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     for _ in range(60):
-        freezer.tick(timedelta(minutes=1))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        await advance(hass, freezer, timedelta(minutes=1))
 
 
 def _report(title: str, requests: Counter[str], handshakes: int) -> None:
@@ -58,17 +55,7 @@ async def _run(
     *,
     all_enabled: bool,
 ) -> tuple[Counter[str], int]:
-    entry.add_to_hass(hass)
-    with contextlib.ExitStack() as stack:
-        if all_enabled:
-            stack.enter_context(
-                patch(
-                    "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-                    return_value=True,
-                )
-            )
-        await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done(wait_background_tasks=True)
+    await setup_entry(hass, entry, all_enabled=all_enabled)
     simulator.counters.reset()
     await _hour(hass, freezer)
     return Counter(simulator.counters.requests), simulator.counters.handshakes

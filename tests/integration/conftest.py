@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+import contextlib
+from datetime import timedelta
 import os
 from pathlib import Path
 import ssl
@@ -10,10 +12,11 @@ import tempfile
 from unittest.mock import patch
 
 import aiohttp
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sipthor.api import load_credentials
@@ -94,6 +97,32 @@ async def stored_certificate(hass: HomeAssistant, alice_pem: bytes) -> Path:
     return path
 
 
+async def setup_entry(
+    hass: HomeAssistant, entry: MockConfigEntry, *, all_enabled: bool = False
+) -> bool:
+    """Add and set up ``entry``; ``all_enabled`` also enables what is off by default."""
+    entry.add_to_hass(hass)
+    with contextlib.ExitStack() as stack:
+        if all_enabled:
+            stack.enter_context(
+                patch(
+                    "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+                    return_value=True,
+                )
+            )
+        result = await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    return result
+
+
+async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+    """Move the clock, fire what is due, and wait for the polls that started."""
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    # Coordinators poll in background tasks.
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
 @pytest.fixture
 async def init_integration(
     hass: HomeAssistant,
@@ -101,13 +130,7 @@ async def init_integration(
     stored_certificate: Path,
 ) -> MockConfigEntry:
     """Alice's account set up against the simulator, every entity enabled."""
-    mock_config_entry.add_to_hass(hass)
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        return_value=True,
-    ):
-        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-        await hass.async_block_till_done()
+    assert await setup_entry(hass, mock_config_entry, all_enabled=True)
     return mock_config_entry
 
 

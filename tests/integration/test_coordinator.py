@@ -11,22 +11,17 @@ from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.conftest import advance, setup_entry
 
 BALANCE = "sensor.alice_example_com_balance"
 VOICEMAIL = "sensor.alice_example_com_voicemail"
 DND = "switch.alice_example_com_do_not_disturb"
 FORWARD_BUSY = "sensor.alice_example_com_forward_when_busy"
-
-
-async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_unreachable_then_back(
@@ -37,13 +32,13 @@ async def test_unreachable_then_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     simulator.faults.drop_connection = True
-    await _tick(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(BALANCE).state == STATE_UNAVAILABLE
     assert hass.states.get(DND).state == STATE_UNAVAILABLE
     # The slow data is not due yet: still shown.
     assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
 
-    await _tick(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
     lost = [r for r in caplog.records if "Error fetching SIP Thor alice" in r.getMessage()]
     assert len(lost) == 1, "logged once when lost, not at every poll"
     assert "Cannot reach the settings page" in lost[0].getMessage()
@@ -56,7 +51,7 @@ async def test_unreachable_then_back(
 
     simulator.faults.drop_connection = False
     simulator.platform.accounts[ACCOUNT].balance = 7.5
-    await _tick(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(BALANCE).state == "7.5"
     assert any(
         "Fetching SIP Thor alice" in r.getMessage() and "recovered" in r.getMessage()
@@ -73,19 +68,19 @@ async def test_one_failing_source_leaves_the_rest(
 ) -> None:
     simulator.faults.backend_error = True
     simulator.faults.actions = frozenset({"get_voicemail"})
-    await _tick(hass, freezer, 11 * 60)
+    await advance(hass, freezer, timedelta(seconds=11 * 60))
     assert hass.states.get(VOICEMAIL).state == STATE_UNAVAILABLE
     assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
     assert hass.states.get(BALANCE).state == "12.3456"
 
-    await _tick(hass, freezer, 11 * 60)
+    await advance(hass, freezer, timedelta(seconds=11 * 60))
     failures = [r for r in caplog.records if "reading voicemail failed" in r.getMessage()]
     assert len(failures) == 1
     assert failures[0].levelno == logging.WARNING
     assert "Database unavailable" in failures[0].getMessage()
 
     simulator.faults.backend_error = False
-    await _tick(hass, freezer, 11 * 60)
+    await advance(hass, freezer, timedelta(seconds=11 * 60))
     assert hass.states.get(VOICEMAIL).state == "alice@vm.example.com"
     assert any("reading voicemail works again" in r.getMessage() for r in caplog.records)
 
@@ -100,8 +95,8 @@ async def test_html_error_before_a_good_answer_is_only_a_warning(
     simulator.faults.html_warning = True
     simulator.faults.actions = frozenset({"get_prepaid"})
     simulator.platform.accounts[ACCOUNT].balance = 3.0
-    await _tick(hass, freezer, 61)
-    await _tick(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
+    await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(BALANCE).state == "3.0"
     warnings = [
         r
@@ -118,7 +113,7 @@ async def test_refused_certificate_during_polling_starts_reauth(
     simulator: SettingsSimulator,
 ) -> None:
     simulator.faults.tls_reject = True
-    await _tick(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     assert hass.states.get(BALANCE).state == STATE_UNAVAILABLE
@@ -131,7 +126,7 @@ async def test_every_source_failing_marks_the_coordinator_failed(
     simulator: SettingsSimulator,
 ) -> None:
     simulator.faults.status = 502
-    await _tick(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert not init_integration.runtime_data.fast.last_update_success
     assert hass.states.get(BALANCE).state == STATE_UNAVAILABLE
 
@@ -143,8 +138,8 @@ async def test_monthly_usage_is_not_asked_again(
     simulator: SettingsSimulator,
 ) -> None:
     assert simulator.counters.requests["get_monthly_usage"] == 1
-    await _tick(hass, freezer, 11 * 60)
-    await _tick(hass, freezer, 11 * 60)
+    await advance(hass, freezer, timedelta(seconds=11 * 60))
+    await advance(hass, freezer, timedelta(seconds=11 * 60))
     assert simulator.counters.requests["get_monthly_usage"] == 1
     assert hass.states.get("sensor.alice_example_com_monthly_calls").state == STATE_UNAVAILABLE
     assert hass.states.get(BALANCE).state == "12.3456"
@@ -162,7 +157,7 @@ async def test_polls_only_what_enabled_entities_show(
     await hass.async_block_till_done()
     simulator.counters.reset()
 
-    await _tick(hass, freezer, 11 * 60)
+    await advance(hass, freezer, timedelta(seconds=11 * 60))
     assert simulator.counters.requests["get_call_forwarding"] == 1
     assert "get_voicemail" not in simulator.counters.requests
     # Fast data every minute: balance, registrations, accept rules; nothing else.
@@ -187,9 +182,7 @@ async def test_enabling_an_entity_fetches_its_data_at_once(
     stored_certificate,
     simulator: SettingsSimulator,
 ) -> None:
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert "get_balance_history" not in simulator.counters.requests
 
     entity_registry.async_update_entity(

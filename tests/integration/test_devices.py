@@ -8,10 +8,11 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.conftest import advance
 
 DESK_PHONE = "binary_sensor.grandstream_ht802_1_0_53_2_198_51_100_20_registered"
 DESK_TRANSPORT = "sensor.grandstream_ht802_1_0_53_2_198_51_100_20_transport"
@@ -22,12 +23,6 @@ NEW_PHONE = {
     "user_agent": "Yealink SIP-T46U 108.86.0.45",
     "transport": "tcp",
 }
-
-
-async def _poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(timedelta(seconds=61))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def _phones(hass: HomeAssistant, entry: MockConfigEntry) -> set[str]:
@@ -55,7 +50,7 @@ async def test_new_phone_appears_without_reload(
     simulator: SettingsSimulator,
 ) -> None:
     simulator.platform.accounts[ACCOUNT].registrations.append(NEW_PHONE)
-    await _poll(hass, freezer)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert "Yealink SIP-T46U 108.86.0.45 (10.0.0.7)" in _phones(hass, init_integration)
     assert (
         hass.states.get("binary_sensor.yealink_sip_t46u_108_86_0_45_10_0_0_7_registered").state
@@ -72,7 +67,7 @@ async def test_dropped_phone_reads_off_and_survives_restart(
 ) -> None:
     registrations = simulator.platform.accounts[ACCOUNT].registrations
     registrations[:] = [r for r in registrations if not r["user_agent"].startswith("Grandstream")]
-    await _poll(hass, freezer)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(DESK_PHONE).state == "off"
     assert hass.states.get(DESK_TRANSPORT).state == "unknown"
 
@@ -111,6 +106,6 @@ async def test_only_unregistered_phones_can_be_removed(
     assert not await remove(), "a registered phone stays"
     registrations = simulator.platform.accounts[ACCOUNT].registrations
     registrations[:] = [r for r in registrations if not r["user_agent"].startswith("Grandstream")]
-    await _poll(hass, freezer)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert await remove()
     assert registry.async_get(desk.id) is None

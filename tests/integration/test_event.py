@@ -7,22 +7,13 @@ from datetime import timedelta
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_capture_events,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.conftest import advance
 
 CALL = "event.alice_example_com_call"
-
-
-async def _slow_poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(timedelta(minutes=11))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def _fired(events: list) -> list[tuple[str, str]]:
@@ -55,7 +46,7 @@ async def test_each_new_call_fires_once(
     platform.add_call(ACCOUNT, "received", "sip:dave@example.org", display_name="Dave")
     platform.add_call(ACCOUNT, "received", "sip:erin@example.org", duration=75, seconds_ago=30)
     platform.add_call(ACCOUNT, "placed", "sip:+31201234567@example.com", duration=20, price=0.01)
-    await _slow_poll(hass, freezer)
+    await advance(hass, freezer, timedelta(minutes=11))
 
     assert sorted(_fired(events)) == sorted(
         [
@@ -68,7 +59,7 @@ async def test_each_new_call_fires_once(
     assert last.attributes["duration"] in (0, 20, 75)
 
     events.clear()
-    await _slow_poll(hass, freezer)
+    await advance(hass, freezer, timedelta(minutes=11))
     assert _fired(events) == [], "a call already announced is not announced again"
 
 

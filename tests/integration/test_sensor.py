@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sipthor.const import CONF_CURRENCY, CONF_HISTORY_TIMEZONE
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.conftest import advance, setup_entry
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -165,7 +165,7 @@ async def test_monthly_usage_on_a_legacy_server(
     stored_certificate,
 ) -> None:
     simulator.platform.behaviour.legacy_monthly_usage = True
-    await _setup_all_enabled(hass, mock_config_entry)
+    await setup_entry(hass, mock_config_entry, all_enabled=True)
     assert state(hass, "sensor.alice_example_com_monthly_calls") == "37"
     cost = hass.states.get("sensor.alice_example_com_monthly_cost")
     assert cost.state == "4.1875"
@@ -211,17 +211,5 @@ async def test_polling_updates_the_balance(
     simulator: SettingsSimulator,
 ) -> None:
     simulator.platform.accounts[ACCOUNT].balance = 1.25
-    freezer.tick(timedelta(seconds=61))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert state(hass, "sensor.alice_example_com_balance") == "1.25"
-
-
-async def _setup_all_enabled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    entry.add_to_hass(hass)
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        return_value=True,
-    ):
-        await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done(wait_background_tasks=True)

@@ -18,15 +18,12 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-    mock_restore_cache,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry, mock_restore_cache
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.conftest import advance
 
 DND = "switch.alice_example_com_do_not_disturb"
 DND_SENSOR = "binary_sensor.alice_example_com_do_not_disturb"
@@ -38,12 +35,6 @@ async def _switch(hass: HomeAssistant, service: str, entity_id: str) -> None:
     await hass.services.async_call(
         SWITCH_DOMAIN, service, {ATTR_ENTITY_ID: entity_id}, blocking=True
     )
-
-
-async def _poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
-    freezer.tick(timedelta(seconds=seconds))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_dnd_switch_changes_the_account(
@@ -64,7 +55,7 @@ async def test_dnd_switch_changes_the_account(
     assert hass.states.get(DND_LEFT).state == "unknown", "no end: no time left to show"
 
     # The server reads "nobody, 0 minutes": ambiguous, but this integration set it.
-    await _poll(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(DND).state == STATE_ON
 
     await _switch(hass, SERVICE_TURN_OFF, DND)
@@ -92,11 +83,11 @@ async def test_dnd_set_elsewhere_with_a_duration(
     # with 0 minutes behind (one of the answers spec §9 question 4 allows).
     simulator.platform.behaviour.dnd_expiry = "keep"
     simulator.platform.set_dnd(simulator.platform.accounts[ACCOUNT], 45)
-    await _poll(hass, freezer, 61)
+    await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(DND).state == STATE_ON
     assert hass.states.get(DND_LEFT).state == "44"
 
-    await _poll(hass, freezer, 45 * 60)
+    await advance(hass, freezer, timedelta(seconds=45 * 60))
     # Not set here without an end, so it expired.
     assert hass.states.get(DND).state == STATE_OFF
     assert hass.states.get(DND_LEFT).state == "0"
