@@ -242,7 +242,7 @@ class SipThorCoordinator(DataUpdateCoordinator[AccountData]):
         try:
             data = await self._fetch(wanted, raise_when_all_fail=False)
         except UpdateFailed as err:
-            LOGGER.warning("Could not read back %s: %s", ", ".join(sources), err)
+            LOGGER.warning("Could not read back %s: %s", ", ".join(wanted), err)
             return
         except ConfigEntryAuthFailed:
             self.config_entry.async_start_reauth(self.hass)
@@ -253,14 +253,12 @@ class SipThorCoordinator(DataUpdateCoordinator[AccountData]):
         previous = self.data or AccountData()
         values: dict[str, Any] = {}
         fetched = set(previous.fetched)
-        failing = set(previous.failing)
         unsupported = set(previous.unsupported)
-        attempted = 0
-        errors: list[str] = []
+        answered: list[Source] = []
+        failures: dict[Source, str] = {}
         for source in sources:
             if source in unsupported:
                 continue
-            attempted += 1
             try:
                 value = await _FETCHERS[source](self.client)
             except SipThorAuthenticationError as err:
@@ -285,30 +283,32 @@ class SipThorCoordinator(DataUpdateCoordinator[AccountData]):
                 )
                 continue
             except SipThorError as err:
-                if source not in previous.failing:
-                    LOGGER.warning(
-                        "%s: reading %s failed, its entities are unavailable: %s",
-                        self.config_entry.title,
-                        source,
-                        err,
-                    )
-                failing.add(source)
-                errors.append(str(err))
+                failures[source] = str(err)
                 continue
-            if source in previous.failing:
-                LOGGER.info("%s: reading %s works again", self.config_entry.title, source)
-            failing.discard(source)
+            answered.append(source)
             fetched.add(source)
             values[source.value] = await self._prepare(source, value)
 
-        if raise_when_all_fail and attempted and len(errors) == attempted:
-            # Nothing answered: the whole account is unavailable (logged once by the
-            # coordinator itself), rather than a flood of per-source messages.
+        if raise_when_all_fail and failures and not answered:
+            # Nothing answered: the whole account is unavailable, logged once by the
+            # coordinator itself rather than once per source.
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="server_error",
-                translation_placeholders={"error": errors[0]},
+                translation_placeholders={"error": next(iter(failures.values()))},
             )
+        for source, message in failures.items():
+            if source not in previous.failing:
+                LOGGER.warning(
+                    "%s: reading %s failed, its entities are unavailable: %s",
+                    self.config_entry.title,
+                    source,
+                    message,
+                )
+        for source in answered:
+            if source in previous.failing:
+                LOGGER.info("%s: reading %s works again", self.config_entry.title, source)
+        failing = (previous.failing - set(answered)) | failures.keys()
         data = replace(
             previous,
             fetched=frozenset(fetched),

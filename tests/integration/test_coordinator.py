@@ -124,11 +124,18 @@ async def test_every_source_failing_marks_the_coordinator_failed(
     freezer: FrozenDateTimeFactory,
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     simulator.faults.status = 502
     await advance(hass, freezer, timedelta(seconds=61))
+    await advance(hass, freezer, timedelta(seconds=61))
     assert not init_integration.runtime_data.fast.last_update_success
     assert hass.states.get(BALANCE).state == STATE_UNAVAILABLE
+    # One line for the account, not one per source and poll.
+    lost = [r for r in caplog.records if "Error fetching SIP Thor alice" in r.getMessage()]
+    assert len(lost) == 1
+    assert "HTTP 502" in lost[0].getMessage()
+    assert not [r for r in caplog.records if "reading prepaid failed" in r.getMessage()]
 
 
 async def test_monthly_usage_is_not_asked_again(
