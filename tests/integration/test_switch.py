@@ -105,6 +105,18 @@ async def test_dnd_refused_by_the_server(
     assert hass.states.get(DND).state == STATE_OFF
 
 
+async def test_dnd_server_failure(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.faults.status = 500
+    simulator.faults.actions = frozenset({"set_dnd_on"})
+    with pytest.raises(HomeAssistantError) as raised:
+        await _switch(hass, SERVICE_TURN_ON, DND)
+    assert raised.value.translation_key == "server_error"
+    assert "HTTP 500" in str(raised.value)
+    assert hass.states.get(DND).state == STATE_OFF
+
+
 async def test_dnd_unreachable_server(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
