@@ -14,6 +14,7 @@ from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
 from .coordinator import SipThorConfigEntry, Source
 from .helpers import translated_errors
+from .validation import alias_username, dnd_minutes, forwarding_target
 
 SERVICE_SET_CALL_FORWARDING: Final = "set_call_forwarding"
 SERVICE_ENABLE_DND: Final = "enable_dnd"
@@ -29,21 +30,13 @@ FORWARDING_FIELDS: Final = {
     "not_online": ForwardingCondition.NOT_ONLINE,
     "unavailable": ForwardingCondition.UNAVAILABLE,
 }
-MAX_DND_MINUTES: Final = 7 * 24 * 60
 
 _ENTRY: dict[vol.Marker, object] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 SET_CALL_FORWARDING_SCHEMA: Final = vol.Schema(
-    _ENTRY | {vol.Optional(name): vol.Any(None, cv.string) for name in FORWARDING_FIELDS}
+    _ENTRY | {vol.Optional(name): forwarding_target(name) for name in FORWARDING_FIELDS}
 )
-ENABLE_DND_SCHEMA: Final = vol.Schema(
-    _ENTRY
-    | {
-        vol.Optional(ATTR_DURATION): vol.All(
-            vol.Coerce(int), vol.Range(min=1, max=MAX_DND_MINUTES)
-        ),
-    }
-)
-ADD_ALIAS_SCHEMA: Final = vol.Schema(_ENTRY | {vol.Required(ATTR_USERNAME): cv.string})
+ENABLE_DND_SCHEMA: Final = vol.Schema(_ENTRY | {vol.Optional(ATTR_DURATION): dnd_minutes})
+ADD_ALIAS_SCHEMA: Final = vol.Schema(_ENTRY | {vol.Required(ATTR_USERNAME): alias_username})
 
 
 def _entry(call: ServiceCall) -> SipThorConfigEntry:
@@ -69,7 +62,7 @@ async def _set_call_forwarding(call: ServiceCall) -> None:
     entry = _entry(call)
     runtime = entry.runtime_data
     targets = {
-        condition: (call.data[name] or "").strip()
+        condition: call.data[name]
         for name, condition in FORWARDING_FIELDS.items()
         if name in call.data
     }
@@ -77,14 +70,6 @@ async def _set_call_forwarding(call: ServiceCall) -> None:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="no_forwarding_condition"
         )
-    for target in targets.values():
-        # "<other>" would be stored as sip:<other>@domain (spec §5.17).
-        if target.startswith("<") and target not in (VOICE_MAILBOX, MOBILE_NUMBER):
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="unknown_keyword",
-                translation_placeholders={"target": target},
-            )
     async with translated_errors(call.hass, entry):
         # The server stores either keyword without checking that it means anything.
         if VOICE_MAILBOX in targets.values() and await runtime.client.get_voicemail() is None:
@@ -114,13 +99,7 @@ async def _enable_dnd(call: ServiceCall) -> None:
 async def _add_alias(call: ServiceCall) -> None:
     entry = _entry(call)
     runtime = entry.runtime_data
-    username = call.data[ATTR_USERNAME].strip()
-    if not username or "@" in username or any(char.isspace() for char in username):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_alias",
-            translation_placeholders={"username": username},
-        )
+    username: str = call.data[ATTR_USERNAME]
     async with translated_errors(call.hass, entry):
         await runtime.client.add_alias(username)
     await runtime.slow.async_refresh_sources(Source.ALIASES)

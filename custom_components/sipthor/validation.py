@@ -1,0 +1,121 @@
+"""What the actions accept, checked before any request reaches the server.
+
+The settings page checks almost nothing (docs/settings-api.md §5.16, §5.17): whatever
+passes here is stored as sent, or mangled. Each check raises a translated
+``ServiceValidationError`` naming the field, from inside the action's schema, so the user
+sees why (Home Assistant answers a ``vol.Invalid`` with an untranslated message).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Final
+
+from homeassistant.exceptions import ServiceValidationError
+
+from .api import MOBILE_NUMBER, VOICE_MAILBOX
+from .const import DOMAIN
+
+MAX_TARGET_LENGTH: Final = 255
+MAX_ALIAS_LENGTH: Final = 64
+MAX_DND_MINUTES: Final = 7 * 24 * 60
+# The longest value shown back in an error message.
+_PREVIEW_LENGTH: Final = 60
+
+# RFC 3261 "unreserved" characters, plus "+" for numbers in international form. The
+# rest of a SIP user part ("&", "=", "?", "/", ";", …) is left out: it is legal in a URI
+# but not in a user name this platform creates, and only ever a typing or pasting error.
+_USER_CHARS: Final = r"A-Za-z0-9\-_.!~*'()+"
+_ALIAS: Final = re.compile(rf"[{_USER_CHARS}]+")
+_USER: Final = rf"(?:[{_USER_CHARS}]|%[0-9A-Fa-f]{{2}})+"
+_LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+_HOST: Final = rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])"
+_PORT: Final = r"(?::[0-9]{1,5})?"
+_PARAMETERS: Final = r"(?:;[A-Za-z0-9\-_.!~*'()%]+(?:=[A-Za-z0-9\-_.!~*'()%\[\]:]+)?)*"
+_PHONE_NUMBER: Final = r"\+?[0-9]{2,32}"
+# A number (the server adds the account's domain), user@domain, or either as a sip: URI.
+_TARGET: Final = re.compile(
+    rf"(?:sip:)?(?:{_PHONE_NUMBER}|{_USER}@{_HOST}{_PORT}{_PARAMETERS})", re.IGNORECASE
+)
+KEYWORDS: Final = (VOICE_MAILBOX, MOBILE_NUMBER)
+
+
+def _refuse(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+def _preview(value: str) -> str:
+    """``value`` as it may appear in a message: printable and short."""
+    text = "".join(char if char.isprintable() else "?" for char in value)
+    return text if len(text) <= _PREVIEW_LENGTH else f"{text[:_PREVIEW_LENGTH]}…"
+
+
+def forwarding_target(field: str) -> Any:
+    """A validator of the forwarding target in ``field``: "" (or None) turns it off."""
+
+    def validate(value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            # YAML reads +31612345678 and 0612345678 as numbers, dropping the + or the 0:
+            # forwarding to what is left would ring someone else.
+            raise _refuse("forwarding_target_not_text", field=field)
+        target = value.strip()
+        if len(target) > MAX_TARGET_LENGTH:
+            raise _refuse("forwarding_target_too_long", field=field, maximum=str(MAX_TARGET_LENGTH))
+        # Line breaks, NUL and other control characters would reach NGNPro as they are.
+        if any(char.isspace() or not char.isprintable() for char in target):
+            raise _refuse("forwarding_target_characters", field=field)
+        if not target or target in KEYWORDS:
+            return target
+        if target.startswith("<") or target.endswith(">"):
+            raise _refuse("unknown_keyword", target=_preview(target))
+        if target[:5].lower() == "sips:":
+            # The page prefixes "sip:" to anything not starting with it: a sips: target
+            # would be stored as sip:sips:… and never ring (docs/settings-api.md §5.17).
+            raise _refuse("forwarding_target_sips", field=field)
+        if not _TARGET.fullmatch(target):
+            raise _refuse("invalid_forwarding_target", field=field, target=_preview(target))
+        if target[:4].lower() == "sip:":
+            # The page looks for a lower-case "sip:": SIP:bob@… would become sip:SIP:bob@….
+            return f"sip:{target[4:]}"
+        return target
+
+    return validate
+
+
+def alias_username(value: Any) -> str:
+    """The user part of a new alias: what a SIP user name may hold, at most 64."""
+    if not isinstance(value, str):
+        raise _refuse("invalid_alias", username=_preview(str(value)))
+    # The page trims and lower-cases it (docs/settings-api.md §5.16); trim here so the
+    # length and characters checked are those sent.
+    username = value.strip()
+    if len(username) > MAX_ALIAS_LENGTH:
+        raise _refuse("alias_too_long", maximum=str(MAX_ALIAS_LENGTH))
+    if not _ALIAS.fullmatch(username) or username.strip(".") == "":
+        raise _refuse("invalid_alias", username=_preview(username))
+    return username
+
+
+def dnd_minutes(value: Any) -> int:
+    """A do-not-disturb duration: a whole number of minutes, 1 to a week.
+
+    The page turns anything into an integer (docs/settings-api.md §5.13): 1.5 would
+    silently become 1 minute and ``true`` 1 minute, so neither is accepted.
+    """
+    minutes: int | None = None
+    if isinstance(value, bool):
+        minutes = None
+    elif isinstance(value, int):
+        minutes = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        minutes = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        minutes = int(value.strip())
+    if minutes is None or not 1 <= minutes <= MAX_DND_MINUTES:
+        raise _refuse("invalid_duration", value=_preview(str(value)), maximum=str(MAX_DND_MINUTES))
+    return minutes

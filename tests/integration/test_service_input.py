@@ -1,0 +1,208 @@
+"""What the actions refuse, before any request: translated, naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sipthor.const import DOMAIN
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+
+WRITES = ("set_call_forwarding", "set_dnd_on", "add_alias")
+
+
+async def _refused(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    simulator: SettingsSimulator,
+    service: str,
+    data: dict[str, Any],
+) -> ServiceValidationError:
+    """Call ``service``, expect a refusal, and check that nothing reached the server."""
+    simulator.counters.reset()
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN, service, {"config_entry_id": entry.entry_id, **data}, blocking=True
+        )
+    assert not simulator.counters.requests, "a refused action must send nothing"
+    # The message is translated: no placeholder is left unfilled.
+    message = str(raised.value)
+    assert message
+    assert "{" not in message
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("target", "translation_key"),
+    [
+        ("sip:123\nFUNC=evil@example.com", "forwarding_target_characters"),
+        ("bob\x00@example.com", "forwarding_target_characters"),
+        ("bob @example.com", "forwarding_target_characters"),
+        ("bob\t@example.com", "forwarding_target_characters"),
+        ("bob\u200b@example.com", "forwarding_target_characters"),
+        ("1" * 10_000, "forwarding_target_too_long"),
+        ("b" * 250 + "@example.com", "forwarding_target_too_long"),
+        ("<other>", "unknown_keyword"),
+        ("<Voice-Mailbox>", "unknown_keyword"),
+        ("<voice-mailbox", "unknown_keyword"),
+        ("sips:bob@example.com", "forwarding_target_sips"),
+        ("bob", "invalid_forwarding_target"),
+        ("bob@", "invalid_forwarding_target"),
+        ("@example.com", "invalid_forwarding_target"),
+        ("sip:", "invalid_forwarding_target"),
+        ("http://example.com/", "invalid_forwarding_target"),
+        ("bob@exa_mple.com", "invalid_forwarding_target"),
+        ("bob@example.com?FUNC=x", "invalid_forwarding_target"),
+        ("a&action=set_dnd_on@example.com", "invalid_forwarding_target"),
+        ("bob@example.com@evil.com", "invalid_forwarding_target"),
+        (31612345678, "forwarding_target_not_text"),
+        (True, "forwarding_target_not_text"),
+    ],
+)
+async def test_forwarding_target_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    target: Any,
+    translation_key: str,
+) -> None:
+    forwarding = dict(simulator.platform.accounts[ACCOUNT].forwarding)
+    refusal = await _refused(
+        hass, init_integration, simulator, "set_call_forwarding", {"busy": "", "no_answer": target}
+    )
+    assert refusal.translation_key == translation_key
+    # The field is named, so the user knows which of several targets is wrong; the
+    # valid one next to it was not written either.
+    if translation_key != "unknown_keyword":
+        assert refusal.translation_placeholders["field"] == "no_answer"
+    assert simulator.platform.accounts[ACCOUNT].forwarding == forwarding
+
+
+async def test_refused_target_is_shown_short_and_printable(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    refusal = await _refused(
+        hass, init_integration, simulator, "set_call_forwarding", {"always": "x" * 200}
+    )
+    assert refusal.translation_key == "invalid_forwarding_target"
+    assert len(refusal.translation_placeholders["target"]) <= 61
+
+
+@pytest.mark.parametrize(
+    ("target", "stored"),
+    [
+        ("0612345678", "sip:0612345678@example.com"),
+        ("+31612345678", "sip:+31612345678@example.com"),
+        ("bob@example.net", "sip:bob@example.net"),
+        ("  bob@example.net  ", "sip:bob@example.net"),
+        ("sip:bob@example.net", "sip:bob@example.net"),
+        ("SIP:bob@example.net", "sip:bob@example.net"),
+        ("sip:bob@example.net:5061;transport=tls", "sip:bob@example.net:5061;transport=tls"),
+        ("bob.smith-jr_2@sub.example.net", "sip:bob.smith-jr_2@sub.example.net"),
+        ("bob%20x@example.net", "sip:bob%20x@example.net"),
+        ("bob@192.0.2.7", "sip:bob@192.0.2.7"),
+        ("<voice-mailbox>", "<voice-mailbox>"),
+        ("<mobile-number>", "sip:+31612345678@example.com"),
+        ("b" * 243 + "@example.com", "sip:" + "b" * 243 + "@example.com"),
+    ],
+)
+async def test_forwarding_target_accepted(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    target: str,
+    stored: str,
+) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "set_call_forwarding",
+        {"config_entry_id": init_integration.entry_id, "always": target},
+        blocking=True,
+    )
+    assert simulator.platform.accounts[ACCOUNT].forwarding["FUNC"] == stored
+
+
+@pytest.mark.parametrize(
+    ("username", "translation_key"),
+    [
+        ("", "invalid_alias"),
+        ("   ", "invalid_alias"),
+        ("bob@example.com", "invalid_alias"),
+        ("two words", "invalid_alias"),
+        ("<script>", "invalid_alias"),
+        ("a&action=set_dnd_on", "invalid_alias"),
+        ("../x", "invalid_alias"),
+        ("..", "invalid_alias"),
+        ("x\x00y", "invalid_alias"),
+        ("a" * 65, "alias_too_long"),
+        ("a" * 1000, "alias_too_long"),
+        (12345, "invalid_alias"),
+    ],
+)
+async def test_alias_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    username: Any,
+    translation_key: str,
+) -> None:
+    aliases = list(simulator.platform.accounts[ACCOUNT].aliases)
+    refusal = await _refused(hass, init_integration, simulator, "add_alias", {"username": username})
+    assert refusal.translation_key == translation_key
+    assert simulator.platform.accounts[ACCOUNT].aliases == aliases
+
+
+@pytest.mark.parametrize("username", ["a" * 64, "alice.j", "jan-piet_2", "+31201234567"])
+async def test_alias_accepted(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    username: str,
+) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "add_alias",
+        {"config_entry_id": init_integration.entry_id, "username": username},
+        blocking=True,
+    )
+    assert f"{username.lower()}@example.com" in simulator.platform.accounts[ACCOUNT].aliases
+
+
+@pytest.mark.parametrize(
+    "duration", [1.5, 1.9, 0.5, True, False, "1.5", "soon", "", 0, -5, 10081, 100_000, None]
+)
+async def test_duration_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    duration: Any,
+) -> None:
+    refusal = await _refused(
+        hass, init_integration, simulator, "enable_dnd", {"duration": duration}
+    )
+    assert refusal.translation_key == "invalid_duration"
+    assert simulator.platform.accounts[ACCOUNT].dnd_until is None
+
+
+@pytest.mark.parametrize(
+    ("duration", "sent"), [(1, "1"), (90, "90"), (90.0, "90"), ("45", "45"), (10080, "10080")]
+)
+async def test_duration_accepted(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    duration: Any,
+    sent: str,
+) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "enable_dnd",
+        {"config_entry_id": init_integration.entry_id, "duration": duration},
+        blocking=True,
+    )
+    assert simulator.counters.last("set_dnd_on").params["duration"] == sent
