@@ -454,6 +454,32 @@ async def test_malformed_header_answered_with_text(
     assert (response.status, response.text) == (200, DIGEST_UNREADABLE)
 
 
+@pytest.mark.parametrize("nonce", ["Zm9yZ2VkOjEyMw==", "not base64!"])
+async def test_nonce_the_page_did_not_issue(simulator: SettingsSimulator, nonce: str) -> None:
+    """A right response to a nonce the page did not sign: 401, and not stale."""
+    auth = DigestAuth("alice", ACCOUNT_PASSWORD, domain="example.com")
+    auth.read_challenge([f'Digest realm="example.com", nonce="{nonce}", qop="auth"'])
+
+    params = {"action": "get_identity", "realm": "example.com"}
+
+    response = await raw_digest(simulator, params, auth.authorization("GET", "/"))
+
+    assert (response.status, response.body) == (401, b"")
+    assert "stale" not in response.headers["WWW-Authenticate"]
+
+
+async def test_algorithm_the_page_did_not_offer(simulator: SettingsSimulator) -> None:
+    simulator.digest_algorithms = ("SHA-256",)
+    params = {"action": "get_identity", "realm": "example.com"}
+    challenge = (await raw_digest(simulator, params)).headers["WWW-Authenticate"]
+    auth = DigestAuth("alice", ACCOUNT_PASSWORD, domain="example.com")
+    auth.read_challenge([challenge.replace("algorithm=SHA-256", "algorithm=MD5")])
+
+    response = await raw_digest(simulator, params, auth.authorization("GET", "/"))
+
+    assert response.status == 401
+
+
 class ClosingDigestAuthHandler(urllib.request.HTTPDigestAuthHandler):
     """urllib's handler, closing each refused response before it tries again.
 

@@ -142,16 +142,6 @@ class DigestAuth:
         realm = self._challenge.realm if self._challenge else None
         return f"DigestAuth(username={self._username!r}, domain={self._domain!r}, realm={realm!r})"
 
-    @property
-    def challenge(self) -> DigestChallenge | None:
-        """The challenge being answered, once a server sent one."""
-        return self._challenge
-
-    @property
-    def nonce_count(self) -> int:
-        """How many requests have answered the current nonce."""
-        return self._nonce_count
-
     def read_challenge(self, values: Iterable[str]) -> DigestChallenge:
         """Answer the strongest usable challenge in ``values`` from now on.
 
