@@ -345,12 +345,14 @@ class SipThorClient:
         form: Mapping[str, str] | None,
     ) -> tuple[int, bytes]:
         headers: dict[str, str] = {}
-        if self._digest and (answer := self._digest.authorization(method, target.raw_path_qs)):
-            headers[hdrs.AUTHORIZATION] = answer
+        if self._digest is not None:
+            answer = self._digest.authorization(method, target.raw_path_qs)
+            if answer is not None:
+                headers[hdrs.AUTHORIZATION] = answer
         async with session.request(
             method, target, data=form, headers=headers, ssl=self._ssl
         ) as response:
-            if self._digest and response.status == HTTPStatus.UNAUTHORIZED:
+            if self._digest is not None and response.status == HTTPStatus.UNAUTHORIZED:
                 # Answer the new nonce from now on, whether or not this request tries again.
                 try:
                     challenge = self._digest.read_challenge(
