@@ -18,6 +18,7 @@ from typing import Any
 import urllib.error
 import urllib.request
 
+from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.sipthor.api import (
@@ -166,6 +167,29 @@ def test_challenges_among_other_schemes() -> None:
 def test_unanswerable_challenges(header: str) -> None:
     with pytest.raises(DigestChallengeError):
         rfc_auth().read_challenge([header])
+
+
+QUOTABLE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
+
+
+@given(realm=QUOTABLE, nonce=QUOTABLE, opaque=QUOTABLE)
+def test_quoted_values_read_back(realm: str, nonce: str, opaque: str) -> None:
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    header = f"Basic realm=x, Digest realm={quoted(realm)}, nonce={quoted(nonce)}, "
+    header += f"qop=auth, opaque={quoted(opaque)}"
+
+    assert parse_challenges([header]) == [
+        DigestChallenge(realm, nonce, "MD5", ("auth",), opaque, False)
+    ]
+
+
+@given(st.text(max_size=200))
+def test_any_header_reads_without_error(header: str) -> None:
+    """Whatever a server sends, reading it gives challenges or none, never an exception."""
+    for challenge in parse_challenges([header]):
+        assert isinstance(challenge.nonce, str)
 
 
 def test_nonce_count_per_nonce() -> None:
