@@ -10,17 +10,19 @@ Layers, in the order a request meets them (spec §2):
    ``X.509 Credentials error`` texts.
 3. The dispatcher: one function per action, PHP-style JSON sent as ``text/html``.
 
-The Digest page (``sip_settings_digest.phtml``, spec §2.5) runs the same dispatcher on
-the same accounts and state at :attr:`SettingsSimulator.digest_url`. It asks for no
-certificate (except in ``handshake`` mode, where TLS asks every client, as an Apache
-with a server-wide ``SSLVerifyClient`` would); the user name is the SIP user name or
-``user@domain`` and the password the account's SIP password (or its web password, when
-set). Its nonces live 5 minutes on the platform's clock (:meth:`Platform.advance`).
-Like CDRTool it offers MD5 only; :attr:`SettingsSimulator.digest_algorithms` can offer
-SHA-256 as well, for the client's RFC 7616 support.
+The Digest page (``sip_settings_digest.phtml``, docs/settings-api.md §2.5) runs the
+same dispatcher on the same accounts and state at :attr:`SettingsSimulator.digest_url`.
+It asks for no certificate (except in ``handshake`` mode, where TLS asks every client,
+as an Apache with a server-wide ``SSLVerifyClient`` would); the user name is the SIP
+user name or ``user@domain`` and the password the account's SIP password (or its web
+password, when set). Its nonces live 5 minutes on the platform's clock
+(:meth:`Platform.advance`). Like CDRTool it offers MD5 only;
+:attr:`SettingsSimulator.digest_algorithms` can offer SHA-256 as well, for the client's
+RFC 7616 support.
 
 Tests drive it in-process: :attr:`SettingsSimulator.faults` injects failures,
-:attr:`SettingsSimulator.counters` counts requests and TLS handshakes, and
+:attr:`SettingsSimulator.counters` counts requests, TLS handshakes and Digest
+challenges, and
 :attr:`SettingsSimulator.platform` holds and changes the accounts.
 """
 
@@ -74,9 +76,10 @@ _APACHE_403: Final = (
 )
 _CONTENT_TYPE: Final = "text/html; charset=UTF-8"
 _PHA_WAIT: Final = 10.0
-# The Digest page (spec §2.5): CDRTool's nonce lifetime, default realm, the parts its
-# http_digest_parse requires and its regular expression (PHP's [^\2] is "not \x02"),
-# and what it prints when a part is missing (a print of an unformatted format string).
+# The Digest page (docs/settings-api.md §2.5): CDRTool's nonce lifetime, default realm,
+# the parts its http_digest_parse requires and its regular expression (PHP's [^\2] is
+# "not \x02"), and what it prints when a part is missing (a print of an unformatted
+# format string).
 NONCE_LIFETIME: Final = 300.0
 DIGEST_DEFAULT_REALM: Final = "SIP_settings"
 _DIGEST_PARTS: Final = ("nonce", "nc", "cnonce", "qop", "username", "uri", "response")
@@ -438,7 +441,9 @@ class SettingsSimulator:
     def _digest_authenticate(
         self, request: web.Request, params: dict[str, str]
     ) -> SimulatedAccount | web.Response:
-        """``getSipAccountFromHTTPDigest`` (spec §2.5): the account, or the page's refusal.
+        """``getSipAccountFromHTTPDigest``: the account, or the page's refusal.
+
+        As docs/settings-api.md §2.5 and CDRTool's library/sip_settings.php have it.
 
         The checks run in CDRTool's order: the header's parts, the user, the response,
         then the nonce's signature and age. Only a stale nonce says ``stale=true``.

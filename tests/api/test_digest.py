@@ -1,4 +1,5 @@
-"""Signing in with the SIP password: HTTP Digest (RFC 7616) on the page of spec §2.5.
+"""Signing in with the SIP password: HTTP Digest (RFC 7616) on the page of
+docs/settings-api.md §2.5.
 
 The arithmetic is checked against RFC 7616's own worked example (§3.9.1); the client
 against the simulator's Digest page over real TLS; and that page, in turn, against

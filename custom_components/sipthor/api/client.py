@@ -102,7 +102,7 @@ class SipThorClient:
         self.request_timeout = request_timeout
         self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._digest = None if password is None else DigestAuth(user, password, domain=domain)
-        # The page takes its Digest realm from this parameter (§2.5), as Blink sends it.
+        # The page takes its Digest realm from this parameter, as Blink sends it.
         self._realm_field = {} if password is None else {"realm": domain}
         self._session = session
         self._close_session = False
@@ -325,10 +325,10 @@ class SipThorClient:
     ) -> tuple[int, bytes]:
         """Send the request; with a password, answer the page's Digest challenge.
 
-        A 401 means the page stopped before its dispatcher (§2.5), so sending a write
-        again cannot apply it twice. The first request, a stale nonce, or a nonce the
-        server no longer knows gets one more try with the new challenge; a second 401
-        is the verdict on the password.
+        A 401 means the page stopped before its dispatcher (docs/settings-api.md §2.5),
+        so sending a write again cannot apply it twice. The first request, a stale
+        nonce, or a nonce the server no longer knows gets one more try with the new
+        challenge; a second 401 is the verdict on the password.
         """
         target = URL(self.url) if write else URL(self.url).extend_query(fields)
         method = hdrs.METH_POST if write else hdrs.METH_GET

@@ -73,7 +73,7 @@ def parse_body(body: str) -> ParsedBody:
 
 
 def is_credentials_error(body: str) -> bool:
-    """Whether the body is one of the authentication failures of spec §2.2 or §2.5."""
+    """Whether the body is one of the authentication failures of docs/settings-api.md §2.2, §2.5."""
     text = body.strip()
     return text.endswith(CREDENTIALS_ERROR) or text.startswith(DIGEST_CREDENTIALS_ERRORS)
 
