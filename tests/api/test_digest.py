@@ -479,6 +479,25 @@ async def test_malformed_header_answered_with_text(
     assert (response.status, response.text) == (200, DIGEST_UNREADABLE)
 
 
+@pytest.mark.parametrize(
+    ("user", "password"), [("alice", "wrong"), ("nobody", ACCOUNT_PASSWORD), ("bob", "")]
+)
+async def test_refusals_are_401_with_an_empty_body(
+    simulator: SettingsSimulator, user: str, password: str
+) -> None:
+    params = {"action": "set_dnd_on", "realm": "example.com"}
+    challenge = (await raw_digest(simulator, params)).headers["WWW-Authenticate"]
+    auth = DigestAuth(user, password, domain="example.com")
+    auth.read_challenge([challenge])
+
+    response = await raw_digest(simulator, params, auth.authorization("GET", "/"))
+
+    assert (response.status, response.body) == (401, b"")
+    assert response.headers["WWW-Authenticate"].startswith('Digest realm="example.com",qop=')
+    assert "stale" not in response.headers["WWW-Authenticate"]
+    assert simulator.platform.accounts[ACCOUNT].temporary_groups == ["everybody"]
+
+
 @pytest.mark.parametrize("nonce", ["Zm9yZ2VkOjEyMw==", "not base64!"])
 async def test_nonce_the_page_did_not_issue(simulator: SettingsSimulator, nonce: str) -> None:
     """A right response to a nonce the page did not sign: 401, and not stale."""
