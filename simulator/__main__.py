@@ -1,4 +1,8 @@
-"""``python -m simulator``: serve the simulated settings page until interrupted."""
+"""``python -m simulator``: serve the simulated settings page until interrupted.
+
+Two pages share the accounts: the certificate page, and the Digest page that signs in
+with the SIP user name (or ``user@domain``) and the SIP password the banner lists.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from .state import Behaviour, Platform
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
-        description="Serve a simulated SIP Thor settings page over TLS with client certificates.",
+        description="Serve a simulated SIP Thor settings page over TLS, signed in with a "
+        "client certificate or, on the Digest page, with the SIP password.",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
@@ -111,6 +116,22 @@ async def serve(argv: list[str] | None = None, stop: asyncio.Event | None = None
             flush=True,
         )
     print(f"  try: {curl}", flush=True)
+    user, _, domain = account.partition("@")
+    password = simulator.platform.accounts[account].password
+    curl_digest = " ".join(
+        [
+            "curl --digest --user",
+            shlex.quote(f"{user}:{password}"),
+            "--cacert",
+            shlex.quote(str(simulator.certs.server_ca)),
+            shlex.quote(f"{simulator.digest_url}?action=get_prepaid&realm={domain}"),
+        ]
+    )
+    print(
+        f"  Digest page at {simulator.digest_url}: the SIP user name and password above",
+        flush=True,
+    )
+    print(f"  or: {curl_digest}", flush=True)
     print("  Ctrl-C stops it.", flush=True)
     try:
         await stop.wait()

@@ -10,8 +10,19 @@ Layers, in the order a request meets them (spec §2):
    ``X.509 Credentials error`` texts.
 3. The dispatcher: one function per action, PHP-style JSON sent as ``text/html``.
 
+The Digest page (``sip_settings_digest.phtml``, docs/settings-api.md §2.5) runs the
+same dispatcher on the same accounts and state at :attr:`SettingsSimulator.digest_url`.
+It asks for no certificate (except in ``handshake`` mode, where TLS asks every client,
+as an Apache with a server-wide ``SSLVerifyClient`` would); the user name is the SIP
+user name or ``user@domain`` and the password the account's SIP password (or its web
+password, when set). Its nonces live 5 minutes on the platform's clock
+(:meth:`Platform.advance`). Like CDRTool it offers MD5 only;
+:attr:`SettingsSimulator.digest_algorithms` can offer SHA-256 as well, for the client's
+RFC 7616 support.
+
 Tests drive it in-process: :attr:`SettingsSimulator.faults` injects failures,
-:attr:`SettingsSimulator.counters` counts requests and TLS handshakes, and
+:attr:`SettingsSimulator.counters` counts requests, TLS handshakes and Digest
+challenges, and
 :attr:`SettingsSimulator.platform` holds and changes the accounts.
 """
 
@@ -19,14 +30,18 @@ from __future__ import annotations
 
 import asyncio
 from asyncio.sslproto import SSLProtocol
+import base64
+import binascii
 from collections import Counter
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 import functools
+import hashlib
 import logging
 from pathlib import Path
 import re
+import secrets
 import ssl
 from typing import Any, Final, Literal
 
@@ -61,6 +76,19 @@ _APACHE_403: Final = (
 )
 _CONTENT_TYPE: Final = "text/html; charset=UTF-8"
 _PHA_WAIT: Final = 10.0
+# The Digest page (docs/settings-api.md §2.5): CDRTool's nonce lifetime, default realm,
+# the parts its http_digest_parse requires and its regular expression (PHP's [^\2] is
+# "not \x02"), and what it prints when a part is missing (a print of an unformatted
+# format string).
+NONCE_LIFETIME: Final = 300.0
+DIGEST_DEFAULT_REALM: Final = "SIP_settings"
+_DIGEST_PARTS: Final = ("nonce", "nc", "cnonce", "qop", "username", "uri", "response")
+_DIGEST_PARAM: Final = re.compile(
+    r"(nonce|nc|cnonce|qop|username|uri|response)=(?:(['\"])([^\x02]+?)\2|([^\s, ]+))"
+)
+_DIGEST_ALGORITHM: Final = re.compile(r"algorithm=\"?([\w-]+)")
+DIGEST_UNREADABLE: Final = "Invalid credentials from %s"
+_HASHES: Final = {"MD5": "md5", "SHA-256": "sha256"}
 
 type ClientAuth = Literal["post-handshake", "handshake"]
 
@@ -101,6 +129,7 @@ class RecordedRequest:
     params: dict[str, str]
     query_string: str
     body: str
+    authorization: str = ""
 
 
 @dataclass
@@ -109,12 +138,15 @@ class Counters:
 
     requests: Counter[str] = field(default_factory=Counter)
     handshakes: int = 0
+    # HTTP 401 answers of the Digest page, each with a new nonce.
+    challenges: int = 0
     log: list[RecordedRequest] = field(default_factory=list)
 
     def reset(self) -> None:
         """Start counting again."""
         self.requests.clear()
         self.handshakes = 0
+        self.challenges = 0
         self.log.clear()
 
     def last(self, action: str) -> RecordedRequest:
@@ -141,11 +173,16 @@ class SettingsSimulator:
         platform: Platform | None = None,
         client_auth: ClientAuth = "post-handshake",
         path: str = "/settings.phtml",
+        digest_path: str = "/sip_settings_digest.phtml",
     ) -> None:
         """Serve ``platform`` (the demo accounts by default) on ``host``:``port``."""
         self.host = host
         self.port = port
         self.path = path
+        self.digest_path = digest_path
+        # What the Digest page offers, one challenge each; CDRTool computes MD5 only.
+        self.digest_algorithms: tuple[str, ...] = ("MD5",)
+        self._nonce_key = secrets.token_hex(16)
         self.client_auth: ClientAuth = client_auth
         self.platform = platform or Platform()
         self.faults = Faults()
@@ -195,6 +232,11 @@ class SettingsSimulator:
         """The settings page's URL."""
         return f"https://{self.host}:{self.port}{self.path}"
 
+    @property
+    def digest_url(self) -> str:
+        """The Digest page's URL (the same accounts, signed in with the SIP password)."""
+        return f"https://{self.host}:{self.port}{self.digest_path}"
+
     def client_certificate(self, name: str) -> Path:
         """A client credential file written into the certificate directory."""
         return self.certs.client_certificate(name)
@@ -204,6 +246,7 @@ class SettingsSimulator:
         _install_alert_flush()
         app = web.Application()
         app.router.add_route("*", self.path, self._handle)
+        app.router.add_route("*", self.digest_path, self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._contexts[0])
@@ -310,7 +353,14 @@ class SettingsSimulator:
         action = params.get("action", "")
         self.counters.requests[action] += 1
         self.counters.log.append(
-            RecordedRequest(request.method, action, params, request.query_string, body)
+            RecordedRequest(
+                request.method,
+                action,
+                params,
+                request.query_string,
+                body,
+                request.headers.get("Authorization", ""),
+            )
         )
 
         faults = self.faults
@@ -326,7 +376,8 @@ class SettingsSimulator:
             request.transport.abort()
             return web.Response(status=499)
 
-        certificate = await self._client_certificate(request)
+        digest = request.path == self.digest_path
+        certificate = b"" if digest else await self._client_certificate(request)
         if isinstance(certificate, _NoPostHandshakeAuth):
             return web.Response(status=403, text=_APACHE_403, content_type="text/html")
         if certificate is None:
@@ -339,13 +390,22 @@ class SettingsSimulator:
             # PHP 8: an array-valued parameter breaks string handling (spec §1). Checked
             # on the decoded names: a form body carries them as FUNC%5B%5D.
             return web.Response(status=500, body=b"")
-        if applies and faults.credentials_error:
-            return _text(f"Error: Failed to parse X.509 client certificate\n{CREDENTIALS_ERROR}")
 
-        account_or_error = self._authenticate(params.get("account", ""), certificate)
-        if isinstance(account_or_error, str):
-            return _text(account_or_error)
-        account = account_or_error
+        if digest:
+            # With Digest the account comes from the credentials; account= is ignored.
+            account_or_refusal = self._digest_authenticate(request, params)
+            if isinstance(account_or_refusal, web.Response):
+                return account_or_refusal
+            account = account_or_refusal
+        else:
+            if applies and faults.credentials_error:
+                return _text(
+                    f"Error: Failed to parse X.509 client certificate\n{CREDENTIALS_ERROR}"
+                )
+            account_or_error = self._authenticate(params.get("account", ""), certificate)
+            if isinstance(account_or_error, str):
+                return _text(account_or_error)
+            account = account_or_error
 
         if applies and faults.empty_body:
             return _text("")
@@ -377,6 +437,88 @@ class SettingsSimulator:
         if len(matches) != 1:
             return CREDENTIALS_ERROR
         return matches[0]
+
+    def _digest_authenticate(
+        self, request: web.Request, params: dict[str, str]
+    ) -> SimulatedAccount | web.Response:
+        """``getSipAccountFromHTTPDigest``: the account, or the page's refusal.
+
+        As docs/settings-api.md §2.5 and CDRTool's library/sip_settings.php have it.
+
+        The checks run in CDRTool's order: the header's parts, the user, the response,
+        then the nonce's signature and age. Only a stale nonce says ``stale=true``.
+        """
+        realm = params.get("realm", "")
+        if realm:
+            parts = realm.split("@")
+            if len(parts) == 2:  # noqa: PLR2004 - "user@domain" names the domain
+                realm = parts[1]
+        else:
+            realm = DIGEST_DEFAULT_REALM
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "digest" or not credentials.strip():
+            return self._digest_challenge(realm, first=True)
+        data = {
+            match.group(1): match.group(3) or match.group(4) or ""
+            for match in _DIGEST_PARAM.finditer(credentials)
+        }
+        if any(part not in data for part in _DIGEST_PARTS):
+            return _text(DIGEST_UNREADABLE)
+        username, at, rest = data["username"].partition("@")
+        domain = rest.split("@")[0] if at else realm
+        account = self.platform.accounts.get(f"{username}@{domain}")
+        if account is None:
+            return self._digest_challenge(realm)
+        algorithm = "MD5"
+        if self.digest_algorithms != ("MD5",):
+            named = _DIGEST_ALGORITHM.search(credentials)
+            algorithm = named.group(1).upper() if named else "MD5"
+            if algorithm not in self.digest_algorithms:
+                return self._digest_challenge(realm)
+
+        def digest(text: str) -> str:
+            return hashlib.new(_HASHES[algorithm], text.encode()).hexdigest()
+
+        if account.web_password:
+            # Stored as md5(user:domain:password), lower-cased (CDRTool's setPreference).
+            name = f"{account.username.lower()}:{account.domain.lower()}"
+            a1 = digest(f"{name}:{account.web_password}")
+        elif account.password_as_ha1:
+            a1 = digest(f"{account.username}:{account.domain}:{account.password}")
+        else:
+            a1 = digest(f"{data['username']}:{realm}:{account.password}")
+        a2 = digest(f"{request.method}:{data['uri']}")
+        answer = ":".join((a1, data["nonce"], data["nc"], data["cnonce"], data["qop"], a2))
+        if data["response"] != digest(answer):
+            return self._digest_challenge(realm)
+        issued = _nonce_expiry(data["nonce"], self._nonce_key)
+        if issued is None:
+            return self._digest_challenge(realm)
+        if self.platform.timestamp() > issued:
+            return self._digest_challenge(realm, stale=True)
+        return account
+
+    def _digest_challenge(
+        self, realm: str, *, first: bool = False, stale: bool = False
+    ) -> web.Response:
+        """HTTP 401 with an empty body and a new nonce, spaced as CDRTool spaces each."""
+        self.counters.challenges += 1
+        expiry = f"{self.platform.timestamp() + NONCE_LIFETIME:.4f}"
+        signature = hashlib.md5(f"{expiry}:{self._nonce_key}".encode()).hexdigest()  # noqa: S324
+        nonce = base64.b64encode(f"{expiry}:{signature}".encode()).decode()
+        opaque = hashlib.md5(realm.encode()).hexdigest()  # noqa: S324 - as CDRTool does
+        headers = [("Content-Type", _CONTENT_TYPE)]
+        comma = ", " if first else ","
+        flag = "stale=true, " if stale else ""
+        for algorithm in self.digest_algorithms:
+            value = (
+                f'Digest realm="{realm}"{comma}qop="auth"{comma}nonce="{nonce}"{comma}'
+                f'{flag}opaque="{opaque}"'
+            )
+            if algorithm != "MD5":
+                value += f", algorithm={algorithm}"
+            headers.append(("WWW-Authenticate", value))
+        return web.Response(status=401, body=b"", headers=headers)
 
     def _unknown_action(
         self, action: str, account: SimulatedAccount, params: dict[str, str]
@@ -607,6 +749,17 @@ class SettingsSimulator:
 def _nobodys_ca() -> str:
     """A CA that issued no client certificate (for ``tls_reject``); made once per process."""
     return new_authority("Nobody's CA").certificate_pem.decode()
+
+
+def _nonce_expiry(nonce: str, key: str) -> float | None:
+    """When a nonce this page issued expires; None when it did not issue it."""
+    try:
+        expiry, _, signature = base64.b64decode(nonce, validate=True).decode().partition(":")
+        expires = float(expiry)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    expected = hashlib.md5(f"{expiry}:{key}".encode()).hexdigest()  # noqa: S324
+    return expires if secrets.compare_digest(expected, signature) else None
 
 
 def _normalise_target(value: str, account: SimulatedAccount) -> str:

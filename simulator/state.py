@@ -45,7 +45,14 @@ class SimulatedAccount:
     username: str
     domain: str
     owner: int
+    # The SIP password: it locks the .p12 download and signs in on the Digest page.
     password: str
+    # A separate password for the settings page (the ``web_password`` property); when
+    # set, the Digest page takes it instead of the SIP password (docs/settings-api.md §2.5).
+    web_password: str | None = None
+    # NGNPro hands out only the HA1 of the SIP password (a platform storing hashes), so
+    # the Digest page checks it against the bare user name in the account's domain.
+    password_as_ha1: bool = False
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None

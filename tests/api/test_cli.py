@@ -83,10 +83,16 @@ async def test_printed_curl_command_returns_json(
             ) in banner
         command = curl_command(banner)
         assert "get_prepaid" in command
+        (digest_command,) = [
+            line.removeprefix("  or: ") for line in banner.splitlines() if line.startswith("  or: ")
+        ]
+        assert "--digest --user alice:alice-sip-password" in digest_command
 
         status, output = await run_shell(command)
+        digest_status, digest_output = await run_shell(digest_command)
 
-    assert status == 0
+    assert status == digest_status == 0
+    assert json.loads(output) == json.loads(digest_output)
     assert json.loads(output) == {"balance": 12.3456, "session_counter": 0}
 
 

@@ -3,7 +3,7 @@
 This package imports nothing from Home Assistant, so that it can be published alone.
 """
 
-from .client import DEFAULT_TIMEOUT, DEFAULT_URL, SipThorClient
+from .client import DEFAULT_TIMEOUT, DEFAULT_URL, DIGEST_URL, SipThorClient
 from .credentials import CertificateInfo, ClientCredentials, create_ssl_context, load_credentials
 from .errors import (
     CredentialsProblem,
@@ -41,6 +41,7 @@ from .models import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
+    "DIGEST_URL",
     "MOBILE_NUMBER",
     "VOICE_MAILBOX",
     "AcceptRule",

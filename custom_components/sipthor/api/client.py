@@ -11,7 +11,10 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
+from aiohttp import hdrs
+from yarl import URL
 
+from .digest import DigestAuth, DigestChallengeError
 from .errors import (
     SipThorApiError,
     SipThorAuthenticationError,
@@ -41,6 +44,8 @@ from .parse import ParsedBody, UnparsableBodyError, is_credentials_error, parse_
 _LOGGER = logging.getLogger(__package__)
 
 DEFAULT_URL: Final = "https://enrollment.sipthor.net/settings.phtml"
+# The Digest front of the same page: what Blink opens (docs/settings-api.md §2.5).
+DIGEST_URL: Final = "https://blink.sipthor.net/settings.phtml"
 DEFAULT_TIMEOUT: Final = 30.0
 INVALID_ACTION: Final = "Error: invalid action"
 # The call list: the public documentation names get_calls, upstream CDRTool renamed
@@ -60,31 +65,45 @@ _CERTIFICATE_ALERTS: Final = (
 
 
 class SipThorClient:
-    """One SIP account on a SIP Thor settings page, authorised by a client certificate.
+    """One SIP account on a SIP Thor settings page.
 
-    Requests are sent one at a time (each costs the platform 6 to 9 back-end calls,
-    spec §7). The session is the caller's when given; otherwise the client makes one
-    and closes it in :meth:`close`.
+    The account signs in with a client certificate (an SSL context holding it) or with
+    its SIP password (HTTP Digest, docs/settings-api.md §2.5). Requests are sent one at
+    a time (each costs the platform 6 to 9 back-end calls, spec §7). The session is the
+    caller's when given; otherwise the client makes one and closes it in :meth:`close`.
     """
 
     def __init__(
         self,
         account: str,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | None = None,
         *,
-        url: str = DEFAULT_URL,
+        password: str | None = None,
+        url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         request_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        """Address ``account`` (``user@domain``) at the settings page ``url``."""
+        """Address ``account`` (``user@domain``) at the settings page ``url``.
+
+        With ``password`` the client answers the page's Digest challenges, ``url``
+        defaults to :data:`DIGEST_URL` and ``ssl_context``, if given, only verifies the
+        server. Without it, ``ssl_context`` presents the client certificate and ``url``
+        defaults to :data:`DEFAULT_URL`.
+        """
         user, at, domain = account.partition("@")
         if not (at and user and domain):
             msg = f"The account must be user@domain, not {account!r}"
             raise ValueError(msg)
+        if password is None and ssl_context is None:
+            msg = "Give the SSL context of a client certificate, or a password"
+            raise ValueError(msg)
         self.account = account
-        self.url = url
+        self.url = url or (DEFAULT_URL if password is None else DIGEST_URL)
         self.request_timeout = request_timeout
-        self._ssl_context = ssl_context
+        self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
+        self._digest = None if password is None else DigestAuth(user, password, domain=domain)
+        # The page takes its Digest realm from this parameter, as Blink sends it.
+        self._realm_field = {} if password is None else {"realm": domain}
         self._session = session
         self._close_session = False
         self._lock = asyncio.Lock()
@@ -279,19 +298,13 @@ class SipThorClient:
     ) -> ParsedBody:
         # Writes go as a form body: forwarding targets stay out of access logs, and
         # PHP reads both (spec §1). Each parameter is sent exactly once.
-        fields = {"action": action, "account": self.account, **params}
+        fields = {"action": action, "account": self.account, **self._realm_field, **params}
         session = self._get_session()
         async with self._lock:
             _LOGGER.debug("Requesting %s for %s", action, self.account)
             try:
                 async with asyncio.timeout(self.request_timeout):
-                    if write:
-                        response = await session.post(self.url, data=fields, ssl=self._ssl_context)
-                    else:
-                        response = await session.get(self.url, params=fields, ssl=self._ssl_context)
-                    async with response:
-                        status = response.status
-                        raw = await response.read()
+                    status, raw = await self._exchange(session, fields, write=write)
             except TimeoutError as err:
                 msg = f"No answer within {self.request_timeout:g} s"
                 raise SipThorConnectionError(msg) from err
@@ -307,9 +320,55 @@ class SipThorClient:
                 raise SipThorConnectionError(msg) from err
         return self._parse(action, status, raw.decode("utf-8", errors="replace"))
 
+    async def _exchange(
+        self, session: aiohttp.ClientSession, fields: Mapping[str, str], *, write: bool
+    ) -> tuple[int, bytes]:
+        """Send the request; with a password, answer the page's Digest challenge.
+
+        A 401 means the page stopped before its dispatcher (docs/settings-api.md §2.5),
+        so sending a write again cannot apply it twice. The first request, a stale
+        nonce, or a nonce the server no longer knows gets one more try with the new
+        challenge; a second 401 is the verdict on the password.
+        """
+        target = URL(self.url) if write else URL(self.url).extend_query(fields)
+        method = hdrs.METH_POST if write else hdrs.METH_GET
+        status, raw = await self._send(session, method, target, fields if write else None)
+        if status == HTTPStatus.UNAUTHORIZED and self._digest is not None:
+            status, raw = await self._send(session, method, target, fields if write else None)
+        return status, raw
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        target: URL,
+        form: Mapping[str, str] | None,
+    ) -> tuple[int, bytes]:
+        headers: dict[str, str] = {}
+        if self._digest is not None:
+            answer = self._digest.authorization(method, target.raw_path_qs)
+            if answer is not None:
+                headers[hdrs.AUTHORIZATION] = answer
+        async with session.request(
+            method, target, data=form, headers=headers, ssl=self._ssl
+        ) as response:
+            if self._digest is not None and response.status == HTTPStatus.UNAUTHORIZED:
+                # Answer the new nonce from now on, whether or not this request tries again.
+                try:
+                    challenge = self._digest.read_challenge(
+                        response.headers.getall(hdrs.WWW_AUTHENTICATE, ())
+                    )
+                except DigestChallengeError as err:
+                    msg = f"The server's challenge cannot be answered: {err}"
+                    raise SipThorAuthenticationError(msg) from err
+                if challenge.stale:
+                    _LOGGER.debug("The Digest nonce of %s went stale", self.url)
+            return response.status, await response.read()
+
     def _parse(self, action: str, status: int, body: str) -> ParsedBody:
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
-            msg = f"HTTP {status}: the server refused the client certificate"
+            refused = "the SIP address or password" if self._digest else "the client certificate"
+            msg = f"HTTP {status}: the server refused {refused}"
             raise SipThorAuthenticationError(msg)
         if status != HTTPStatus.OK:
             msg = f"{action} answered HTTP {status}"

@@ -15,10 +15,11 @@ class SipThorError(Exception):
 
 
 class SipThorAuthenticationError(SipThorError):
-    """The server refused the client certificate or the account it names.
+    """The server refused the client certificate or SIP password, or the account named.
 
-    Raised for the ``X.509 Credentials error`` answers, HTTP 401 and 403, and a TLS
-    alert about the client certificate (unknown CA, expired, revoked, bad certificate).
+    Raised for the ``X.509 Credentials error`` answers, HTTP 401 and 403, a TLS alert
+    about the client certificate (unknown CA, expired, revoked, bad certificate), a
+    Digest challenge the client cannot answer, and the Digest page's own error texts.
     """
 
 

@@ -2,7 +2,8 @@
 
 The page sends JSON as ``text/html``, may print an HTML error fragment or the
 ``Key … changed …`` lines of ``set_call_forwarding`` before it, and ends
-authentication failures with the plain text ``X.509 Credentials error``.
+authentication failures with the plain text ``X.509 Credentials error`` (its Digest
+front prints a few texts of its own instead).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ import re
 from typing import Any
 
 CREDENTIALS_ERROR = "X.509 Credentials error"
+# What the Digest page prints with HTTP 200 when it cannot read the Authorization header,
+# or when the account's domain is not served there (docs/settings-api.md §2.5).
+DIGEST_CREDENTIALS_ERRORS = (
+    "Invalid credentials from",
+    "error: no domainFilter available",
+    "HTP digest Credentials error",
+)
 
 _JSON_STARTS = frozenset("{[ntf")
 _TAG = re.compile(r"<[^>]*>")
@@ -65,8 +73,9 @@ def parse_body(body: str) -> ParsedBody:
 
 
 def is_credentials_error(body: str) -> bool:
-    """Whether the body is one of the authentication failures of spec §2.2."""
-    return body.rstrip().endswith(CREDENTIALS_ERROR)
+    """Whether the body is one of the authentication failures of docs/settings-api.md §2.2, §2.5."""
+    text = body.strip()
+    return text.endswith(CREDENTIALS_ERROR) or text.startswith(DIGEST_CREDENTIALS_ERRORS)
 
 
 def readable_text(fragment: str) -> str:
