@@ -14,6 +14,8 @@ from pathlib import Path
 import random
 import socket
 import ssl
+import subprocess
+import sys
 from typing import Any
 from unittest.mock import patch
 
@@ -292,6 +294,24 @@ def _entity_id(hass: HomeAssistant, key: str) -> str:
     entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{ACCOUNT}_{key}")
     assert entity_id is not None
     return entity_id
+
+
+def test_integration_loads_without_its_flow() -> None:
+    """Setting up an entry does not import the config flow (file upload, selectors).
+
+    Home Assistant imports config_flow only when a flow starts. In a fresh interpreter,
+    so that no other test has imported it already.
+    """
+    module = "custom_components.sipthor.config_flow"
+    code = f"import sys, custom_components.sipthor; print({module!r} in sys.modules)"
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert result.stdout.strip() == "False"
 
 
 # -- adding an account -----------------------------------------------------------------
