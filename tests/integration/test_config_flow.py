@@ -64,6 +64,19 @@ STORED_FILE = certificate_file_name(ACCOUNT)
 
 type Mint = Callable[..., IssuedCertificate]
 
+# What the server does (a simulator fault), and the form error it gives in every flow.
+SERVER_FAULTS = [
+    ("credentials_error", True, "invalid_auth"),
+    ("tls_reject", True, "invalid_auth"),
+    ("drop_connection", True, "cannot_connect"),
+    ("status", 404, "not_settings_page"),
+    ("status", 500, "server_error"),
+    ("status", 503, "server_error"),
+    # The page ran and printed nothing (docs/settings-api.md §4.5): the URL was right.
+    ("empty_body", True, "server_error"),
+    ("malformed_json", True, "not_settings_page"),
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Credential:
@@ -554,19 +567,7 @@ async def test_user_flow_unusable_upload_replaces_the_kept_one(
     await hass.async_block_till_done()
 
 
-@pytest.mark.parametrize(
-    ("fault", "value", "error"),
-    [
-        ("credentials_error", True, "invalid_auth"),
-        ("tls_reject", True, "invalid_auth"),
-        ("drop_connection", True, "cannot_connect"),
-        ("status", 404, "not_settings_page"),
-        ("status", 500, "server_error"),
-        ("status", 503, "server_error"),
-        ("empty_body", True, "server_error"),
-        ("malformed_json", True, "not_settings_page"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "value", "error"), SERVER_FAULTS)
 async def test_user_flow_server_errors(
     hass: HomeAssistant,
     *,
@@ -963,41 +964,51 @@ async def test_reauth_flow_errors(
     assert entry.state is ConfigEntryState.LOADED
 
 
-@pytest.mark.parametrize(
-    ("fault", "value", "error"),
-    [
-        ("drop_connection", True, "cannot_connect"),
-        ("status", 404, "not_settings_page"),
-        ("tls_reject", True, "invalid_auth"),
-    ],
-)
-async def test_reauth_flow_server_errors(
+@pytest.mark.parametrize("source", ["reauth", "reconfigure"])
+@pytest.mark.parametrize(("fault", "value", "error"), SERVER_FAULTS)
+async def test_update_flow_server_errors(
     hass: HomeAssistant,
     *,
     simulator: SettingsSimulator,
     upload: Upload,
     mint: Mint,
     init_integration: MockConfigEntry,
+    alice_pem: bytes,
+    source: str,
     fault: str,
     value: Any,
     error: str,
 ) -> None:
-    """When the server fails, the uploaded certificate is kept for the next attempt."""
+    """When the server fails, the uploaded certificate is kept for the next attempt.
+
+    Except one the server refused in reconfiguration: an empty field then means the
+    certificate in use, as that form says.
+    """
     new = mint()
-    result = await init_integration.start_reauth_flow(hass)
+    if source == "reauth":
+        result = await init_integration.start_reauth_flow(hass)
+        form: dict[str, Any] = {}
+    else:
+        result = await init_integration.start_reconfigure_flow(hass)
+        form = _reconfigure_input(simulator.url)
     setattr(simulator.faults, fault, value)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")}
+        result["flow_id"],
+        form | {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")},
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
+    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
+    _assert_stored(hass, alice_pem)
 
     simulator.faults = Faults()
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reauth_successful"
+    assert result["reason"] == f"{source}_successful"
     await hass.async_block_till_done()
-    _assert_stored(hass, new.certificate_pem)
+    refused = source == "reconfigure" and error == "invalid_auth"
+    _assert_stored(hass, alice_pem if refused else new.certificate_pem)
+    assert init_integration.state is ConfigEntryState.LOADED
 
 
 # -- wrong account (reauth and reconfigure) --------------------------------------------
