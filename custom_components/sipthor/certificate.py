@@ -36,11 +36,6 @@ def certificate_file_name(account: str) -> str:
     return f"{_UNSAFE.sub('_', account)}-{digest}.pem"
 
 
-def legacy_certificate_file_name(account: str) -> str:
-    """The name before config entry version 1.2, which could collide."""
-    return _UNSAFE.sub("_", account) + ".pem"
-
-
 def certificate_path(hass: HomeAssistant, file_name: str) -> Path:
     """Where a credential file lives: ``.storage/sipthor/<file_name>``."""
     return Path(hass.config.path(STORAGE_DIR, DOMAIN, file_name))
@@ -69,7 +64,8 @@ def move_certificate(source: Path, target: Path, *, keep_source: bool) -> None:
 
     Either way ``target`` appears whole or not at all: a rename within the directory, or
     a private temporary copy renamed into place. Mode 0600 goes with the file. A missing
-    ``source`` is left to setup, which asks for a new certificate.
+    ``source`` is left to setup, which asks for a new certificate; an existing ``target``
+    (only this account's entry writes that name) is kept.
     """
     if target.exists() or not source.exists():
         return
