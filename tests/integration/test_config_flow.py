@@ -621,6 +621,7 @@ async def test_user_flow_wrong_url(
     simulator: SettingsSimulator,
     upload: Upload,
     alice_pem: bytes,
+    caplog: pytest.LogCaptureFixture,
     url: str,
     errors: dict[str, str],
 ) -> None:
@@ -636,6 +637,7 @@ async def test_user_flow_wrong_url(
     assert _suggested(result, CONF_URL) == url
     if CONF_URL in errors:
         assert simulator.counters.log == []  # refused before anything is sent
+    assert not [record for record in caplog.records if record.exc_info]
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator) | {CONF_URL: f"  {simulator.url} "}
