@@ -193,3 +193,17 @@ async def test_migration_cannot_rename(
     assert path.exists()
     assert "Cannot rename the certificate file of alice@example.com: read-only" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+async def test_migration_keeps_a_url_that_does_not_parse(
+    hass: HomeAssistant, simulator: SettingsSimulator, alice_pem: bytes
+) -> None:
+    """A stored URL that never worked is migrated as it is: reconfiguration fixes it."""
+    await _write(hass, LEGACY_FILE, alice_pem)
+    entry = _legacy_entry("https://[::1/settings.phtml")
+    await setup_entry(hass, entry)
+
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.minor_version == 2
+    assert entry.data[CONF_URL] == "https://[::1/settings.phtml"
+    assert list(_files(hass)) == [certificate_file_name(ACCOUNT)]
