@@ -1243,33 +1243,6 @@ async def test_reconfigure_errors_keep_the_certificate(
     assert init_integration.state is ConfigEntryState.LOADED
 
 
-async def test_reconfigure_new_certificate_kept_after_error(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    mint: Mint,
-    init_integration: MockConfigEntry,
-) -> None:
-    """A new certificate sent with a wrong URL need not be uploaded again."""
-    new = mint()
-    result = await init_integration.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _reconfigure_input(_closed_port_url(), await upload(new.combined_pem, "new.crt")),
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
-    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _reconfigure_input(simulator.url)
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
-    _assert_stored(hass, new.certificate_pem)
-
-
 async def test_reconfigure_invalid_auth(
     hass: HomeAssistant,
     *,
