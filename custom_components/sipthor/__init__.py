@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
-from homeassistant.const import Platform
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.hass_dict import HassKey
+from yarl import URL
 
 from .api import SipThorClient, SipThorCredentialsError, create_ssl_context
-from .certificate import certificate_path, read_certificate, remove_certificate
-from .config_flow import OPTIONS_NEED_UPDATE_LISTENER
-from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, CONF_URL, CONF_VERIFY_SSL, DOMAIN
+from .certificate import (
+    certificate_file_name,
+    certificate_path,
+    move_certificate,
+    read_certificate,
+    remove_certificate,
+)
+from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN, LOGGER, OPTIONS_NEED_UPDATE_LISTENER
 from .coordinator import (
     SipThorConfigEntry,
     SipThorFastCoordinator,
@@ -33,6 +41,10 @@ PLATFORMS = [
     Platform.SWITCH,
 ]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+# Config entry 1.2: certificate files named with a hash of the account.
+_MINOR_VERSION_HASHED_FILE_NAMES = 2
+# Entries migrate one at a time: two of them may still share one certificate file.
+_MIGRATION_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_migration_lock")
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -104,10 +116,75 @@ async def async_unload_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> 
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> bool:
+    """Bring an entry stored by an older version up to date."""
+    if entry.version > 1:
+        return False  # stored by a newer version: downgraded
+    if entry.minor_version < _MINOR_VERSION_HASHED_FILE_NAMES:
+        async with hass.data.setdefault(_MIGRATION_LOCK, asyncio.Lock()):
+            return await _async_migrate_to_1_2(hass, entry)
+    return True
+
+
+async def _async_migrate_to_1_2(hass: HomeAssistant, entry: SipThorConfigEntry) -> bool:
+    """Give the certificate file a name no other account shares; clean the URL.
+
+    Before 1.2 ``a/b@x``, ``a_b@x`` and ``a!b@x`` all used ``a_b@x.pem``. An entry that
+    still shares its file with another gets a copy, so that neither loses it now or
+    when the other is removed. The form now refuses user info, a query and a fragment
+    in the URL; an older entry may hold them, and the password would be logged and
+    sent with every request.
+    """
+    old_name = entry.data[CONF_CERTIFICATE_FILE]
+    new_name = certificate_file_name(entry.data[CONF_ACCOUNT])
+    shared = any(
+        other.data.get(CONF_CERTIFICATE_FILE) == old_name
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.entry_id != entry.entry_id
+    )
+    try:
+        await hass.async_add_executor_job(
+            partial(
+                move_certificate,
+                certificate_path(hass, old_name),
+                certificate_path(hass, new_name),
+                keep_source=shared,
+            )
+        )
+    except OSError as err:
+        LOGGER.error("Cannot rename the certificate file of %s: %s", entry.title, err)
+        return False
+    data = {**entry.data, CONF_CERTIFICATE_FILE: new_name}
+    try:
+        url = URL(entry.data[CONF_URL])
+    except ValueError:
+        pass  # never worked; reconfiguration fixes it
+    else:
+        page = url.with_user(None).with_query(None).with_fragment(None)
+        if page != url:
+            LOGGER.warning(
+                "Removed the user name, password, query or fragment from the settings page "
+                "URL of %s: %s",
+                entry.title,
+                page,
+            )
+            data[CONF_URL] = str(page)
+    hass.config_entries.async_update_entry(
+        entry, data=data, minor_version=_MINOR_VERSION_HASHED_FILE_NAMES
+    )
+    return True
+
+
 async def async_remove_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
     """Delete the private certificate file and the remembered state."""
-    path = certificate_path(hass, entry.data[CONF_CERTIFICATE_FILE])
-    await hass.async_add_executor_job(remove_certificate, path)
+    file_name = entry.data[CONF_CERTIFICATE_FILE]
+    # Entries not migrated yet (a disabled one is not set up) may still share a file.
+    if not any(
+        other.data.get(CONF_CERTIFICATE_FILE) == file_name
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.entry_id != entry.entry_id
+    ):
+        await hass.async_add_executor_job(remove_certificate, certificate_path(hass, file_name))
     await SipThorStore(hass, entry.entry_id).async_remove()
 
 

@@ -16,6 +16,13 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
+from homeassistant.const import (
+    CONF_CURRENCY,
+    CONF_PASSWORD,
+    CONF_SCAN_INTERVAL,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+)
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.generated.currencies import ACTIVE_CURRENCIES
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -34,6 +41,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 import voluptuous as vol
+from yarl import URL
 
 from .api import (
     DEFAULT_URL,
@@ -44,6 +52,7 @@ from .api import (
     SipThorClient,
     SipThorConnectionError,
     SipThorCredentialsError,
+    SipThorEmptyBodyError,
     SipThorError,
     SipThorServerCertificateError,
     SipThorServerError,
@@ -60,13 +69,8 @@ from .const import (
     CONF_ACCOUNT,
     CONF_CERTIFICATE_FILE,
     CONF_CERTIFICATE_UPLOAD,
-    CONF_CURRENCY,
     CONF_HISTORY_TIMEZONE,
-    CONF_PASSWORD,
-    CONF_SCAN_INTERVAL,
     CONF_SLOW_SCAN_INTERVAL,
-    CONF_URL,
-    CONF_VERIFY_SSL,
     DEFAULT_CURRENCY,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SLOW_SCAN_INTERVAL,
@@ -85,10 +89,8 @@ if TYPE_CHECKING:
 else:
     try:  # Home Assistant 2025.8 and newer reload the entry after the options flow.
         from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlow
-    except ImportError:
+    except ImportError:  # Before, __init__ adds an update listener (OPTIONS_NEED_UPDATE_LISTENER).
         _OptionsFlow = OptionsFlow
-# Before 2025.8 an update listener reloads the entry when the options change.
-OPTIONS_NEED_UPDATE_LISTENER: bool = _OptionsFlow is OptionsFlow
 
 # A certificate with its key is a few kilobytes; anything much larger is another file.
 MAX_UPLOAD_BYTES = 64 * 1024
@@ -96,6 +98,8 @@ MAX_UPLOAD_BYTES = 64 * 1024
 FLOW_TIMEOUT = 15.0
 # Never put back into a re-shown form.
 _NOT_SUGGESTED = frozenset({CONF_CERTIFICATE_UPLOAD, CONF_PASSWORD})
+# Errors after which a certificate uploaded in reconfiguration is not kept.
+_REFUSED_CERTIFICATE = frozenset({"invalid_auth", "certificate_for_other_account"})
 
 _CERTIFICATE_SELECTOR = FileSelector(FileSelectorConfig(accept=".crt,.pem,.p12,.pfx"))
 _PASSWORD_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -105,8 +109,8 @@ _CURRENCY_SELECTOR = SelectSelector(
 )
 
 
-class _UploadError(Exception):
-    """An uploaded file could not be used; ``field`` and ``key`` name the form error."""
+class _FormError(Exception):
+    """What the form shows: the error ``key`` next to ``field`` (``base``: the whole form)."""
 
     def __init__(self, field: str, key: str) -> None:
         super().__init__(key)
@@ -129,11 +133,11 @@ def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> Cli
     try:
         with process_uploaded_file(hass, file_id) as path:
             if path.stat().st_size > MAX_UPLOAD_BYTES:
-                raise _UploadError(CONF_CERTIFICATE_UPLOAD, CredentialsProblem.INVALID_CERTIFICATE)
+                raise _FormError(CONF_CERTIFICATE_UPLOAD, CredentialsProblem.INVALID_CERTIFICATE)
             data = path.read_bytes()
     except ValueError as err:
         # process_uploaded_file: the upload is gone (expired or already used).
-        raise _UploadError(CONF_CERTIFICATE_UPLOAD, "certificate_required") from err
+        raise _FormError(CONF_CERTIFICATE_UPLOAD, "certificate_required") from err
     try:
         return load_credentials(data, password or None)
     except SipThorCredentialsError as err:
@@ -142,7 +146,48 @@ def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> Cli
             if err.problem is CredentialsProblem.WRONG_PASSWORD
             else CONF_CERTIFICATE_UPLOAD
         )
-        raise _UploadError(field, err.problem.value) from err
+        raise _FormError(field, err.problem.value) from err
+
+
+def _settings_url(text: str) -> str:
+    """The settings page URL as typed, refused unless it names nothing but the page.
+
+    Only https: a client certificate means nothing without TLS. User info would be
+    stored with the entry, shown wherever the URL is, and sent by aiohttp as a password
+    of its own; a query would be sent with every request (``?action=set_dnd_on`` makes
+    each read a write); a fragment is never sent, so it can only be a mistake.
+    """
+    try:
+        url = URL(text.strip())
+    except ValueError as err:  # a port out of range, a broken IPv6 address, bad IDNA
+        raise _FormError(CONF_URL, "invalid_url") from err
+    if url.scheme != "https" or not url.host:
+        raise _FormError(CONF_URL, "invalid_url")
+    if url.user is not None or url.password is not None:
+        raise _FormError(CONF_URL, "url_has_user_info")
+    if url.raw_query_string:
+        raise _FormError(CONF_URL, "url_has_query")
+    if url.raw_fragment:
+        raise _FormError(CONF_URL, "url_has_fragment")
+    return str(url)
+
+
+def _without_user_info(text: str) -> str:
+    """The URL to show again in the form: never with the password the user typed in it."""
+    try:
+        url = URL(text.strip())
+        if url.user is None and url.password is None:
+            return text
+        return str(url.with_user(None))
+    except ValueError:
+        return text
+
+
+def _check_account(account: str) -> None:
+    """Refuse an account that is not user@domain."""
+    user, at, domain = account.partition("@")
+    if not (at and user and domain) or any(char.isspace() for char in account):
+        raise _FormError(CONF_ACCOUNT, "invalid_account")
 
 
 async def _async_identity(hass: HomeAssistant, connection: _Connection) -> Identity:
@@ -164,6 +209,8 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a SIP Thor account with its client certificate."""
 
     VERSION = 1
+    # 1.2: the certificate file's name holds a hash of the account (__init__ migrates).
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Nothing uploaded yet."""
@@ -177,56 +224,52 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         """The options: polling intervals, currency, time zone of the call list."""
         return SipThorOptionsFlow()
 
-    async def _async_credentials(
-        self, user_input: dict[str, Any], errors: dict[str, str]
-    ) -> ClientCredentials | None:
+    async def _async_credentials(self, user_input: dict[str, Any]) -> ClientCredentials:
         """The uploaded credential, or the one kept from an earlier attempt."""
         file_id = user_input.get(CONF_CERTIFICATE_UPLOAD)
         if not file_id:
             if self._credentials is None:
-                errors[CONF_CERTIFICATE_UPLOAD] = "certificate_required"
+                raise _FormError(CONF_CERTIFICATE_UPLOAD, "certificate_required")
             return self._credentials
-        try:
-            self._credentials = await self.hass.async_add_executor_job(
-                _read_upload, self.hass, file_id, user_input.get(CONF_PASSWORD)
-            )
-        except _UploadError as err:
-            self._credentials = None
-            errors[err.field] = err.key
+        # A file that cannot be used is not replaced by the one kept from before.
+        self._credentials = None
+        self._credentials = await self.hass.async_add_executor_job(
+            _read_upload, self.hass, file_id, user_input.get(CONF_PASSWORD)
+        )
         return self._credentials
 
-    async def _async_check(
-        self, connection: _Connection, errors: dict[str, str]
-    ) -> Identity | None:
-        """Call get_identity; map what goes wrong to a form error."""
-        if not connection.url.lower().startswith("https://"):
-            # A client certificate only means something over TLS.
-            errors[CONF_URL] = "invalid_url"
-            return None
+    async def _async_check(self, connection: _Connection) -> Identity:
+        """Call get_identity; raise what goes wrong as a form error."""
+        named = connection.credentials.info.account
+        if named is not None and named.casefold() != connection.account.casefold():
+            # An enrollment certificate names its account in the CN. A server that does
+            # not compare it (docs/settings-api.md §2.2: owner 0 may match any account)
+            # would let it open another one. Owner certificates (a numeric CN) name none.
+            raise _FormError(CONF_CERTIFICATE_UPLOAD, "certificate_for_other_account")
         try:
             return await _async_identity(self.hass, connection)
         except SipThorCredentialsError as err:
             # OpenSSL refused what cryptography accepted (load_cert_chain).
-            errors[CONF_CERTIFICATE_UPLOAD] = err.problem.value
-        except SipThorAuthenticationError:
-            errors["base"] = "invalid_auth"
-        except SipThorServerCertificateError:
-            errors["base"] = "server_certificate"
-        except SipThorConnectionError:
-            errors["base"] = "cannot_connect"
+            raise _FormError(CONF_CERTIFICATE_UPLOAD, err.problem.value) from err
+        except SipThorAuthenticationError as err:
+            raise _FormError("base", "invalid_auth") from err
+        except SipThorServerCertificateError as err:
+            raise _FormError("base", "server_certificate") from err
+        except SipThorConnectionError as err:
+            raise _FormError("base", "cannot_connect") from err
+        except SipThorEmptyBodyError as err:
+            # The page ran and printed nothing (docs/settings-api.md §4.5): the URL is right.
+            raise _FormError("base", "server_error") from err
         except SipThorServerError as err:
             # Stock CDRTool on PHP 8 fails every request with HTTP 500 (spec §2.2).
-            errors["base"] = (
-                "server_error"
-                if err.status and err.status >= HTTPStatus.INTERNAL_SERVER_ERROR
-                else "not_settings_page"
-            )
-        except SipThorError:
-            errors["base"] = "not_settings_page"
-        except Exception:  # noqa: BLE001 - whatever it is, the user sees "unknown"
+            if err.status is not None and err.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                raise _FormError("base", "server_error") from err
+            raise _FormError("base", "not_settings_page") from err
+        except SipThorError as err:
+            raise _FormError("base", "not_settings_page") from err
+        except Exception as err:
             LOGGER.exception("Unexpected error while checking the SIP Thor account")
-            errors["base"] = "unknown"
-        return None
+            raise _FormError("base", "unknown") from err
 
     async def _async_store_certificate(self, account: str, credentials: ClientCredentials) -> str:
         file_name = certificate_file_name(account)
@@ -245,37 +288,36 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         }
         if user_input is not None:
             suggested |= {k: v for k, v in user_input.items() if k not in _NOT_SUGGESTED}
-            credentials = await self._async_credentials(user_input, errors)
-            account = (user_input.get(CONF_ACCOUNT) or "").strip()
-            if credentials is not None:
+            suggested[CONF_URL] = _without_user_info(user_input[CONF_URL])
+            try:
+                credentials = await self._async_credentials(user_input)
+                account = (user_input.get(CONF_ACCOUNT) or "").strip()
                 account = account or credentials.info.account or ""
                 suggested[CONF_ACCOUNT] = account
-                if not _is_account(account):
-                    errors[CONF_ACCOUNT] = "invalid_account"
-            if credentials is not None and not errors:
+                _check_account(account)
                 connection = _Connection(
-                    url=user_input[CONF_URL].strip(),
+                    url=_settings_url(user_input[CONF_URL]),
                     account=account,
                     verify_ssl=user_input[CONF_VERIFY_SSL],
                     credentials=credentials,
                 )
-                identity = await self._async_check(connection, errors)
-                if identity is not None:
-                    await self.async_set_unique_id(identity.sip_address)
-                    self._abort_if_unique_id_configured()
-                    file_name = await self._async_store_certificate(
-                        identity.sip_address, credentials
-                    )
-                    return self.async_create_entry(
-                        title=identity.sip_address,
-                        data={
-                            CONF_URL: connection.url,
-                            CONF_ACCOUNT: identity.sip_address,
-                            CONF_VERIFY_SSL: connection.verify_ssl,
-                            CONF_CERTIFICATE_FILE: file_name,
-                        },
-                        options={CONF_CURRENCY: user_input[CONF_CURRENCY]},
-                    )
+                identity = await self._async_check(connection)
+            except _FormError as err:
+                errors[err.field] = err.key
+            else:
+                await self.async_set_unique_id(identity.sip_address)
+                self._abort_if_unique_id_configured()
+                file_name = await self._async_store_certificate(identity.sip_address, credentials)
+                return self.async_create_entry(
+                    title=identity.sip_address,
+                    data={
+                        CONF_URL: connection.url,
+                        CONF_ACCOUNT: identity.sip_address,
+                        CONF_VERIFY_SSL: connection.verify_ssl,
+                        CONF_CERTIFICATE_FILE: file_name,
+                    },
+                    options={CONF_CURRENCY: user_input[CONF_CURRENCY]},
+                )
 
         schema = vol.Schema(
             {
@@ -305,13 +347,13 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            credentials = await self._async_credentials(user_input, errors)
-            if credentials is not None and not errors:
-                result = await self._async_update_entry(
-                    entry.data[CONF_URL], entry.data[CONF_VERIFY_SSL], credentials, errors
+            try:
+                credentials = await self._async_credentials(user_input)
+                return await self._async_update_entry(
+                    entry.data[CONF_URL], entry.data[CONF_VERIFY_SSL], credentials
                 )
-                if result is not None:
-                    return result
+            except _FormError as err:
+                errors[err.field] = err.key
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=vol.Schema(
@@ -336,22 +378,19 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         }
         if user_input is not None:
             suggested |= {k: v for k, v in user_input.items() if k not in _NOT_SUGGESTED}
-            credentials: ClientCredentials | None
-            if user_input.get(CONF_CERTIFICATE_UPLOAD):
-                credentials = await self._async_credentials(user_input, errors)
-            else:
-                credentials = self._credentials or await self._async_stored_credentials(
-                    entry.data[CONF_CERTIFICATE_FILE], errors
+            suggested[CONF_URL] = _without_user_info(user_input[CONF_URL])
+            try:
+                if user_input.get(CONF_CERTIFICATE_UPLOAD):
+                    credentials = await self._async_credentials(user_input)
+                else:
+                    credentials = self._credentials or await self._async_stored_credentials(
+                        entry.data[CONF_CERTIFICATE_FILE]
+                    )
+                return await self._async_update_entry(
+                    _settings_url(user_input[CONF_URL]), user_input[CONF_VERIFY_SSL], credentials
                 )
-            if credentials is not None and not errors:
-                result = await self._async_update_entry(
-                    user_input[CONF_URL].strip(),
-                    user_input[CONF_VERIFY_SSL],
-                    credentials,
-                    errors,
-                )
-                if result is not None:
-                    return result
+            except _FormError as err:
+                errors[err.field] = err.key
         schema = vol.Schema(
             {
                 vol.Required(CONF_URL): _URL_SELECTOR,
@@ -367,51 +406,48 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"account": entry.title, **self._placeholders()},
         )
 
-    async def _async_stored_credentials(
-        self, file_name: str, errors: dict[str, str]
-    ) -> ClientCredentials | None:
+    async def _async_stored_credentials(self, file_name: str) -> ClientCredentials:
         """The entry's current certificate, when the user keeps it."""
         path = certificate_path(self.hass, file_name)
         try:
             return await self.hass.async_add_executor_job(read_certificate, path)
-        except OSError:
-            errors[CONF_CERTIFICATE_UPLOAD] = "certificate_required"
-            return None
+        except OSError as err:
+            raise _FormError(CONF_CERTIFICATE_UPLOAD, "certificate_required") from err
         except SipThorCredentialsError as err:
             # Expired or damaged: upload a new one (the error says which).
-            errors[CONF_CERTIFICATE_UPLOAD] = err.problem.value
-            return None
+            raise _FormError(CONF_CERTIFICATE_UPLOAD, err.problem.value) from err
 
     async def _async_update_entry(
-        self,
-        url: str,
-        verify_ssl: bool,
-        credentials: ClientCredentials,
-        errors: dict[str, str],
-    ) -> ConfigFlowResult | None:
-        """Check the new settings against the same account, then store and reload."""
+        self, url: str, verify_ssl: bool, credentials: ClientCredentials
+    ) -> ConfigFlowResult:
+        """Check the new settings against the same account, then store and reload.
+
+        Shared by reauthentication and reconfiguration, which differ only in what the
+        user may change.
+        """
         entry = (
             self._get_reauth_entry()
             if self.source == SOURCE_REAUTH
             else self._get_reconfigure_entry()
         )
         connection = _Connection(url, entry.data[CONF_ACCOUNT], verify_ssl, credentials)
-        identity = await self._async_check(connection, errors)
-        if identity is None:
-            if self.source == SOURCE_RECONFIGURE and errors.get("base") == "invalid_auth":
-                # The account is fixed, so the server refused this certificate: an empty
-                # field next time means the one in use again, as the form says.
+        try:
+            identity = await self._async_check(connection)
+        except _FormError as err:
+            if self.source == SOURCE_RECONFIGURE and err.key in _REFUSED_CERTIFICATE:
+                # The account is fixed, so this certificate will never do: an empty field
+                # next time means the one in use again, as the form says.
                 self._credentials = None
-            return None
+            raise
         await self.async_set_unique_id(identity.sip_address)
         self._abort_if_unique_id_mismatch(reason="wrong_account")
-        await self._async_store_certificate(identity.sip_address, credentials)
+        file_name = await self._async_store_certificate(identity.sip_address, credentials)
         return self.async_update_reload_and_abort(
             entry,
             data_updates={
                 CONF_URL: url,
                 CONF_VERIFY_SSL: verify_ssl,
-                CONF_CERTIFICATE_FILE: certificate_file_name(identity.sip_address),
+                CONF_CERTIFICATE_FILE: file_name,
             },
         )
 
@@ -476,8 +512,3 @@ class SipThorOptionsFlow(_OptionsFlow):
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema)
-
-
-def _is_account(account: str) -> bool:
-    user, at, domain = account.partition("@")
-    return bool(at and user and domain) and not any(char.isspace() for char in account)

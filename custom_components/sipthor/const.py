@@ -6,23 +6,21 @@ from datetime import timedelta
 import logging
 from typing import Final
 
+from homeassistant import config_entries
+
 DOMAIN: Final = "sipthor"
 LOGGER = logging.getLogger(__package__)
 
-# Config entry data: how to reach the account.
-CONF_URL: Final = "url"
+# Config entry data: how to reach the account (with CONF_URL and CONF_VERIFY_SSL of
+# homeassistant.const).
 CONF_ACCOUNT: Final = "account"
-CONF_VERIFY_SSL: Final = "verify_ssl"
 # Name of the private PEM file under .storage/sipthor/ (certificate + key).
 CONF_CERTIFICATE_FILE: Final = "certificate_file"
 
-# Config flow fields that are never stored.
+# Config flow field that is never stored (CONF_PASSWORD is the other).
 CONF_CERTIFICATE_UPLOAD: Final = "certificate"
-CONF_PASSWORD: Final = "password"  # noqa: S105 - the name of a form field
 
-# Options.
-CONF_CURRENCY: Final = "currency"
-CONF_SCAN_INTERVAL: Final = "scan_interval"
+# Options (with CONF_CURRENCY and CONF_SCAN_INTERVAL of homeassistant.const).
 CONF_SLOW_SCAN_INTERVAL: Final = "slow_scan_interval"
 CONF_HISTORY_TIMEZONE: Final = "history_timezone"
 
@@ -41,5 +39,9 @@ HISTORY_TIMEZONE_UTC: Final = "utc"
 CERTIFICATE_WARNING: Final = timedelta(days=30)
 
 STORAGE_VERSION: Final = 1
+
+# Home Assistant 2025.8 and newer reload the entry after the options flow
+# (OptionsFlowWithReload); before that an update listener does.
+OPTIONS_NEED_UPDATE_LISTENER: Final = not hasattr(config_entries, "OptionsFlowWithReload")
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

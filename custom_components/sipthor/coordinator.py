@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -49,7 +50,6 @@ from .api import (
 )
 from .const import (
     CONF_HISTORY_TIMEZONE,
-    CONF_SCAN_INTERVAL,
     CONF_SLOW_SCAN_INTERVAL,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SLOW_SCAN_INTERVAL,

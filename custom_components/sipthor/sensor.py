@@ -13,14 +13,14 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.const import CONF_CURRENCY, EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .api import CallDirection, ForwardingCondition, Registration, Transport, strip_sip_scheme
-from .const import CONF_CURRENCY, DEFAULT_CURRENCY
+from .const import DEFAULT_CURRENCY
 from .coordinator import AccountData, CallRecord, SipThorConfigEntry, Source
 from .entity import RegistrationEntity, SipThorEntity, async_add_registration_entities
 

@@ -13,6 +13,7 @@ from unittest.mock import patch
 
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import CONF_CURRENCY, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
@@ -25,14 +26,7 @@ from custom_components.sipthor.certificate import (
     certificate_path,
     write_certificate,
 )
-from custom_components.sipthor.const import (
-    CONF_ACCOUNT,
-    CONF_CERTIFICATE_FILE,
-    CONF_CURRENCY,
-    CONF_URL,
-    CONF_VERIFY_SSL,
-    DOMAIN,
-)
+from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
 

@@ -14,13 +14,22 @@ from pathlib import Path
 import random
 import socket
 import ssl
+import subprocess
+import sys
 from typing import Any
 from unittest.mock import patch
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    CONF_CURRENCY,
+    CONF_PASSWORD,
+    CONF_SCAN_INTERVAL,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
@@ -35,18 +44,13 @@ from custom_components.sipthor.api import (
     SipThorCredentialsError,
     load_credentials,
 )
-from custom_components.sipthor.certificate import write_certificate
+from custom_components.sipthor.certificate import certificate_file_name, write_certificate
 from custom_components.sipthor.const import (
     CONF_ACCOUNT,
     CONF_CERTIFICATE_FILE,
     CONF_CERTIFICATE_UPLOAD,
-    CONF_CURRENCY,
     CONF_HISTORY_TIMEZONE,
-    CONF_PASSWORD,
-    CONF_SCAN_INTERVAL,
     CONF_SLOW_SCAN_INTERVAL,
-    CONF_URL,
-    CONF_VERIFY_SSL,
     DOMAIN,
 )
 from simulator import Faults, SettingsSimulator
@@ -56,9 +60,22 @@ from tests.integration.conftest import Upload
 
 OTHER_ACCOUNT = "bob@example.com"
 KEY_PASSWORD = "key-file-password"
-STORED_FILE = f"{ACCOUNT}.pem"
+STORED_FILE = certificate_file_name(ACCOUNT)
 
 type Mint = Callable[..., IssuedCertificate]
+
+# What the server does (a simulator fault), and the form error it gives in every flow.
+SERVER_FAULTS = [
+    ("credentials_error", True, "invalid_auth"),
+    ("tls_reject", True, "invalid_auth"),
+    ("drop_connection", True, "cannot_connect"),
+    ("status", 404, "not_settings_page"),
+    ("status", 500, "server_error"),
+    ("status", 503, "server_error"),
+    # The page ran and printed nothing (docs/settings-api.md §4.5): the URL was right.
+    ("empty_body", True, "server_error"),
+    ("malformed_json", True, "not_settings_page"),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +197,12 @@ def credential(
                 return Credential(
                     "owner-1001.crt", simulator.client_certificate("owner-1001.crt").read_bytes()
                 )
+            case "other_account":
+                # Bob's enrollment certificate: its CN names bob@example.com.
+                return Credential(
+                    f"{OTHER_ACCOUNT}.crt",
+                    simulator.client_certificate(f"{OTHER_ACCOUNT}.crt").read_bytes(),
+                )
             case "other_owner":
                 # Carol's owner: opens carol@example.net, not Alice's account.
                 return Credential(
@@ -286,6 +309,24 @@ def _entity_id(hass: HomeAssistant, key: str) -> str:
     return entity_id
 
 
+def test_integration_loads_without_its_flow() -> None:
+    """Setting up an entry does not import the config flow (file upload, selectors).
+
+    Home Assistant imports config_flow only when a flow starts. In a fresh interpreter,
+    so that no other test has imported it already.
+    """
+    module = "custom_components.sipthor.config_flow"
+    code = f"import sys, custom_components.sipthor; print({module!r} in sys.modules)"
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert result.stdout.strip() == "False"
+
+
 # -- adding an account -----------------------------------------------------------------
 
 
@@ -372,8 +413,8 @@ async def test_user_flow_owner_certificate(
     assert result["title"] == OTHER_ACCOUNT
     assert result["result"].unique_id == OTHER_ACCOUNT
     assert result["data"][CONF_ACCOUNT] == OTHER_ACCOUNT
-    assert result["data"][CONF_CERTIFICATE_FILE] == f"{OTHER_ACCOUNT}.pem"
-    _assert_stored(hass, credential("owner").content, f"{OTHER_ACCOUNT}.pem")
+    assert result["data"][CONF_CERTIFICATE_FILE] == certificate_file_name(OTHER_ACCOUNT)
+    _assert_stored(hass, credential("owner").content, certificate_file_name(OTHER_ACCOUNT))
     assert simulator.counters.last("get_identity").params["account"] == OTHER_ACCOUNT
     await hass.async_block_till_done()
     assert result["result"].state is ConfigEntryState.LOADED
@@ -526,19 +567,7 @@ async def test_user_flow_unusable_upload_replaces_the_kept_one(
     await hass.async_block_till_done()
 
 
-@pytest.mark.parametrize(
-    ("fault", "value", "error"),
-    [
-        ("credentials_error", True, "invalid_auth"),
-        ("tls_reject", True, "invalid_auth"),
-        ("drop_connection", True, "cannot_connect"),
-        ("status", 404, "not_settings_page"),
-        ("status", 500, "server_error"),
-        ("status", 503, "server_error"),
-        ("empty_body", True, "not_settings_page"),
-        ("malformed_json", True, "not_settings_page"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "value", "error"), SERVER_FAULTS)
 async def test_user_flow_server_errors(
     hass: HomeAssistant,
     *,
@@ -578,7 +607,12 @@ async def test_user_flow_server_errors(
         ("{closed_port}", {"base": "cannot_connect"}),
         ("not a URL", {CONF_URL: "invalid_url"}),
         ("http://127.0.0.1/settings.phtml", {CONF_URL: "invalid_url"}),
+        ("https:///settings.phtml", {CONF_URL: "invalid_url"}),
+        ("https://127.0.0.1:99999/settings.phtml", {CONF_URL: "invalid_url"}),
+        ("https://[::1/settings.phtml", {CONF_URL: "invalid_url"}),
         ("{server}/index.html", {"base": "not_settings_page"}),
+        ("{server}/settings.phtml?action=set_dnd_on", {CONF_URL: "url_has_query"}),
+        ("{server}/settings.phtml#account", {CONF_URL: "url_has_fragment"}),
     ],
 )
 async def test_user_flow_wrong_url(
@@ -587,6 +621,7 @@ async def test_user_flow_wrong_url(
     simulator: SettingsSimulator,
     upload: Upload,
     alice_pem: bytes,
+    caplog: pytest.LogCaptureFixture,
     url: str,
     errors: dict[str, str],
 ) -> None:
@@ -600,12 +635,84 @@ async def test_user_flow_wrong_url(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert _suggested(result, CONF_URL) == url
+    if CONF_URL in errors:
+        assert simulator.counters.log == []  # refused before anything is sent
+    assert not [record for record in caplog.records if record.exc_info]
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator) | {CONF_URL: f"  {simulator.url} "}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_URL] == simulator.url
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    "user_info", ["alice:url-secret", "alice", ":url-secret", "alice%40example.com:url-secret"]
+)
+async def test_user_flow_url_with_user_info(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+    caplog: pytest.LogCaptureFixture,
+    user_info: str,
+) -> None:
+    """A user name or password in the URL is refused, and never stored, sent or shown."""
+    url = simulator.url.replace("https://", f"https://{user_info}@")
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_URL: url},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_URL: "url_has_user_info"}
+    # The form comes back without what was typed before the @.
+    assert _suggested(result, CONF_URL) == simulator.url
+    assert simulator.counters.log == []
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == simulator.url
+    await hass.async_block_till_done()
+    assert "url-secret" not in caplog.text
+    assert "url-secret" not in json.dumps(result["result"].as_dict(), default=str)
+
+
+async def test_user_flow_certificate_for_other_account(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+) -> None:
+    """Alice's certificate does not set up Bob's account, even where the server allows it.
+
+    The simulated platform matches owner 0 (the CN of an enrollment certificate) with
+    any account, as docs/settings-api.md §2.2 says a platform may.
+    """
+    assert simulator.platform.behaviour.owner_zero_matches_any
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
+        | {CONF_ACCOUNT: OTHER_ACCOUNT},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "certificate_for_other_account"}
+    assert simulator.counters.log == []
+    assert not _stored_path(hass, certificate_file_name(OTHER_ACCOUNT)).exists()
+
+    # The certificate is kept: correcting the account is enough.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | {CONF_ACCOUNT: ACCOUNT}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == ACCOUNT
+    _assert_stored(hass, alice_pem)
     await hass.async_block_till_done()
 
 
@@ -822,6 +929,7 @@ async def test_reauth_after_the_certificate_expired(
         ("expired", CONF_CERTIFICATE_UPLOAD, "expired_certificate"),
         ("p12_wrong_password", CONF_PASSWORD, "wrong_password"),
         ("other_owner", "base", "invalid_auth"),
+        ("other_account", CONF_CERTIFICATE_UPLOAD, "certificate_for_other_account"),
     ],
 )
 async def test_reauth_flow_errors(
@@ -858,41 +966,51 @@ async def test_reauth_flow_errors(
     assert entry.state is ConfigEntryState.LOADED
 
 
-@pytest.mark.parametrize(
-    ("fault", "value", "error"),
-    [
-        ("drop_connection", True, "cannot_connect"),
-        ("status", 404, "not_settings_page"),
-        ("tls_reject", True, "invalid_auth"),
-    ],
-)
-async def test_reauth_flow_server_errors(
+@pytest.mark.parametrize("source", ["reauth", "reconfigure"])
+@pytest.mark.parametrize(("fault", "value", "error"), SERVER_FAULTS)
+async def test_update_flow_server_errors(
     hass: HomeAssistant,
     *,
     simulator: SettingsSimulator,
     upload: Upload,
     mint: Mint,
     init_integration: MockConfigEntry,
+    alice_pem: bytes,
+    source: str,
     fault: str,
     value: Any,
     error: str,
 ) -> None:
-    """When the server fails, the uploaded certificate is kept for the next attempt."""
+    """When the server fails, the uploaded certificate is kept for the next attempt.
+
+    Except one the server refused in reconfiguration: an empty field then means the
+    certificate in use, as that form says.
+    """
     new = mint()
-    result = await init_integration.start_reauth_flow(hass)
+    if source == "reauth":
+        result = await init_integration.start_reauth_flow(hass)
+        form: dict[str, Any] = {}
+    else:
+        result = await init_integration.start_reconfigure_flow(hass)
+        form = _reconfigure_input(simulator.url)
     setattr(simulator.faults, fault, value)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")}
+        result["flow_id"],
+        form | {CONF_CERTIFICATE_UPLOAD: await upload(new.combined_pem, "new.crt")},
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
+    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
+    _assert_stored(hass, alice_pem)
 
     simulator.faults = Faults()
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reauth_successful"
+    assert result["reason"] == f"{source}_successful"
     await hass.async_block_till_done()
-    _assert_stored(hass, new.certificate_pem)
+    refused = source == "reconfigure" and error == "invalid_auth"
+    _assert_stored(hass, alice_pem if refused else new.certificate_pem)
+    assert init_integration.state is ConfigEntryState.LOADED
 
 
 # -- wrong account (reauth and reconfigure) --------------------------------------------
@@ -1077,8 +1195,14 @@ async def test_reconfigure_verification_off(
         ("expired", None, CONF_CERTIFICATE_UPLOAD, "expired_certificate"),
         ("random", None, CONF_CERTIFICATE_UPLOAD, "invalid_certificate"),
         ("p12_wrong_password", None, CONF_PASSWORD, "wrong_password"),
+        ("other_account", None, CONF_CERTIFICATE_UPLOAD, "certificate_for_other_account"),
+        ("other_owner", None, "base", "invalid_auth"),
         (None, "{closed_port}", "base", "cannot_connect"),
         (None, "{server}/index.html", "base", "not_settings_page"),
+        (None, "http://127.0.0.1/settings.phtml", CONF_URL, "invalid_url"),
+        (None, "https://alice:url-secret@127.0.0.1/settings.phtml", CONF_URL, "url_has_user_info"),
+        (None, "{server}/settings.phtml?action=set_dnd_on", CONF_URL, "url_has_query"),
+        (None, "{server}/settings.phtml#account", CONF_URL, "url_has_fragment"),
     ],
 )
 async def test_reconfigure_errors_keep_the_certificate(
@@ -1098,11 +1222,15 @@ async def test_reconfigure_errors_keep_the_certificate(
     url = _url(url or simulator.url, simulator)
     fields = {} if kind is None else await _upload_credential(upload, credential(kind))
     result = await init_integration.start_reconfigure_flow(hass)
+    simulator.counters.reset()
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _reconfigure_input(url) | fields
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: error}
+    assert "url-secret" not in str(_suggested(result, CONF_URL))
+    if field != "base":
+        assert simulator.counters.log == []  # refused before anything is sent
     assert init_integration.data[CONF_URL] == simulator.url
 
     result = await hass.config_entries.flow.async_configure(
@@ -1113,33 +1241,6 @@ async def test_reconfigure_errors_keep_the_certificate(
     await hass.async_block_till_done()
     _assert_stored(hass, alice_pem)
     assert init_integration.state is ConfigEntryState.LOADED
-
-
-async def test_reconfigure_new_certificate_kept_after_error(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    mint: Mint,
-    init_integration: MockConfigEntry,
-) -> None:
-    """A new certificate sent with a wrong URL need not be uploaded again."""
-    new = mint()
-    result = await init_integration.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _reconfigure_input(_closed_port_url(), await upload(new.combined_pem, "new.crt")),
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
-    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _reconfigure_input(simulator.url)
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
-    _assert_stored(hass, new.certificate_pem)
 
 
 async def test_reconfigure_invalid_auth(
@@ -1172,33 +1273,6 @@ async def test_reconfigure_invalid_auth(
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     _assert_stored(hass, new.certificate_pem)
-
-
-async def test_reconfigure_refused_certificate_is_not_kept(
-    hass: HomeAssistant,
-    *,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    credential: Callable[[str], Credential],
-    init_integration: MockConfigEntry,
-    alice_pem: bytes,
-) -> None:
-    """After a refused upload, an empty field means the certificate in use, as it says."""
-    result = await init_integration.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _reconfigure_input(simulator.url)
-        | await _upload_credential(upload, credential("other_owner")),
-    )
-    assert result["errors"] == {"base": "invalid_auth"}
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _reconfigure_input(simulator.url)
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
-    _assert_stored(hass, alice_pem)
 
 
 async def test_password_is_not_filled_in_again(

@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    CONF_CURRENCY,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.sipthor.const import CONF_CURRENCY, CONF_HISTORY_TIMEZONE
+from custom_components.sipthor.const import CONF_HISTORY_TIMEZONE
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
 from tests.integration.conftest import advance, setup_entry

@@ -61,8 +61,8 @@ def test_every_key_the_code_uses_exists() -> None:
 def test_every_form_error_exists() -> None:
     english = _load("en")
     source = (PACKAGE / "config_flow.py").read_text()
-    errors = set(re.findall(r'errors\[[^\]]+\] = "(\w+)"', source))
-    errors |= {"server_error", "not_settings_page"}
+    errors = set(re.findall(r'_FormError\(\s*[\w"]+,\s*"(\w+)"\)', source))
+    assert {"invalid_url", "url_has_user_info", "server_error", "unknown"} <= errors
     problems = {
         "invalid_certificate",
         "missing_key",

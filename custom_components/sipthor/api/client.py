@@ -19,6 +19,7 @@ from .errors import (
     SipThorApiError,
     SipThorAuthenticationError,
     SipThorConnectionError,
+    SipThorEmptyBodyError,
     SipThorNotSupportedError,
     SipThorServerCertificateError,
     SipThorServerError,
@@ -377,7 +378,7 @@ class SipThorClient:
             raise SipThorAuthenticationError(readable_text(body))
         if not body.strip():
             msg = f"{action} answered with an empty body"
-            raise SipThorServerError(msg)
+            raise SipThorEmptyBodyError(msg)
         try:
             parsed = parse_body(body)
         except UnparsableBodyError as err:

@@ -44,6 +44,13 @@ class SipThorServerError(SipThorError):
         self.status = status
 
 
+class SipThorEmptyBodyError(SipThorServerError):
+    """HTTP 200 and nothing: the page ran and failed (docs/settings-api.md §4.5).
+
+    Not a wrong URL: another page would have answered something.
+    """
+
+
 class SipThorApiError(SipThorError):
     """The server answered ``success: false`` or reported a failure of its back end."""
 
