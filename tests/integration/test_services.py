@@ -92,6 +92,19 @@ async def test_set_call_forwarding_invalid_input(
     assert "set_call_forwarding" not in simulator.counters.requests
 
 
+async def test_unknown_keyword_message_names_the_keywords(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    # The keywords reach the message through placeholders, not the translation text;
+    # Home Assistant drops the final full stop.
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "set_call_forwarding", init_integration, busy="<other>")
+    assert str(raised.value) == (
+        "<other> is not a forwarding target. The keywords are <voice-mailbox> and "
+        "<mobile-number>"
+    )
+
+
 async def test_forwarding_to_a_missing_mailbox_or_mobile(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
