@@ -83,6 +83,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
     MIN_SLOW_SCAN_INTERVAL,
 )
+from .coordinator import SipThorConfigEntry
 
 if TYPE_CHECKING:
     _OptionsFlow = OptionsFlow
@@ -220,7 +221,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: Any) -> SipThorOptionsFlow:
+    def async_get_options_flow(config_entry: SipThorConfigEntry) -> SipThorOptionsFlow:
         """The options: polling intervals, currency, time zone of the call list."""
         return SipThorOptionsFlow()
 

@@ -100,8 +100,7 @@ async def test_unknown_keyword_message_names_the_keywords(
     with pytest.raises(ServiceValidationError) as raised:
         await _call(hass, "set_call_forwarding", init_integration, busy="<other>")
     assert str(raised.value) == (
-        "<other> is not a forwarding target. The keywords are <voice-mailbox> and "
-        "<mobile-number>"
+        "<other> is not a forwarding target. The keywords are <voice-mailbox> and <mobile-number>"
     )
 
 
