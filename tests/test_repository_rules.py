@@ -547,3 +547,76 @@ def test_readme_badges_point_at_the_workflows() -> None:
     badges = set(re.findall(r"/actions/workflows/([\w.-]+\.yml)/badge\.svg", readme))
     assert badges
     assert badges <= set(_workflows())
+
+
+# The API notes: docs/settings-api.md, and every reference to them.
+API_NOTES = ROOT / "docs" / "settings-api.md"
+# How far before a "§N" the file it belongs to must be named.
+REFERENCE_WINDOW = 100
+_SKIPPED_DIRECTORIES = {
+    ".git",
+    ".venv",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".sim-certs",
+    "__pycache__",
+    "artifacts",
+    "config",
+    "htmlcov",
+}
+_TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".yaml", ".yml", ".json", ".cfg", ".ini"}
+
+
+def _repository_texts() -> dict[str, str]:
+    texts = {}
+    for path in sorted(ROOT.rglob("*")):
+        relative = path.relative_to(ROOT)
+        if _SKIPPED_DIRECTORIES & set(relative.parts) or not path.is_file():
+            continue
+        if path.suffix in _TEXT_SUFFIXES or relative.parts[0] in ("scripts", ".ci"):
+            texts[relative.as_posix()] = path.read_text(encoding="utf-8")
+    return texts
+
+
+def _sections() -> set[str]:
+    headings = re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\. ?", API_NOTES.read_text(), re.MULTILINE)
+    headings += re.findall(r"^### (\d+\.\d+) ", API_NOTES.read_text(), re.MULTILINE)
+    return set(headings)
+
+
+def test_no_reference_points_outside_the_repository() -> None:
+    outside = re.compile(r"\.\./shared|/work/|\b[Ss]pec §|\b[Ss]pec open question")
+    problems = []
+    for name, text in _repository_texts().items():
+        if name == "tests/test_repository_rules.py":
+            continue
+        problems += [f"{name}: {match.group()}" for match in outside.finditer(text)]
+        if name in ("docs/settings-api.md", "CHANGELOG.md"):
+            continue
+        # A "§N" belongs to the API notes, which must be named just before it, unless an
+        # RFC is named closer ("RFC 7616 §3.3").
+        for match in re.finditer(r"§(\d+(?:\.\d+)*)", text):
+            before = text[max(0, match.start() - REFERENCE_WINDOW) : match.start()]
+            if before.rfind("RFC ") > before.rfind("settings-api.md"):
+                continue
+            if "docs/settings-api.md" not in before:
+                problems.append(f"{name}: {match.group()} names no file")
+            elif match.group(1) not in _sections():
+                problems.append(f"{name}: {match.group()} is no section of the API notes")
+    assert problems == []
+
+
+def test_api_notes_name_tests_that_exist() -> None:
+    named = set(re.findall(r"`([\w/]+\.py)::(\w+)`", API_NOTES.read_text()))
+    assert named
+    missing = [
+        f"{module}::{function}"
+        for module, function in sorted(named)
+        if not re.search(
+            rf"^(async )?def {function}\(",
+            (ROOT / "tests" / module).read_text(encoding="utf-8"),
+            re.MULTILINE,
+        )
+    ]
+    assert missing == []
