@@ -1,4 +1,4 @@
-"""A local stand-in for a SIP Thor settings page, faithful to ../shared/api/settings-api.md.
+"""A local stand-in for a SIP Thor settings page, faithful to docs/settings-api.md.
 
 Not shipped with the integration: it exists for tests, benchmarks and the demo.
 """

@@ -44,7 +44,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strict-owner",
         action="store_true",
-        help="refuse certificates whose CN is user@domain (owner 0; spec open question 2)",
+        help=(
+            "refuse certificates whose CN is user@domain (owner 0; "
+            "docs/settings-api.md §9 question 2)"
+        ),
     )
     parser.add_argument(
         "--dnd-expiry",

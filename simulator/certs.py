@@ -1,6 +1,6 @@
 """Certificates for the simulator: two CAs, a server certificate, client credentials.
 
-The enrollment CA issues client certificates the way CDRTool does (spec §2.3):
+The enrollment CA issues client certificates the way CDRTool does (docs/settings-api.md §2.3):
 RSA-1024 keys, MD5 signatures, serial number 0, ten years of validity, the key
 unencrypted after the certificate in one PEM. ``cryptography`` refuses to sign with
 MD5, so those certificates are signed by the ``openssl ca`` command.

@@ -1,4 +1,4 @@
-"""JSON as PHP's ``json_encode`` with default flags writes it (spec §1)."""
+"""JSON as PHP's ``json_encode`` with default flags writes it (docs/settings-api.md §1)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The simulated settings page: CDRTool's TLS page behind Apache, as the spec describes.
+"""The simulated settings page: CDRTool's TLS page behind Apache, as docs/settings-api.md describes.
 
-Layers, in the order a request meets them (spec §2):
+Layers, in the order a request meets them (docs/settings-api.md §2):
 
 1. TLS. The server certificate comes from the server CA; client certificates must be
    issued by the enrollment CA. Like Apache with a per-file ``SSLVerifyClient``, the
@@ -101,9 +101,10 @@ class Faults:
     latency: float = 0.0
     status: int | None = None
     # A back-end (SOAP) failure: reads print an HTML error and the empty answer,
-    # writes answer success false with an "Error (SipPort)" text (spec §4.1, §4.2).
+    # writes answer success false with an "Error (SipPort)" text (docs/settings-api.md §4.1, §4.2).
     backend_error: bool = False
-    # A preliminary lookup failed: an HTML error before an otherwise good answer (§3).
+    # A preliminary lookup failed: an HTML error before an otherwise good answer
+    # (docs/settings-api.md §3).
     html_warning: bool = False
     empty_body: bool = False
     malformed_json: bool = False
@@ -272,7 +273,7 @@ class SettingsSimulator:
 
     def _server_context(self, trusted_ca: str) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        # CDRTool's client certificates are RSA-1024/MD5 (spec §2.3): the platform's
+        # CDRTool's client certificates are RSA-1024/MD5 (docs/settings-api.md §2.3): the platform's
         # Apache accepts them, so the simulator lowers the level to do the same.
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
         context.load_cert_chain(self.certs.server_certificate, self.certs.server_key)
@@ -387,7 +388,8 @@ class SettingsSimulator:
         if applies and faults.status is not None:
             return web.Response(status=faults.status, body=b"")
         if any("[" in key and key.endswith("]") for key in params):
-            # PHP 8: an array-valued parameter breaks string handling (spec §1). Checked
+            # PHP 8: an array-valued parameter breaks string handling (docs/settings-api.md §1).
+            # Checked
             # on the decoded names: a form body carries them as FUNC%5B%5D.
             return web.Response(status=500, body=b"")
 
@@ -421,7 +423,10 @@ class SettingsSimulator:
         return response
 
     def _authenticate(self, account: str, certificate: bytes) -> SimulatedAccount | str:
-        """``getSipAccountFromX509Certificate`` (spec §2.2): the account or the error text."""
+        """``getSipAccountFromX509Certificate``: the account or the error text.
+
+        See docs/settings-api.md §2.2.
+        """
         if not account:
             return f"Error, please specify an account{CREDENTIALS_ERROR}"
         username, at, domain = account.partition("@")
@@ -530,7 +535,10 @@ class SettingsSimulator:
         return _text(_HTML_HEADER + php_json(INVALID_ACTION))
 
     def _settings_page(self, account: SimulatedAccount, params: dict[str, str]) -> str:
-        """The HTML page; on the settings tab it shows the caller-ID privacy box (§6.2)."""
+        """The HTML page; the settings tab shows the caller-ID privacy box.
+
+        See docs/settings-api.md §6.2.
+        """
         page = [_HTML_HEADER, f"<h1>SIP settings of {account.address}</h1>"]
         if params.get("tab") == "settings":
             checked = " checked" if account.privacy else ""
@@ -561,7 +569,7 @@ class SettingsSimulator:
 
     async def _get_devices(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
         if self.faults.backend_error and self.faults.applies_to("get_devices"):
-            # The one read that reports a SOAP fault as a status object (spec §5.5).
+            # The one read that reports a SOAP fault as a status object (docs/settings-api.md §5.5).
             return _json({"success": False, "error_message": self.faults.backend_message})
         return _json(self.platform.devices(account))
 
@@ -604,7 +612,7 @@ class SettingsSimulator:
     async def _get_journal_entries(
         self, account: SimulatedAccount, params: dict[str, str]
     ) -> web.Response:
-        # A back end without MySQL (spec §5.20).
+        # A back end without MySQL (docs/settings-api.md §5.20).
         return _json({"success": False, "error_message": None, "results": []})
 
     # -- writes -------------------------------------------------------------------------
@@ -726,7 +734,10 @@ class SettingsSimulator:
         return _download(issued.combined_pem, "application/x-crt", f"{account.owner}.crt")
 
     async def _get_p12(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
-        """The same as ``get_crt``, as PKCS#12 locked with the SIP password (spec §2.3)."""
+        """The same as ``get_crt``, as PKCS#12 locked with the SIP password.
+
+        See docs/settings-api.md §2.3.
+        """
         issued = await self._mint_owner_certificate(account)
         p12 = issued.pkcs12(account.password)
         return _download(p12, "application/x-p12", f"{account.owner}.p12")
@@ -763,7 +774,7 @@ def _nonce_expiry(nonce: str, key: str) -> float | None:
 
 
 def _normalise_target(value: str, account: SimulatedAccount) -> str:
-    """``set_call_forwarding``'s normalisation rules, in order (spec §5.17)."""
+    """``set_call_forwarding``'s normalisation rules, in order (docs/settings-api.md §5.17)."""
     if value == "<mobile-number>" and account.mobile_number:
         value = account.mobile_number
     if value and value != "<voice-mailbox>" and "@" not in value:
@@ -832,7 +843,7 @@ def _json(value: Json) -> web.Response:
 
 
 def _download(body: bytes, content_type: str, suffix: str) -> web.Response:
-    """A certificate file, with the headers CDRTool sends (spec §2.3)."""
+    """A certificate file, with the headers CDRTool sends (docs/settings-api.md §2.3)."""
     disposition = f"inline; filename=sipthor-owner-certificate-{suffix}"
     return web.Response(
         body=body, content_type=content_type, headers={"Content-Disposition": disposition}

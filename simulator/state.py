@@ -93,7 +93,7 @@ class SimulatedAccount:
 
 @dataclass
 class Behaviour:
-    """Answers to the spec's open questions (§9), so tests can try each of them."""
+    """Answers to the open questions of docs/settings-api.md §9, so tests can try each of them."""
 
     # Question 2: a certificate whose CN is user@domain has owner 0. True: NGNPro
     # treats owner 0 as "no owner filter", so enrollment certificates work.
@@ -170,7 +170,10 @@ class Platform:
         self._offset += seconds
 
     def find(self, username: str, domain: str, owner: int) -> list[SimulatedAccount]:
-        """NGNPro ``Sip.getAccounts`` filtered on user, domain and owner (spec §2.2)."""
+        """NGNPro ``Sip.getAccounts`` filtered on user, domain and owner.
+
+        See docs/settings-api.md §2.2.
+        """
         return [
             account
             for account in self.accounts.values()

@@ -83,6 +83,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
     MIN_SLOW_SCAN_INTERVAL,
 )
+from .coordinator import SipThorConfigEntry
 
 if TYPE_CHECKING:
     _OptionsFlow = OptionsFlow
@@ -94,7 +95,7 @@ else:
 
 # A certificate with its key is a few kilobytes; anything much larger is another file.
 MAX_UPLOAD_BYTES = 64 * 1024
-# A form should not keep the user waiting as long as a poll may (30 s, spec §7).
+# A form should not keep the user waiting as long as a poll may (30 s, docs/settings-api.md §7).
 FLOW_TIMEOUT = 15.0
 # Never put back into a re-shown form.
 _NOT_SUGGESTED = frozenset({CONF_CERTIFICATE_UPLOAD, CONF_PASSWORD})
@@ -220,7 +221,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: Any) -> SipThorOptionsFlow:
+    def async_get_options_flow(config_entry: SipThorConfigEntry) -> SipThorOptionsFlow:
         """The options: polling intervals, currency, time zone of the call list."""
         return SipThorOptionsFlow()
 
@@ -261,7 +262,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             # The page ran and printed nothing (docs/settings-api.md §4.5): the URL is right.
             raise _FormError("base", "server_error") from err
         except SipThorServerError as err:
-            # Stock CDRTool on PHP 8 fails every request with HTTP 500 (spec §2.2).
+            # Stock CDRTool on PHP 8 fails every request with HTTP 500 (docs/settings-api.md §2.2).
             if err.status is not None and err.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 raise _FormError("base", "server_error") from err
             raise _FormError("base", "not_settings_page") from err

@@ -1,7 +1,7 @@
 """Coordinators: what is polled, how often, and what a failure makes unavailable.
 
-Every request costs the platform 6 to 9 back-end calls (spec §3), so each coordinator
-fetches only the sources that an enabled entity consumes: entities register their
+Every request costs the platform 6 to 9 back-end calls (docs/settings-api.md §3), so each
+coordinator fetches only the sources that an enabled entity consumes: entities register their
 source when they are added and release it when they are removed (disabled).
 
 - The fast coordinator (every minute by default): balance, registrations, accept rules
@@ -353,7 +353,7 @@ class SipThorFastCoordinator(SipThorCoordinator):
         """Do not disturb as users understand it; None when unknown.
 
         The server cannot tell "on without an end" from "expired without reset"
-        (spec §6.1): what this integration last asked for decides.
+        (docs/settings-api.md §6.1): what this integration last asked for decides.
         """
         if self.data is None or self.data.accept_rules is None:
             return None
@@ -393,7 +393,10 @@ class SipThorSlowCoordinator(SipThorCoordinator):
         return [CallRecord(call, await self._aware(call)) for call in value.calls]
 
     async def _aware(self, call: Call) -> datetime | None:
-        """The call's start in the zone the server printed it in (option, §9 q8)."""
+        """The call's start in the zone the server printed it in.
+
+        Which zone that is, is an option: docs/settings-api.md §9 question 8.
+        """
         if call.start_time is None:
             return None
         if self.config_entry.options.get(CONF_HISTORY_TIMEZONE) == HISTORY_TIMEZONE_UTC:

@@ -117,7 +117,7 @@ SENSORS: tuple[SipThorSensorEntityDescription, ...] = (
         source=Source.PREPAID,
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda data, _entry: data.prepaid.active_calls if data.prepaid else None,
-        # Only servers whose prepaid status carries the session count (spec §5.6).
+        # Only servers whose prepaid status carries the session count (docs/settings-api.md §5.6).
         exists_fn=lambda data: data.prepaid is not None and data.prepaid.active_calls is not None,
     ),
     SipThorSensorEntityDescription(

@@ -1,7 +1,7 @@
 """What the integration remembers about an account across restarts.
 
 Two things the server cannot say: whether do not disturb was turned on without an end
-(it reads the same as one that expired, spec §6.1), and which calls were already
+(it reads the same as one that expired, docs/settings-api.md §6.1), and which calls were already
 announced by the call event entity.
 """
 

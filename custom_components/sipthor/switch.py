@@ -69,7 +69,7 @@ class DoNotDisturbSwitch(SipThorEntity, SwitchEntity):
 class PrivacySwitch(SipThorEntity, SwitchEntity, RestoreEntity):
     """Hide the caller ID on outgoing calls.
 
-    No action of the API reads this back (spec §6.2), so the state is the one this
+    No action of the API reads this back (docs/settings-api.md §6.2), so the state is the one this
     switch last set, restored across restarts, and shown as assumed.
     """
 

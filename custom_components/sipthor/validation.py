@@ -72,7 +72,14 @@ def forwarding_target(field: str) -> Any:
         if not target or target in KEYWORDS:
             return target
         if target.startswith("<") or target.endswith(">"):
-            raise _refuse("unknown_keyword", target=_preview(target))
+            # The keywords go in as placeholders: hassfest rejects a translation string
+            # that looks like HTML, as "<voice-mailbox>" does.
+            raise _refuse(
+                "unknown_keyword",
+                target=_preview(target),
+                voice_mailbox=VOICE_MAILBOX,
+                mobile_number=MOBILE_NUMBER,
+            )
         if target[:5].lower() == "sips:":
             # The page prefixes "sip:" to anything not starting with it: a sips: target
             # would be stored as sip:sips:… and never ring (docs/settings-api.md §5.17).

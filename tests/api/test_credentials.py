@@ -546,7 +546,10 @@ async def test_enrollment_certificate_opens_only_with_owner_zero_matching(
 async def test_certificate_with_a_numeric_user_part(
     simulator: SettingsSimulator, make_client: ClientFactory, enrollment: Authority
 ) -> None:
-    """``31208001234@example.com`` reads as owner 31208001234 to PHP's intval (§2.2)."""
+    """``31208001234@example.com`` reads as owner 31208001234 to PHP's intval.
+
+    See docs/settings-api.md §2.2.
+    """
     issued = issue_client_certificate(enrollment, "31208001234@example.com", platform_like=False)
     credentials = load_credentials(issued.combined_pem)
 

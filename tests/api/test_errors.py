@@ -183,7 +183,7 @@ async def test_each_distinct_warning_is_logged(
 
 
 async def test_empty_body(simulator: SettingsSimulator, client: SipThorClient) -> None:
-    """What PHP sends when a string is not valid UTF-8 (spec §4.5)."""
+    """What PHP sends when a string is not valid UTF-8 (docs/settings-api.md §4.5)."""
     simulator.faults.empty_body = True
 
     with pytest.raises(SipThorServerError, match="empty body") as caught:
@@ -457,7 +457,7 @@ async def test_nothing_listening(simulator: SettingsSimulator, client: SipThorCl
 async def test_requests_go_one_at_a_time(
     simulator: SettingsSimulator, client: SipThorClient
 ) -> None:
-    """Each request costs the platform 6-9 back-end calls (spec §7)."""
+    """Each request costs the platform 6-9 back-end calls (docs/settings-api.md §7)."""
     simulator.faults.latency = 0.1
     started = time.monotonic()
 

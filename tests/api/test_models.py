@@ -1,7 +1,8 @@
-"""Typed answers, read from the spec's example files and from oddly typed variants.
+"""Typed answers, read from the example answers and from oddly typed variants.
 
-The server is PHP over an unpublished SOAP back end: a number may come as text, a
-list as ``null`` or as a map, a key may be new. Nothing of that may crash a read.
+The examples are in tests/api/examples/ (docs/settings-api.md §10). The server is PHP
+over an unpublished SOAP back end: a number may come as text, a list as ``null`` or as a
+map, a key may be new. Nothing of that may crash a read.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def test_identity_without_names() -> None:
 def test_history_example() -> None:
     history = CallHistory.from_json(example("get_history"))
 
-    # Naive times: which zone they are in is the caller's decision (§9 question 8).
+    # Naive times: which zone they are in is the caller's decision (docs/settings-api.md §9
+    # question 8).
     assert [str(call.start_time) for call in history.calls] == [
         "2025-05-03 14:02:11",
         "2025-05-03 11:47:02",
@@ -162,7 +164,10 @@ def test_dnd_off_example() -> None:
     ],
 )
 def test_dnd_rule(temporary: Any, state: DndState, minutes: int | None) -> None:
-    """Spec §6.1: DND is ``nobody`` in the temporary groups; the duration is what is left."""
+    """DND is ``nobody`` in the temporary groups; the duration is what is left.
+
+    See docs/settings-api.md §6.1.
+    """
     rules = AcceptRules.from_json({"temporary": temporary, "groups": ["everybody", "nobody"]})
 
     assert rules.dnd_state is state

@@ -1,4 +1,4 @@
-"""Finding the JSON in what the settings page sends (spec §4.6)."""
+"""Finding the JSON in what the settings page sends (docs/settings-api.md §4.6)."""
 
 from __future__ import annotations
 

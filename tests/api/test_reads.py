@@ -366,7 +366,10 @@ async def test_call_forwarding_reads_back_without_sip_scheme(
 async def test_unset_forwarding_is_off(
     simulator: SettingsSimulator, make_client: ClientFactory, empty_string: bool
 ) -> None:
-    """NGNPro may send ``""`` instead of ``null`` for an unset condition (§9 q. 7)."""
+    """NGNPro may send ``""`` instead of ``null`` for an unset condition.
+
+    See docs/settings-api.md §9 question 7.
+    """
     simulator.platform.behaviour = Behaviour(unset_forwarding_as_empty_string=empty_string)
 
     forwarding = await make_client(BOB).get_call_forwarding()
@@ -426,7 +429,7 @@ async def test_dnd_expiry_reset(simulator: SettingsSimulator, client: SipThorCli
 
 async def test_dnd_expiry_keep(simulator: SettingsSimulator, client: SipThorClient) -> None:
     """Policy "keep": ``nobody`` with 0 minutes, which the client cannot tell apart
-    from a DND without an end (spec §6.1, §9 question 4)."""
+    from a DND without an end (docs/settings-api.md §6.1, §9 question 4)."""
     simulator.platform.behaviour = Behaviour(dnd_expiry="keep")
     await client.set_dnd_on(5)
 
@@ -462,7 +465,7 @@ async def test_voicemail(client: SipThorClient) -> None:
 async def test_voicemail_option_as_text(
     simulator: SettingsSimulator, client: SipThorClient
 ) -> None:
-    """``Options.delete`` may come as the strings "True"/"False" (spec §5.12)."""
+    """``Options.delete`` may come as the strings "True"/"False" (docs/settings-api.md §5.12)."""
     voicemail = simulator.platform.accounts[ACCOUNT].voicemail
     assert voicemail is not None
     voicemail["Options"] = {"delete": "True"}

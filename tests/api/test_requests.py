@@ -1,4 +1,4 @@
-"""What the client sends, as the server read it (spec §1, §7)."""
+"""What the client sends, as the server read it (docs/settings-api.md §1, §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulator itself: is it the server the spec describes?
+"""The simulator itself: is it the server docs/settings-api.md describes?
 
 Raw requests (Alice's certificate, no client library) look at the wire format, so that
 the client tests above rest on a faithful stand-in.
@@ -115,7 +115,10 @@ async def test_list_items_have_the_keys_of_the_examples(raw: RawRequest) -> None
     ],
 )
 async def test_null_versus_empty_list(raw: RawRequest, action: str, body: str) -> None:
-    """Spec §8: which empty answers are ``null`` and which are ``[]`` (Bob has nothing)."""
+    """Which empty answers are ``null`` and which are ``[]`` (Bob has nothing).
+
+    See docs/settings-api.md §8.
+    """
     response = await raw({"action": action, "account": BOB})
 
     assert response.text == body
@@ -188,7 +191,7 @@ async def test_settings_page(
 
 
 async def test_array_parameters_are_a_fatal_error(raw: RawRequest) -> None:
-    """PHP 8 and ``FUNC[]=``: HTTP 500, empty body (spec §1, §4.4)."""
+    """PHP 8 and ``FUNC[]=``: HTTP 500, empty body (docs/settings-api.md §1, §4.4)."""
     query = await raw([("action", "set_call_forwarding"), ("account", ACCOUNT), ("FUNC[]", "1")])
     form = await raw(
         method="POST",
@@ -304,7 +307,10 @@ async def test_forwarding_without_a_condition(raw: RawRequest) -> None:
 async def test_forwarding_normalisation(
     simulator: SettingsSimulator, raw: RawRequest, target: str, stored: str
 ) -> None:
-    """Spec §5.17, with Alice's domain example.com and mobile number +31612345678."""
+    """Forwarding as stored, for Alice: domain example.com, mobile +31612345678.
+
+    See docs/settings-api.md §5.17.
+    """
     response = await raw(
         method="POST",
         data={"action": "set_call_forwarding", "account": ACCOUNT, "FUNV": target},
@@ -344,7 +350,10 @@ async def test_dutch_messages(make_client: ClientFactory) -> None:
 
 
 async def test_untranslated_texts(raw: RawRequest) -> None:
-    """Some texts are never translated, not even for Carol, who reads Dutch (spec §1)."""
+    """Some texts are never translated, not even for Carol, who reads Dutch.
+
+    See docs/settings-api.md §1.
+    """
     alias = await raw(method="POST", data={"action": "add_alias", "account": CAROL})
     balance = await raw(
         method="POST", data={"action": "add_balance", "account": CAROL, "id": "1", "number": "2"}

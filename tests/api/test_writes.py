@@ -44,7 +44,7 @@ async def test_dnd_on_without_an_end(simulator: SettingsSimulator, client: SipTh
     assert result.message == "Do not disturb has been enabled"
     assert "duration" not in simulator.counters.last("set_dnd_on").params
     rules = await client.get_accept_rules()
-    # nobody, 0 minutes: only the caller knows it asked for no end (spec §6.1).
+    # nobody, 0 minutes: only the caller knows it asked for no end (docs/settings-api.md §6.1).
     assert rules.dnd_state is DndState.ON_OR_EXPIRED
     assert rules.dnd_minutes_left is None
 
@@ -263,7 +263,10 @@ async def test_forwarding_messages_follow_the_account_language(
 
 
 async def test_mobile_number_keyword_without_a_mobile_number(make_client: ClientFactory) -> None:
-    """Bob has no mobile number: the keyword is stored as text (spec §5.17 step 1)."""
+    """Bob has no mobile number: the keyword is stored as text.
+
+    See docs/settings-api.md §5.17, step 1.
+    """
     bob = make_client(BOB)
 
     await bob.set_call_forwarding({ALWAYS: MOBILE_NUMBER})

@@ -28,7 +28,7 @@ from tests.integration.conftest import advance, setup_entry
 
 pytestmark = pytest.mark.bench
 
-# Upstream CDRTool: one request costs 6 to 9 NGNPro SOAP calls (spec §3).
+# Upstream CDRTool: one request costs 6 to 9 NGNPro SOAP calls (docs/settings-api.md §3).
 BACKEND_CALLS = (6, 9)
 
 

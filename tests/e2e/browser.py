@@ -13,7 +13,7 @@ from pathlib import Path
 import shutil
 from typing import Any
 
-from tests.e2e.stack import Owner
+from demo.stack import Owner
 
 CHROMIUM_ARGS = (
     "--headless",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.stack import DEMO_CONFIG, REPO, Stack, free_port, running_stack
 from tests.e2e.browser import INSTALL_HINT, chromium_path
-from tests.e2e.stack import DEMO_CONFIG, REPO, Stack, free_port, running_stack
 
 # Where the browser test leaves its screenshots (artifacts/ is ignored by git).
 ARTIFACTS = REPO / "artifacts" / "e2e"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.stack import DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
 from tests.e2e.browser import screenshots
-from tests.e2e.stack import DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.stack import (
+from demo.stack import (
     ACCOUNT,
     DOMAIN,
     KEY_ENTITIES,

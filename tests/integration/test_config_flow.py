@@ -727,7 +727,7 @@ async def test_user_flow_certificate_refused(
     """A certificate the server refuses for this account is invalid_auth; a right one works.
 
     First Carol's owner certificate for Alice's account; then, on a platform where
-    user@domain certificates open nothing (spec §9 question 2), Alice's own.
+    user@domain certificates open nothing (docs/settings-api.md §9 question 2), Alice's own.
     """
     simulator.platform.behaviour.owner_zero_matches_any = enrollment_certificates_work
     refused = credential("other_owner") if enrollment_certificates_work else credential("pem")

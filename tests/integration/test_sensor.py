@@ -96,7 +96,8 @@ async def test_history_in_utc_option(
     mock_config_entry: MockConfigEntry,
     stored_certificate,
 ) -> None:
-    # A server whose PHP prints times in UTC (spec §9 question 8), and the option saying so.
+    # A server whose PHP prints times in UTC (docs/settings-api.md §9 question 8), and the option
+    # saying so.
     simulator.platform.behaviour.history_timezone = "utc"
     mock_config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(

@@ -37,7 +37,7 @@ async def test_set_call_forwarding(
         busy="",
         unavailable="0612345678",
     )
-    # Stored as the server normalises it (spec §5.17); the rest is left alone.
+    # Stored as the server normalises it (docs/settings-api.md §5.17); the rest is left alone.
     assert account.forwarding == {
         "FUNC": "sip:+31612345678@example.com",
         "FNOA": "<voice-mailbox>",
@@ -92,6 +92,18 @@ async def test_set_call_forwarding_invalid_input(
     assert "set_call_forwarding" not in simulator.counters.requests
 
 
+async def test_unknown_keyword_message_names_the_keywords(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    # The keywords reach the message through placeholders, not the translation text;
+    # Home Assistant drops the final full stop.
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "set_call_forwarding", init_integration, busy="<other>")
+    assert str(raised.value) == (
+        "<other> is not a forwarding target. The keywords are <voice-mailbox> and <mobile-number>"
+    )
+
+
 async def test_forwarding_to_a_missing_mailbox_or_mobile(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
@@ -110,7 +122,7 @@ async def test_forwarding_to_a_missing_mailbox_or_mobile(
 async def test_forwarding_refused_by_the_server(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
-    # Clearing the last condition may be refused by NGNPro (spec §9 question 6).
+    # Clearing the last condition may be refused by NGNPro (docs/settings-api.md §9 question 6).
     simulator.platform.behaviour.clear_all_forwarding_fails = True
     with pytest.raises(HomeAssistantError) as raised:
         await _call(hass, "set_call_forwarding", init_integration, busy="", no_answer=None)

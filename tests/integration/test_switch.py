@@ -47,7 +47,7 @@ async def test_dnd_switch_changes_the_account(
     assert hass.states.get(DND).state == STATE_OFF
 
     await _switch(hass, SERVICE_TURN_ON, DND)
-    # On the server: nobody may call, without an end (spec §6.1).
+    # On the server: nobody may call, without an end (docs/settings-api.md §6.1).
     assert account.temporary_groups == ["nobody"]
     assert account.dnd_until is None
     assert hass.states.get(DND).state == STATE_ON
@@ -80,7 +80,7 @@ async def test_dnd_set_elsewhere_with_a_duration(
     simulator: SettingsSimulator,
 ) -> None:
     # Do not disturb for 45 minutes, set on the web page; the expiry leaves "nobody"
-    # with 0 minutes behind (one of the answers spec §9 question 4 allows).
+    # with 0 minutes behind (one of the answers docs/settings-api.md §9 question 4 allows).
     simulator.platform.behaviour.dnd_expiry = "keep"
     simulator.platform.set_dnd(simulator.platform.accounts[ACCOUNT], 45)
     await advance(hass, freezer, timedelta(seconds=61))
@@ -158,7 +158,8 @@ async def test_privacy_refusal_keeps_the_state(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
     await _switch(hass, SERVICE_TURN_ON, PRIVACY)
-    # NGNPro may refuse adding the account to "anonymous" twice (spec §9 question 5).
+    # NGNPro may refuse adding the account to "anonymous" twice (docs/settings-api.md §9 question
+    # 5).
     simulator.platform.behaviour.privacy_on_fails_when_set = True
     with pytest.raises(HomeAssistantError, match="already in group anonymous"):
         await _switch(hass, SERVICE_TURN_ON, PRIVACY)

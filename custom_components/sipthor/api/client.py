@@ -50,7 +50,7 @@ DIGEST_URL: Final = "https://blink.sipthor.net/settings.phtml"
 DEFAULT_TIMEOUT: Final = 30.0
 INVALID_ACTION: Final = "Error: invalid action"
 # The call list: the public documentation names get_calls, upstream CDRTool renamed
-# it get_history in 2012 and answers get_calls with "invalid action" (spec §5.4).
+# it get_history in 2012 and answers get_calls with "invalid action" (docs/settings-api.md §5.4).
 HISTORY_ACTIONS: Final = ("get_history", "get_calls")
 # TLS alerts by which a server refuses the client certificate (OpenSSL reason names).
 _CERTIFICATE_ALERTS: Final = (
@@ -70,8 +70,9 @@ class SipThorClient:
 
     The account signs in with a client certificate (an SSL context holding it) or with
     its SIP password (HTTP Digest, docs/settings-api.md §2.5). Requests are sent one at
-    a time (each costs the platform 6 to 9 back-end calls, spec §7). The session is the
-    caller's when given; otherwise the client makes one and closes it in :meth:`close`.
+    a time (each costs the platform 6 to 9 back-end calls, docs/settings-api.md §7). The
+    session is the caller's when given; otherwise the client makes one and closes it in
+    :meth:`close`.
     """
 
     def __init__(
@@ -238,7 +239,7 @@ class SipThorClient:
         """Set the conditions in ``targets``; None or "" clears one.
 
         Conditions left out stay as they are. A target is a number, ``user@domain``,
-        a SIP URI, ``<voice-mailbox>`` or ``<mobile-number>`` (spec §6.3).
+        a SIP URI, ``<voice-mailbox>`` or ``<mobile-number>`` (docs/settings-api.md §6.3).
         """
         if not targets:
             msg = "Name at least one forwarding condition"
@@ -263,7 +264,8 @@ class SipThorClient:
         if isinstance(value, dict) and value.get("success") is False:
             self._raise_for_status(StatusResult.from_json(value))
         # A server error before null is a failure even where the action's own "nothing"
-        # is [] (get_reject_rules answers [] when empty but null when it fails, §5.11).
+        # is [] (get_reject_rules answers [] when empty but null when it fails,
+        # docs/settings-api.md §5.11).
         if parsed.server_error and (value is None or value == empty):
             raise SipThorApiError(parsed.server_error)
         if value is None and empty is ...:
@@ -281,7 +283,7 @@ class SipThorClient:
             msg = f"{action} answered without a status"
             raise SipThorServerError(msg)
         self._raise_for_status(result)
-        # set_call_forwarding always echoes "Key … changed …" first (spec §5.17).
+        # set_call_forwarding always echoes "Key … changed …" first (docs/settings-api.md §5.17).
         if parsed.prefix and action != "set_call_forwarding":
             self._report_prefix(action, parsed.prefix)
         return result
@@ -298,7 +300,7 @@ class SipThorClient:
         self, action: str, params: Mapping[str, str], *, write: bool = False
     ) -> ParsedBody:
         # Writes go as a form body: forwarding targets stay out of access logs, and
-        # PHP reads both (spec §1). Each parameter is sent exactly once.
+        # PHP reads both (docs/settings-api.md §1). Each parameter is sent exactly once.
         fields = {"action": action, "account": self.account, **self._realm_field, **params}
         session = self._get_session()
         async with self._lock:

@@ -3,7 +3,7 @@
 Everything here blocks (file I/O, key parsing, loading CA stores), so an asyncio
 caller runs it in an executor.
 
-The platform issues RSA-1024 keys with MD5 signatures (spec §2.3), which OpenSSL
+The platform issues RSA-1024 keys with MD5 signatures (docs/settings-api.md §2.3), which OpenSSL
 refuses at its default security level. The level is lowered only on the context built
 for such a certificate, never globally.
 """
@@ -39,7 +39,7 @@ _MIN_RSA_DSA_BITS = 2048
 _MIN_EC_BITS = 224
 _WEAK_HASHES = frozenset({"md5", "sha1"})
 
-# CDRTool issues every certificate with serial number 0 (spec §2.3), which RFC 5280
+# CDRTool issues every certificate with serial number 0 (docs/settings-api.md §2.3), which RFC 5280
 # disallows; recent cryptography releases warn on each load. The warning says nothing a
 # user can act on, so it is silenced for exactly this case. (cryptography announces
 # that it will refuse such certificates one day: then this client needs another parser.)
@@ -171,7 +171,7 @@ def create_ssl_context(
     The server is verified against ``cafile``, or the system's trust store when it is
     None, unless ``verify_server`` is False. Post-handshake authentication is on:
     Apache asks for the certificate only after reading the request, and a TLS 1.3
-    client that does not offer it gets HTTP 403 (spec §2.1).
+    client that does not offer it gets HTTP 403 (docs/settings-api.md §2.1).
     """
     context = ssl.create_default_context(cafile=cafile)
     if not verify_server:

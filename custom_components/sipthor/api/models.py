@@ -1,6 +1,6 @@
 """Typed answers of the Settings API.
 
-The server is PHP talking to a SOAP back end whose types are not published (spec §5,
+The server is PHP talking to a SOAP back end whose types are not published (docs/settings-api.md §5,
 §9 question 3), so every field is read tolerantly: a number may come as a string, a
 list may come as null, a key may be missing or new. A value that cannot be read is
 kept in ``extra`` and reported once in the log; it never raises.
@@ -112,7 +112,8 @@ class _Reader:
             return None
         if isinstance(value, str):
             try:
-                # Naive on purpose: the zone is the caller's call (spec §9 question 8).
+                # Naive on purpose: the zone is the caller's call (docs/settings-api.md §9 question
+                # 8).
                 return datetime.strptime(value.strip(), _TIME_FORMAT)  # noqa: DTZ007
             except ValueError:
                 pass
@@ -210,7 +211,7 @@ class StatusResult:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """``get_identity``: who the account is (spec §5.1)."""
+    """``get_identity``: who the account is (docs/settings-api.md §5.1)."""
 
     sip_address: str
     email: str | None
@@ -247,7 +248,7 @@ class Identity:
         return name or None
 
 
-# NGNPro's PrepaidStatus is unpublished (spec §9 question 3). CDRTool's own prepaid
+# NGNPro's PrepaidStatus is unpublished (docs/settings-api.md §9 question 3). CDRTool's own prepaid
 # engine counts calls in progress as ``session_counter`` and keeps them in
 # ``active_sessions``; these are the names an answer carrying them is likely to use.
 _ACTIVE_CALL_COUNTS = ("session_counter", "sessionCount", "sessionCounter", "activeCalls")
@@ -256,7 +257,10 @@ _ACTIVE_CALL_LISTS = ("active_sessions", "activeSessions", "sessions")
 
 @dataclass(frozen=True, slots=True)
 class PrepaidStatus:
-    """``get_prepaid``: the balance, in a currency the API does not name (spec §5.6)."""
+    """``get_prepaid``: the balance, in a currency the API does not name.
+
+    See docs/settings-api.md §5.6.
+    """
 
     balance: float | None
     active_calls: int | None
@@ -307,7 +311,7 @@ class Transport(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """One registered contact from ``get_devices`` (spec §5.5)."""
+    """One registered contact from ``get_devices`` (docs/settings-api.md §5.5)."""
 
     contact: str
     public_contact: str
@@ -363,10 +367,10 @@ class CallDirection(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One completed call from ``get_history`` (spec §5.4).
+    """One completed call from ``get_history`` (docs/settings-api.md §5.4).
 
     The server prints times without a zone. Which zone they are in is an open
-    question (spec §9 question 8), so they stay naive here and the caller decides.
+    question (docs/settings-api.md §9 question 8), so they stay naive here and the caller decides.
     """
 
     direction: CallDirection
@@ -409,7 +413,10 @@ class Call:
 
     @property
     def key(self) -> str:
-        """Identifies the call across polls (spec §7: ``sessionId`` + ``fromTag``)."""
+        """Identifies the call across polls by ``sessionId`` and ``fromTag``.
+
+        See docs/settings-api.md §7.
+        """
         return f"{self.direction}:{self.session_id}:{self.from_tag}"
 
     @property
@@ -465,7 +472,7 @@ class CallHistory:
 
 @dataclass(frozen=True, slots=True)
 class BalanceEntry:
-    """One line of ``get_balance_history`` (spec §5.7)."""
+    """One line of ``get_balance_history`` (docs/settings-api.md §5.7)."""
 
     date: datetime | None
     action: str
@@ -497,7 +504,7 @@ def balance_history_from_json(data: Any) -> list[BalanceEntry]:
 
 @dataclass(frozen=True, slots=True)
 class MonthlyUsage:
-    """``get_monthly_usage``, on servers where it works (spec §5.8)."""
+    """``get_monthly_usage``, on servers where it works (docs/settings-api.md §5.8)."""
 
     calls: int | None
     price: float | None
@@ -513,7 +520,7 @@ class MonthlyUsage:
 
 
 class ForwardingCondition(StrEnum):
-    """The five call-forwarding conditions, in the server's order (spec §5.9)."""
+    """The five call-forwarding conditions, in the server's order (docs/settings-api.md §5.9)."""
 
     ALWAYS = "FUNC"
     NOT_ONLINE = "FNOL"
@@ -536,7 +543,8 @@ class CallForwarding:
     def from_json(cls, data: Any) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
         reader = _Reader("call forwarding", data)
-        # NGNPro may send "" instead of null for an unset condition (§9 question 7).
+        # NGNPro may send "" instead of null for an unset condition (docs/settings-api.md §9
+        # question 7).
         targets = {
             condition: reader.text(condition.value) or None for condition in ForwardingCondition
         }
@@ -558,12 +566,12 @@ class AcceptRule:
 
 
 class DndState(StrEnum):
-    """Do not disturb as read from the temporary accept rule (spec §6.1)."""
+    """Do not disturb as read from the temporary accept rule (docs/settings-api.md §6.1)."""
 
     OFF = "off"
     ON = "on"
     # ``nobody`` with 0 minutes left: set without a duration, or expired without
-    # NGNPro resetting the groups (§9 question 4). Only the caller can tell.
+    # NGNPro resetting the groups (docs/settings-api.md §9 question 4). Only the caller can tell.
     ON_OR_EXPIRED = "on_or_expired"
 
 
@@ -610,7 +618,7 @@ class AcceptRules:
 
     @property
     def dnd_state(self) -> DndState:
-        """Do not disturb is on when ``nobody`` may call (spec §6.1)."""
+        """Do not disturb is on when ``nobody`` may call (docs/settings-api.md §6.1)."""
         if "nobody" not in self.temporary_groups:
             return DndState.OFF
         return DndState.ON if self.temporary_minutes > 0 else DndState.ON_OR_EXPIRED
@@ -623,7 +631,10 @@ class AcceptRules:
 
 @dataclass(frozen=True, slots=True)
 class Voicemail:
-    """``get_voicemail``: the mailbox (spec §5.12). The PIN never appears in repr."""
+    """``get_voicemail``: the mailbox (docs/settings-api.md §5.12).
+
+    The PIN never appears in repr.
+    """
 
     mailbox: str
     pin: str | None = field(repr=False)

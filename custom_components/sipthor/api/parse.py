@@ -1,4 +1,4 @@
-"""Turn the settings page's answers into JSON values (spec §4.6).
+"""Turn the settings page's answers into JSON values (docs/settings-api.md §4.6).
 
 The page sends JSON as ``text/html``, may print an HTML error fragment or the
 ``Key … changed …`` lines of ``set_call_forwarding`` before it, and ends

@@ -1,6 +1,7 @@
 """The simulator and a real Home Assistant, wired together over its public interfaces.
 
-``scripts/develop`` (the demo) and the end-to-end tests both use this module:
+The demo (``python -m demo``, which ``scripts/develop`` runs) and the end-to-end tests
+(``tests/e2e/``) both use this module:
 
 1. the simulator runs in the calling process, on its own TLS port (so the tests can
    look at and change its state directly);
@@ -12,14 +13,10 @@
 3. the owner is created through the onboarding API (or logged in, when it exists);
 4. the account is added through the integration's real config flow over the REST API,
    its certificate uploaded through Home Assistant's file-upload endpoint.
-
-Run ``python -m tests.e2e.stack --help`` for the demo's options (``scripts/develop``
-runs it).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
@@ -40,7 +37,7 @@ import aiohttp
 
 from simulator import Platform, SettingsSimulator
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DOMAIN = "sipthor"
 ACCOUNT = "alice@example.com"
 DEMO_CONFIG = REPO / "config"
@@ -82,11 +79,6 @@ OWNER = Owner()
 
 class StackError(RuntimeError):
     """Something in the chain did not come up; the message says what and where."""
-
-
-def _say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def free_port() -> int:
@@ -709,157 +701,3 @@ async def running_stack(
             await hass.stop()
     finally:
         await simulator.stop()
-
-
-# -- the demo ----------------------------------------------------------------------------
-
-
-async def _ensure_demo_account(stack: Stack) -> str:
-    """The demo account's entry id: the existing one, or one added by the config flow."""
-    entries = await stack.api.entries()
-    for entry in entries:
-        if entry.get("unique_id") == ACCOUNT or entry.get("title") == ACCOUNT:
-            _say(f"Reusing the configured account {ACCOUNT} (entry {entry['entry_id']}).")
-            return str(entry["entry_id"])
-    _say(f"Adding {ACCOUNT} through the config flow (uploading {ACCOUNT}.crt) ...")
-    result = await add_account(stack.api, stack.simulator)
-    return str(result["result"]["entry_id"])
-
-
-def _reset(config_dir: Path) -> None:
-    """Delete Home Assistant's state in the demo's configuration; keep tracked files."""
-    for path in config_dir.iterdir():
-        if path.name in TRACKED_CONFIG:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-
-async def demo(args: argparse.Namespace) -> int:
-    """Bring the demo up, print how to use it, run until Ctrl-C."""
-    config_dir: Path = args.config
-    if args.reset and config_dir.is_dir():
-        _reset(config_dir)
-        _say(f"Removed Home Assistant's state from {config_dir}.")
-    if port_in_use(args.sim_port):
-        _say(f"Port {args.sim_port} is taken: is another scripts/develop running?")
-        return 1
-    # Ctrl-C (SIGINT) or SIGTERM cancel this task: the context managers below then stop
-    # Home Assistant and the simulator, even while they are still starting.
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
-    _say(f"Starting the simulator on port {args.sim_port} and Home Assistant on {args.port} ...")
-    async with running_stack(
-        config_dir, args.certs, ha_port=args.port, sim_port=args.sim_port
-    ) as stack:
-        api = stack.api
-        timings = stack.timings
-        _say(
-            f"Home Assistant is up after {timings['running']:.1f} s "
-            f"(HTTP after {timings['http']:.1f} s)."
-        )
-        entry_id = await _ensure_demo_account(stack)
-        states = await wait_for_entities(api, process=stack.hass)
-        device_id = await api.device_id(KEY_ENTITIES[0])
-        entity_ids = await api.entity_ids()
-        missing = {"frontend", DOMAIN} - await api.components()
-        _summary(
-            stack,
-            entry_id=entry_id,
-            device_id=device_id,
-            entity_ids=entity_ids,
-            states=states,
-            missing=missing,
-        )
-        try:
-            code = await stack.hass.wait()
-        except asyncio.CancelledError:
-            _say("\nStopping Home Assistant and the simulator ...")
-            raise
-    _say(f"Home Assistant exited ({code}); see {stack.hass.log_file}.")
-    return 1
-
-
-def _summary(
-    stack: Stack,
-    *,
-    entry_id: str,
-    device_id: str,
-    entity_ids: list[str],
-    states: dict[str, dict[str, Any]],
-    missing: set[str],
-) -> None:
-    url = stack.hass.url
-    width = max(len(entity_id) for entity_id in entity_ids) if entity_ids else 40
-
-    def shown(entity_id: str) -> str:
-        state = states.get(entity_id)
-        if state is None:
-            return "(not yet)"
-        if state["state"] in ("unknown", "unavailable"):
-            return str(state["state"])
-        unit = state["attributes"].get("unit_of_measurement") or ""
-        return f"{state['state']} {unit}".strip()
-
-    _say()
-    rows = [
-        ("Home Assistant", url),
-        ("Login", f"{stack.owner.username} / {stack.owner.password}"),
-        ("Dashboard", f"{url}/{DASHBOARD_PATH}"),
-        ("Account device", f"{url}/config/devices/device/{device_id}"),
-        ("Integration", f"{url}/config/integrations/integration/{DOMAIN} (entry {entry_id})"),
-        ("Simulator", stack.simulator.url),
-        ("Certificates", str(stack.simulator.certs.directory)),
-        ("Log", str(stack.hass.log_file)),
-    ]
-    _say("SIP Thor demo")
-    for label, value in rows:
-        _say(f"  {label:<16} {value}")
-    if missing:
-        _say(f"  WARNING: not loaded: {', '.join(sorted(missing))} (see the log)")
-    _say("  Entities:")
-    ordered = [e for e in KEY_ENTITIES if e in entity_ids] + [
-        e for e in entity_ids if e not in KEY_ENTITIES
-    ]
-    for entity_id in ordered:
-        _say(f"    {entity_id:<{width}}  {shown(entity_id)}")
-    _say()
-    _say("Ctrl-C stops Home Assistant and the simulator.")
-
-
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="scripts/develop",
-        description="Run Home Assistant with the SIP Thor integration against the simulator.",
-    )
-    parser.add_argument("--port", type=int, default=DEMO_HA_PORT, help="Home Assistant's port")
-    parser.add_argument("--sim-port", type=int, default=DEMO_SIM_PORT, help="the simulator's port")
-    parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help=argparse.SUPPRESS)
-    parser.add_argument("--certs", type=Path, default=DEMO_CERTS, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--reset",
-        action="store_true",
-        help="start afresh: delete Home Assistant's state in config/ (owner, entries, history)",
-    )
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``scripts/develop``."""
-    args = _arguments(argv)
-    try:
-        return asyncio.run(demo(args))
-    except StackError as err:
-        _say(f"scripts/develop: {err}")
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        _say("Stopped.")
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
