@@ -128,15 +128,9 @@ def add_alice_copies(platform: Platform, certs_dir: Path, count: int) -> list[st
         clone.owner = alice.owner + 1000 + number
         platform.add_account(clone)
         addresses.append(clone.address)
+    accounts = [platform.accounts[address] for address in addresses]
     ensure_certificates(
-        certs_dir,
-        {
-            platform.accounts[address].address: (
-                platform.accounts[address].owner,
-                platform.accounts[address].password,
-            )
-            for address in addresses
-        },
+        certs_dir, {account.address: (account.owner, account.password) for account in accounts}
     )
     return addresses
 
