@@ -216,12 +216,12 @@ class StallWatchdog:
     def __init__(self) -> None:
         self.largest = 0.0
         self.largest_cpu = 0.0
-        self._since_mark = 0.0
+        self._since_mark = (0.0, 0.0)
         self._task: asyncio.Task[None] | None = None
 
-    def mark(self) -> float:
-        """The largest wall-clock stall since the previous mark (or the start)."""
-        largest, self._since_mark = self._since_mark, 0.0
+    def mark(self) -> tuple[float, float]:
+        """The largest stall since the previous mark (or the start): wall clock, CPU."""
+        largest, self._since_mark = self._since_mark, (0.0, 0.0)
         return largest
 
     async def _watch(self) -> None:
@@ -229,10 +229,11 @@ class StallWatchdog:
         while True:
             await asyncio.sleep(WATCHDOG_TICK)
             now, now_cpu = time.perf_counter(), time.thread_time()
-            gap = now - last - WATCHDOG_TICK
+            gap, gap_cpu = now - last - WATCHDOG_TICK, now_cpu - last_cpu
             self.largest = max(self.largest, gap)
-            self._since_mark = max(self._since_mark, gap)
-            self.largest_cpu = max(self.largest_cpu, now_cpu - last_cpu)
+            self.largest_cpu = max(self.largest_cpu, gap_cpu)
+            wall, cpu = self._since_mark
+            self._since_mark = (max(wall, gap), max(cpu, gap_cpu))
             last, last_cpu = now, now_cpu
 
     async def __aenter__(self) -> Self:

@@ -58,9 +58,10 @@ class _Phases:
             f"{action} x{count}" for action, count in sorted((now - self._seen).items())
         )
         self._seen = now
+        wall, cpu = self._watchdog.mark()
         print(
             f"  {title:<36} {seconds:6.3f} s = {seconds / self.latency:4.1f} RT  "
-            f"stall {self._watchdog.mark() * 1000:5.1f} ms  [{sent}]"
+            f"stall {wall * 1000:5.1f} ms (CPU {cpu * 1000:4.1f} ms)  [{sent}]"
         )
         return seconds / self.latency
 
