@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 import pytest
 
 from simulator import Platform, SettingsSimulator
+from simulator.certs import SERVER_CA
 from tests.bench import table
 from tests.bench.harness import APACHE_KEEPALIVE, ThreadedSimulator
 
@@ -75,7 +76,7 @@ def trust_simulator_ca(
     bundle = tmp_path / "ca-bundle.crt"
     system = Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile or "")
     system_pem = system.read_bytes() if system.is_file() else b""
-    bundle.write_bytes(system_pem + (sim_certs_dir / "server-ca.crt").read_bytes())
+    bundle.write_bytes(system_pem + (sim_certs_dir / SERVER_CA).read_bytes())
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
 
 
