@@ -12,14 +12,16 @@ from collections.abc import Callable, Coroutine
 import contextlib
 import copy
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+import importlib
 from pathlib import Path
 import threading
 import time
 from typing import Any, Self
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
+from homeassistant import config_entries
+from homeassistant.const import CONF_CURRENCY, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -37,12 +39,7 @@ from custom_components.sipthor.certificate import (
     certificate_path,
     write_certificate,
 )
-from custom_components.sipthor.const import (
-    CONF_ACCOUNT,
-    CONF_CERTIFICATE_FILE,
-    CONF_CURRENCY,
-    DOMAIN,
-)
+from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
 from simulator import Platform, SettingsSimulator
 from simulator.certs import ensure_certificates
 from tests.conftest import ACCOUNT
@@ -135,10 +132,18 @@ def add_alice_copies(platform: Platform, certs_dir: Path, count: int) -> list[st
     return addresses
 
 
+def _flow_version() -> tuple[int, int]:
+    """The entry version the config flow writes: no migration runs in a measured setup."""
+    importlib.import_module("custom_components.sipthor.config_flow")
+    flow = config_entries.HANDLERS[DOMAIN]
+    return flow.VERSION, flow.MINOR_VERSION
+
+
 async def add_entry(
     hass: HomeAssistant, certs_dir: Path, address: str, url: str
 ) -> MockConfigEntry:
     """A config entry as the config flow makes it, its certificate stored; not set up."""
+    version, minor_version = _flow_version()
     name = certificate_file_name(address)
     pem = (certs_dir / f"{address}.crt").read_bytes()
     await hass.async_add_executor_job(
@@ -146,6 +151,8 @@ async def add_entry(
     )
     entry = MockConfigEntry(
         domain=DOMAIN,
+        version=version,
+        minor_version=minor_version,
         title=address,
         unique_id=address,
         data={
@@ -246,6 +253,17 @@ class StallWatchdog:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def align_clock(freezer: FrozenDateTimeFactory) -> None:
+    """Move the frozen clock to the next whole second.
+
+    Home Assistant schedules a poll at a whole second plus a random fraction below
+    0.5 s; from a whole second the steps then fire every poll at the same step, and an
+    hour holds the same number of polls in every run.
+    """
+    now = datetime.now(UTC)
+    freezer.move_to(now.replace(microsecond=0) + timedelta(seconds=1))
 
 
 class SimulatedHour:

@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 import pytest
 
 from simulator import SettingsSimulator
-from tests.bench.harness import NaivePoller, SimulatedHour, add_entry, settle
+from tests.bench.harness import NaivePoller, SimulatedHour, add_entry, align_clock, settle
 from tests.bench.table import record
 from tests.conftest import ACCOUNT
 
@@ -69,6 +69,7 @@ async def _design_hour(
     *,
     all_enabled: bool,
 ) -> tuple[Counter[str], int, float]:
+    align_clock(freezer)
     entry = await add_entry(hass, certs_dir, ACCOUNT, simulator.url)
     if all_enabled:
         with patch(
@@ -123,6 +124,7 @@ async def test_naive_hour(
     loop_simulator: SettingsSimulator,
     sim_certs_dir: Path,
 ) -> None:
+    align_clock(freezer)
     naive = await NaivePoller.create(hass, sim_certs_dir, ACCOUNT, loop_simulator.url)
     await naive.read_all()
     stop = naive.poll_every_30_s(hass)

@@ -36,6 +36,7 @@ from tests.bench.harness import (
     ThreadedSimulator,
     add_alice_copies,
     add_entry,
+    align_clock,
     settle,
 )
 from tests.bench.table import SCALES, record
@@ -88,6 +89,7 @@ async def test_design_at_scale(
     url = threaded_simulator.server.url
     platform = threaded_simulator.server.platform
     sim_certs_dir = threaded_simulator.server.certs.directory
+    align_clock(freezer)
     *addresses, warm_up = await _accounts(hass, platform, sim_certs_dir, accounts + 1)
     # One account set up and removed first: what every later account finds loaded
     # (modules, translations) is not counted as a cost per account.
@@ -132,6 +134,7 @@ async def test_naive_at_scale(
     url = threaded_simulator.server.url
     platform = threaded_simulator.server.platform
     sim_certs_dir = threaded_simulator.server.certs.directory
+    align_clock(freezer)
     *addresses, warm_up = await _accounts(hass, platform, sim_certs_dir, accounts + 1)
     await (await NaivePoller.create(hass, sim_certs_dir, warm_up, url)).read_all()
     harness = await _cpu_of_an_hour(hass, freezer)
