@@ -26,7 +26,7 @@ from tests.conftest import ACCOUNT
 pytestmark = pytest.mark.bench
 
 STEP = timedelta(seconds=1)
-# Upstream CDRTool: one request costs 6 to 9 NGNPro SOAP calls (spec §3).
+# Upstream CDRTool: one request costs 6 to 9 NGNPro SOAP calls (docs/settings-api.md §3).
 BACKEND_CALLS = (6, 9)
 REGISTRATIONS = "get_devices"
 
