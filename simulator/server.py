@@ -175,9 +175,15 @@ class SettingsSimulator:
         client_auth: ClientAuth = "post-handshake",
         path: str = "/settings.phtml",
         digest_path: str = "/sip_settings_digest.phtml",
+        keepalive_timeout: float | None = None,
     ) -> None:
-        """Serve ``platform`` (the demo accounts by default) on ``host``:``port``."""
+        """Serve ``platform`` (the demo accounts by default) on ``host``:``port``.
+
+        ``keepalive_timeout`` closes a connection idle for that many seconds, like
+        Apache's ``KeepAliveTimeout`` (5 s there); None keeps aiohttp's default.
+        """
         self.host = host
+        self.keepalive_timeout = keepalive_timeout
         self.port = port
         self.path = path
         self.digest_path = digest_path
@@ -248,7 +254,10 @@ class SettingsSimulator:
         app = web.Application()
         app.router.add_route("*", self.path, self._handle)
         app.router.add_route("*", self.digest_path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        keepalive: dict[str, float] = (
+            {} if self.keepalive_timeout is None else {"keepalive_timeout": self.keepalive_timeout}
+        )
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, **keepalive)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._contexts[0])
         await site.start()

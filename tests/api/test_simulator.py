@@ -6,6 +6,7 @@ the client tests above rest on a faithful stand-in.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -453,6 +454,25 @@ async def test_handshakes_are_counted_per_connection(
     await make_client().get_identity()
     assert simulator.counters.handshakes == 2
     assert simulator.counters.requests.total() == 4
+
+
+async def test_keepalive_timeout_closes_idle_connections(
+    sim_certs_dir: Path, socket_enabled: None, make_client: ClientFactory
+) -> None:
+    # Apache closes a connection idle for KeepAliveTimeout seconds: the next request
+    # costs a new handshake.
+    server = SettingsSimulator(sim_certs_dir, keepalive_timeout=0.05)
+    await server.start()
+    try:
+        client = make_client(server=server)
+        await client.get_identity()
+        await client.get_enum()
+        assert server.counters.handshakes == 1
+        await asyncio.sleep(0.3)
+        await client.get_identity()
+        assert server.counters.handshakes == 2
+    finally:
+        await server.stop()
 
 
 async def test_counters_record_and_reset(
