@@ -853,22 +853,25 @@ def _install_alert_flush() -> None:
 
 
 async def _send_body(request: web.Request, faults: Faults) -> web.StreamResponse:
-    """Send ``faults.body`` framed as ``faults.body_framing`` says."""
+    """Send ``faults.body`` framed as ``faults.body_framing`` says.
+
+    Written in pieces with a yield between them: the simulator shares the event loop
+    with the client under test, and loop-stall measurements are about the client.
+    """
     body = (faults.body or "").encode()
-    if faults.body_framing == "length":
-        return web.Response(body=body, headers={"Content-Type": _CONTENT_TYPE})
     response = web.StreamResponse(headers={"Content-Type": _CONTENT_TYPE})
-    if faults.body_framing == "announced":
+    if faults.body_framing == "length":
+        response.content_length = len(body)
+    elif faults.body_framing == "announced":
         response.content_length = faults.announced_length
     else:
         response.enable_chunked_encoding()
     await response.prepare(request)
     with contextlib.suppress(ConnectionError):
-        await response.write(body)
+        await _write_in_pieces(response, body)
         if faults.body_framing == "endless":
             while request.transport is not None and not request.transport.is_closing():
-                await response.write(body or b" ")
-                await asyncio.sleep(0)  # a write below the buffer limit does not yield
+                await _write_in_pieces(response, body or b" ")
         elif faults.body_framing == "announced":
             # aiohttp 3.11 has no event for a client that leaves, so look every 10 ms.
             while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
@@ -876,6 +879,13 @@ async def _send_body(request: web.Request, faults: Faults) -> web.StreamResponse
             return response
         await response.write_eof()
     return response
+
+
+async def _write_in_pieces(response: web.StreamResponse, body: bytes) -> None:
+    piece = 64 * 1024
+    for start in range(0, len(body), piece):
+        await response.write(body[start : start + piece])
+        await asyncio.sleep(0)  # a write below the buffer limit does not yield
 
 
 def _alert(message: str) -> str:
