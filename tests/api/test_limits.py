@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass
 import json
+import logging
 import time
 from typing import Any
 
@@ -29,6 +30,7 @@ from custom_components.sipthor.api import (
 from simulator import SettingsSimulator
 from tests.api.conftest import ClientFactory
 
+_LOGGER = logging.getLogger(__name__)
 # The goal of issue 7: no answer up to the cap holds the event loop longer than this.
 MAX_STALL = 0.020
 _TICK = 0.001
@@ -49,7 +51,7 @@ async def test_an_announced_length_over_the_cap_is_refused_unread(
     client = make_client(request_timeout=10)
     started = time.perf_counter()
 
-    with pytest.raises(SipThorServerError, match=r"announced 209715200 bytes, more than the 1024 KiB"):
+    with pytest.raises(SipThorServerError, match=r"announced 209715200 bytes, more than 1024 KiB"):
         await client.get_balance_history()
 
     assert time.perf_counter() - started < 5
@@ -62,7 +64,7 @@ async def test_an_endless_answer_is_read_up_to_the_cap(
     simulator.faults.body = "<p>" + "x" * 60_000 + "</p>"
     simulator.faults.body_framing = "endless"
 
-    with pytest.raises(SipThorServerError, match=r"sent a longer body, more than the 1024 KiB"):
+    with pytest.raises(SipThorServerError, match=r"sent a longer body, more than 1024 KiB"):
         await client.get_balance_history()
 
     # The connection was dropped, not drained: the next request works.
@@ -90,7 +92,7 @@ async def test_one_byte_over_the_cap_is_refused(
     simulator.faults.body = balance_history_of_size(MAX_BODY_SIZE + 1)
     simulator.faults.body_framing = framing
 
-    with pytest.raises(SipThorServerError, match="than the 1024 KiB an answer can hold"):
+    with pytest.raises(SipThorServerError, match="more than 1024 KiB"):
         await client.get_balance_history()
 
 
@@ -159,9 +161,7 @@ def balance_history_of_size(size: int) -> str:
     # Pad the last description to the exact size.
     padding = size - len(body)
     assert padding >= 0
-    return body[: -len('"}]') - len(entry["session"])] + (
-        entry["session"] + " " * padding + '"}]'
-    )
+    return body[: -len('"}]') - len(entry["session"])] + (entry["session"] + " " * padding + '"}]')
 
 
 def html_page_of_size(size: int) -> str:
@@ -239,7 +239,11 @@ async def test_no_answer_up_to_the_cap_stalls_the_loop(
             assert isinstance(outcome, SipThorServerError)
             assert "without JSON" in str(outcome)
 
-    print(f"worst stall, {kind}:", {size: f"{stall * 1000:.1f} ms" for size, stall in stalls.items()})  # noqa: T201
+    _LOGGER.info(
+        "Worst stall, %s: %s",
+        kind,
+        {size: f"{stall * 1e3:.1f} ms" for size, stall in stalls.items()},
+    )
     assert max(stalls.values()) <= MAX_STALL, stalls
 
 
@@ -252,7 +256,7 @@ async def test_above_the_cap_is_a_server_error_without_a_stall(
     stall, outcome = await worst_stall(simulator, client.get_balance_history, body)
 
     assert isinstance(outcome, SipThorServerError)
-    assert "an answer can hold" in str(outcome)
+    assert "no answer is that long" in str(outcome)
     assert stall <= MAX_STALL
 
 
@@ -293,9 +297,7 @@ async def test_three_reads_overlap_and_a_fourth_waits(
     assert answers[0] == answers[3] == ["+31208001234"]
 
 
-async def test_writes_go_one_at_a_time(
-    simulator: SettingsSimulator, client: SipThorClient
-) -> None:
+async def test_writes_go_one_at_a_time(simulator: SettingsSimulator, client: SipThorClient) -> None:
     """Two writes never overlap, while a read may run beside one."""
     simulator.faults.latency = 0.5
     calls = [
@@ -305,8 +307,8 @@ async def test_writes_go_one_at_a_time(
 
     await requests_seen(simulator, 2)
     await asyncio.sleep(0.2)
-    writes_received = simulator.counters.requests["set_privacy_on"] + (
-        simulator.counters.requests["set_dnd_on"]
+    writes_received = (
+        simulator.counters.requests["set_privacy_on"] + (simulator.counters.requests["set_dnd_on"])
     )
     assert writes_received == 1
     assert simulator.counters.requests["get_enum"] == 1
