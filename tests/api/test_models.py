@@ -35,6 +35,8 @@ from custom_components.sipthor.api import (
     strip_sip_scheme,
 )
 from custom_components.sipthor.api.models import (
+    MAX_REPORTS,
+    ValueReporter,
     balance_history_from_json,
     registrations_from_json,
     string_list,
@@ -370,8 +372,9 @@ def test_unreadable_text_flag_list_and_time(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_new_members_are_kept_and_reported_once(caplog: pytest.LogCaptureFixture) -> None:
-    first = Identity.from_json({"sip_address": "a@b.c", "language": "nl"})
-    second = Identity.from_json({"sip_address": "d@e.f", "language": "en"})
+    report = ValueReporter()
+    first = Identity.from_json({"sip_address": "a@b.c", "language": "nl"}, report)
+    second = Identity.from_json({"sip_address": "d@e.f", "language": "en"}, report)
 
     assert first.extra == {"language": "nl"}
     assert second.extra == {"language": "en"}
@@ -442,3 +445,28 @@ def test_calls_without_start_time_sort_last() -> None:
 )
 def test_strip_sip_scheme(uri: str, stripped: str) -> None:
     assert strip_sip_scheme(uri) == stripped
+
+
+def test_each_reporter_reports_on_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    """No state is shared between clients: each account's log tells its own story."""
+    answer = {"sip_address": "a@b.c", "language": "nl"}
+
+    Identity.from_json(answer, ValueReporter())
+    Identity.from_json(answer, ValueReporter())
+    Identity.from_json(answer)
+    Identity.from_json(answer)
+
+    assert len(warnings(caplog)) == 4
+
+
+def test_a_flood_of_unknown_members_logs_a_bounded_number_of_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = {f"member{number}": number for number in range(10_000)}
+
+    identity = Identity.from_json(answer)
+
+    assert len(identity.extra) == 10_000
+    lines = warnings(caplog)
+    assert len(lines) == MAX_REPORTS + 1
+    assert "no longer reported" in lines[-1]
