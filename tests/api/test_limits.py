@@ -147,21 +147,22 @@ async def watched_loop() -> AsyncIterator[LoopWatchdog]:
 
 def balance_history_of_size(size: int) -> str:
     """A get_balance_history answer, as PHP prints it, of exactly ``size`` bytes."""
+    session = "a84b4c76e66710@198.51.100.7"
     entry = {
         "date": "2025-05-03 14:05:40",
         "action": "Debit balance",
         "description": "Session to 31201234567 for 209s",
         "value": -0.0627,
         "balance": 12.3456,
-        "session": "a84b4c76e66710@198.51.100.7",
+        "session": session,
     }
     one = json.dumps(entry, separators=(",", ":"))
     count = max((size - 2) // (len(one) + 1), 1)
     body = "[" + ",".join([one] * count) + "]"
-    # Pad the last description to the exact size.
+    # Pad the last entry's session to the exact size.
     padding = size - len(body)
     assert padding >= 0
-    return body[: -len('"}]') - len(entry["session"])] + (entry["session"] + " " * padding + '"}]')
+    return body[: -len(session + '"}]')] + session + " " * padding + '"}]'
 
 
 def html_page_of_size(size: int) -> str:
@@ -303,24 +304,20 @@ async def test_three_reads_overlap_and_a_fourth_waits(
 async def test_writes_go_one_at_a_time(simulator: SettingsSimulator, client: SipThorClient) -> None:
     """Two writes never overlap, while a read may run beside one."""
     simulator.faults.latency = 0.5
-    calls = [
-        asyncio.create_task(call)
-        for call in (client.set_privacy_on(), client.set_dnd_on(10), client.get_enum())
-    ]
+    privacy = asyncio.create_task(client.set_privacy_on())
+    dnd = asyncio.create_task(client.set_dnd_on(10))
+    read = asyncio.create_task(client.get_enum())
 
     await requests_seen(simulator, 2)
     await asyncio.sleep(0.2)
-    writes_received = (
-        simulator.counters.requests["set_privacy_on"] + (simulator.counters.requests["set_dnd_on"])
-    )
-    assert writes_received == 1
-    assert simulator.counters.requests["get_enum"] == 1
+    requests = simulator.counters.requests
+    assert requests["set_privacy_on"] + requests["set_dnd_on"] == 1
+    assert requests["get_enum"] == 1
 
-    first, second, _ = await asyncio.gather(*calls)
-
-    assert first.success
-    assert second.success
-    assert simulator.counters.requests.total() == 3
+    assert (await privacy).success
+    assert (await dnd).success
+    assert await read == ["+31208001234"]
+    assert requests.total() == 3
 
 
 async def test_the_wait_for_a_turn_counts_in_the_timeout(
