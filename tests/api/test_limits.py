@@ -192,6 +192,7 @@ BODIES: dict[str, BodyOfSize] = {
     "openers": lambda size: "[" * size,
     "closers": lambda size: "]" * size,
     "quotes": lambda size: '"' * (size - 1) + "]",
+    "escaped-quotes": lambda size: " " + '\\"' * ((size - 2) // 2) + "]",
     # The parser's slowest shape: a step per bracket, each between two strings.
     "bracketed-strings": lambda size: '"]' * (size // 2),
 }
