@@ -193,8 +193,11 @@ BODIES: dict[str, BodyOfSize] = {
     "closers": lambda size: "]" * size,
     "quotes": lambda size: '"' * (size - 1) + "]",
     "escaped-quotes": lambda size: " " + '\\"' * ((size - 2) // 2) + "]",
-    # The parser's slowest shape: a step per bracket, each between two strings.
     "bracketed-strings": lambda size: '"]' * (size // 2),
+    # The parser's slowest shape: a step per bracket, never nested deeper than two.
+    "shallow-brackets": lambda size: (
+        "[" + '[""]' * ((size - 2) // 4) + " " * ((size - 2) % 4) + "]"
+    ),
 }
 # Sizes up to the cap, by factors of four, and the cap itself.
 SIZES = [*(1024 * 4**power for power in range(5)), MAX_BODY_SIZE]

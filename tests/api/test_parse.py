@@ -7,6 +7,7 @@ import time
 import pytest
 
 from custom_components.sipthor.api.parse import (
+    MAX_DEPTH,
     ParsedBody,
     UnparsableBodyError,
     is_credentials_error,
@@ -187,3 +188,11 @@ def test_a_megabyte_is_parsed_in_linear_time(body: str) -> None:
 
     # Linear: well under a second even on a loaded machine (measured: 0.4 s at worst).
     assert time.perf_counter() - started < 5
+
+
+def test_nesting_up_to_the_limit_is_read_after_a_prefix() -> None:
+    nested = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+
+    assert parse_body("<p>x</p>" + nested).prefix == "x"
+    with pytest.raises(UnparsableBodyError):
+        parse_body("<p>x</p>[" + nested + "]")
