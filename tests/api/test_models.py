@@ -11,6 +11,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -41,6 +42,7 @@ from custom_components.sipthor.api.models import (
     registrations_from_json,
     string_list,
 )
+from custom_components.sipthor.api.parse import parse_body
 
 EXAMPLES = Path(__file__).parent / "examples"
 API_LOGGER = "custom_components.sipthor.api"
@@ -470,3 +472,23 @@ def test_a_flood_of_unknown_members_logs_a_bounded_number_of_lines(
     lines = warnings(caplog)
     assert len(lines) == MAX_REPORTS + 1
     assert "no longer reported" in lines[-1]
+
+
+async def test_reading_on_the_event_loop_never_sleeps() -> None:
+    """Small answers are read on the loop, where Home Assistant forbids time.sleep."""
+    entries = example("get_balance_history") * 100
+    body = "<p>warning</p>" + json.dumps([[entry] for entry in entries])
+
+    with patch("time.sleep", side_effect=AssertionError("slept on the event loop")):
+        assert len(balance_history_from_json(entries)) == 300
+        assert len(parse_body(body).value) == 300
+
+
+def test_reading_in_a_worker_thread_lets_the_loop_in() -> None:
+    """Without a loop in this thread, long reads give up the interpreter lock now and then."""
+    entries = example("get_balance_history") * 100
+
+    with patch("time.sleep") as sleep:
+        balance_history_from_json(entries)
+
+    assert sleep.call_count == 300 // 32
