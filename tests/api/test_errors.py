@@ -522,6 +522,30 @@ async def test_unexpected_value_types_are_kept_and_logged_once(
     assert len(warnings(caplog)) == 2
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "<p>" + "Maintenance. " * 100 + "</p>Error: No X.509 client certificate provided\n"
+            "X.509 Credentials error",
+            "No X.509 client certificate provided X.509 Credentials error",
+        ),
+        ("Invalid credentials from alice " + "." * 1000, "Invalid credentials from alice"),
+    ],
+    ids=["certificate", "digest"],
+)
+async def test_a_long_credentials_error_page_is_cut_to_its_message(
+    simulator: SettingsSimulator, client: SipThorClient, body: str, message: str
+) -> None:
+    simulator.faults.body = body
+
+    with pytest.raises(SipThorAuthenticationError) as caught:
+        await client.get_identity()
+
+    assert message in str(caught.value)
+    assert len(str(caught.value)) <= 500
+
+
 async def test_every_error_is_a_sipthor_error(
     simulator: SettingsSimulator, client: SipThorClient
 ) -> None:

@@ -7,6 +7,7 @@ map, a key may be new. Nothing of that may crash a read.
 
 from __future__ import annotations
 
+from datetime import datetime
 import json
 import logging
 from pathlib import Path
@@ -492,3 +493,22 @@ def test_reading_in_a_worker_thread_lets_the_loop_in() -> None:
         balance_history_from_json(entries)
 
     assert sleep.call_count == 300 // 32
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("2025-05-03 14:05:40", datetime(2025, 5, 3, 14, 5, 40)),  # noqa: DTZ001
+        (" 2025-5-3 4:05:06 ", datetime(2025, 5, 3, 4, 5, 6)),  # noqa: DTZ001
+        ("2025-02-30 10:00:00", None),
+        ("2025-05-03 24:00:00", None),
+        ("2025-05-03T14:05:40", None),
+        ("2025-05-03 14:05:40+02:00", None),
+        ("٢٠٢٥-05-03 14:05:40", None),
+    ],
+)
+def test_timestamps(text: str, read: datetime | None) -> None:
+    entry = BalanceEntry.from_json({"date": text})
+
+    assert entry.date == read
+    assert entry.extra == ({} if read else {"date": text})
