@@ -91,6 +91,11 @@ DIGEST_UNREADABLE: Final = "Invalid credentials from %s"
 _HASHES: Final = {"MD5": "md5", "SHA-256": "sha256"}
 
 type ClientAuth = Literal["post-handshake", "handshake"]
+# How a replaced body (Faults.body) is sent: with its Content-Length, as Apache sends a
+# PHP page; chunked, without a length; "endless": the body over and over, chunked,
+# until the client leaves; "announced": a Content-Length of Faults.announced_length,
+# then the body, then nothing more while the client stays.
+type BodyFraming = Literal["length", "chunked", "endless", "announced"]
 
 
 @dataclass
@@ -112,6 +117,11 @@ class Faults:
     credentials_error: bool = False
     # Refuse every client certificate at the TLS layer (new connections).
     tls_reject: bool = False
+    # Replaces the answer of the actions (after authentication): a proxy's or a
+    # maintenance page, an oversized or deeply nested answer.
+    body: str | None = None
+    body_framing: BodyFraming = "length"
+    announced_length: int = 0
     backend_message: str = (
         "Error (SipPort): Failed to connect to NGNPro (1030): Database unavailable"
     )
@@ -422,6 +432,8 @@ class SettingsSimulator:
             return _text("")
         if applies and faults.malformed_json:
             return _text('{"balance":12.34,"sessio')
+        if applies and faults.body is not None:
+            return await _send_body(request, faults)
 
         handler = self._handlers.get(action)
         if handler is None:
@@ -838,6 +850,42 @@ def _install_alert_flush() -> None:
 
     _fatal_error.sends_alert = True  # type: ignore[attr-defined]
     SSLProtocol._fatal_error = _fatal_error  # type: ignore[method-assign]  # noqa: SLF001
+
+
+async def _send_body(request: web.Request, faults: Faults) -> web.StreamResponse:
+    """Send ``faults.body`` framed as ``faults.body_framing`` says.
+
+    Written in pieces with a yield between them: the simulator shares the event loop
+    with the client under test, and loop-stall measurements are about the client.
+    """
+    body = (faults.body or "").encode()
+    response = web.StreamResponse(headers={"Content-Type": _CONTENT_TYPE})
+    if faults.body_framing == "length":
+        response.content_length = len(body)
+    elif faults.body_framing == "announced":
+        response.content_length = faults.announced_length
+    else:
+        response.enable_chunked_encoding()
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionError):
+        await _write_in_pieces(response, body)
+        if faults.body_framing == "endless":
+            while request.transport is not None and not request.transport.is_closing():
+                await _write_in_pieces(response, body or b" ")
+        elif faults.body_framing == "announced":
+            # aiohttp 3.11 has no event for a client that leaves, so look every 10 ms.
+            while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            return response
+        await response.write_eof()
+    return response
+
+
+async def _write_in_pieces(response: web.StreamResponse, body: bytes) -> None:
+    piece = 64 * 1024
+    for start in range(0, len(body), piece):
+        await response.write(body[start : start + piece])
+        await asyncio.sleep(0)  # a write below the buffer limit does not yield
 
 
 def _alert(message: str) -> str:

@@ -7,7 +7,7 @@ simulator trusts (it lives in the session's certificate directory).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,6 @@ from custom_components.sipthor.api import (
     SipThorClient,
     create_ssl_context,
     load_credentials,
-    models,
 )
 from simulator import Platform, SettingsSimulator
 from simulator.certs import (
@@ -37,14 +36,6 @@ from tests.conftest import ACCOUNT
 
 BOB = "bob@example.com"
 CAROL = "carol@example.net"
-
-
-@pytest.fixture(autouse=True)
-def _forget_reported_values() -> Iterator[None]:
-    """The models log an unforeseen value once per process; each test starts afresh."""
-    models._REPORTED.clear()
-    yield
-    models._REPORTED.clear()
 
 
 # -- certificates made once per run ------------------------------------------------------

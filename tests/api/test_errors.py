@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 import logging
 import ssl
-import time
 from typing import Any
 
 import aiohttp
@@ -454,20 +452,6 @@ async def test_nothing_listening(simulator: SettingsSimulator, client: SipThorCl
     assert not isinstance(caught.value, SipThorServerCertificateError)
 
 
-async def test_requests_go_one_at_a_time(
-    simulator: SettingsSimulator, client: SipThorClient
-) -> None:
-    """Each request costs the platform 6-9 back-end calls (docs/settings-api.md §7)."""
-    simulator.faults.latency = 0.1
-    started = time.monotonic()
-
-    answers = await asyncio.gather(client.get_enum(), client.get_aliases(), client.get_prepaid())
-
-    assert time.monotonic() - started >= 0.3
-    assert answers[0] == ["+31208001234"]
-    assert simulator.counters.requests.total() == 3
-
-
 # -- unknown actions and unforeseen values --------------------------------------------------
 
 
@@ -500,6 +484,21 @@ async def test_unknown_members_are_kept_and_logged_once(
     assert "unknown member 'q'" in warning
 
 
+async def test_each_client_reports_an_unknown_member_once(
+    simulator: SettingsSimulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reports are per client (no module-global state): each account logs its own once."""
+    simulator.platform.accounts[ACCOUNT].registrations[0]["q"] = 0.5
+    first, second = make_client(), make_client()
+
+    for client in (first, second, first, second):
+        await client.get_devices()
+
+    lines = warnings(caplog)
+    assert len(lines) == 2
+    assert all("unknown member 'q'" in line for line in lines)
+
+
 async def test_unexpected_value_types_are_kept_and_logged_once(
     simulator: SettingsSimulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -521,6 +520,30 @@ async def test_unexpected_value_types_are_kept_and_logged_once(
     assert identity.extra == {"no_answer_timeout": "soon"}
     assert identity.sip_address == ACCOUNT
     assert len(warnings(caplog)) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "<p>" + "Maintenance. " * 100 + "</p>Error: No X.509 client certificate provided\n"
+            "X.509 Credentials error",
+            "No X.509 client certificate provided X.509 Credentials error",
+        ),
+        ("Invalid credentials from alice " + "." * 1000, "Invalid credentials from alice"),
+    ],
+    ids=["certificate", "digest"],
+)
+async def test_a_long_credentials_error_page_is_cut_to_its_message(
+    simulator: SettingsSimulator, client: SipThorClient, body: str, message: str
+) -> None:
+    simulator.faults.body = body
+
+    with pytest.raises(SipThorAuthenticationError) as caught:
+        await client.get_identity()
+
+    assert message in str(caught.value)
+    assert len(str(caught.value)) <= 500
 
 
 async def test_every_error_is_a_sipthor_error(

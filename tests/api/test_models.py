@@ -7,10 +7,12 @@ map, a key may be new. Nothing of that may crash a read.
 
 from __future__ import annotations
 
+from datetime import datetime
 import json
 import logging
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -35,10 +37,13 @@ from custom_components.sipthor.api import (
     strip_sip_scheme,
 )
 from custom_components.sipthor.api.models import (
+    MAX_REPORTS,
+    ValueReporter,
     balance_history_from_json,
     registrations_from_json,
     string_list,
 )
+from custom_components.sipthor.api.parse import parse_body
 
 EXAMPLES = Path(__file__).parent / "examples"
 API_LOGGER = "custom_components.sipthor.api"
@@ -370,8 +375,9 @@ def test_unreadable_text_flag_list_and_time(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_new_members_are_kept_and_reported_once(caplog: pytest.LogCaptureFixture) -> None:
-    first = Identity.from_json({"sip_address": "a@b.c", "language": "nl"})
-    second = Identity.from_json({"sip_address": "d@e.f", "language": "en"})
+    report = ValueReporter()
+    first = Identity.from_json({"sip_address": "a@b.c", "language": "nl"}, report)
+    second = Identity.from_json({"sip_address": "d@e.f", "language": "en"}, report)
 
     assert first.extra == {"language": "nl"}
     assert second.extra == {"language": "en"}
@@ -442,3 +448,67 @@ def test_calls_without_start_time_sort_last() -> None:
 )
 def test_strip_sip_scheme(uri: str, stripped: str) -> None:
     assert strip_sip_scheme(uri) == stripped
+
+
+def test_each_reporter_reports_on_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    """No state is shared between clients: each account's log tells its own story."""
+    answer = {"sip_address": "a@b.c", "language": "nl"}
+
+    Identity.from_json(answer, ValueReporter())
+    Identity.from_json(answer, ValueReporter())
+    Identity.from_json(answer)
+    Identity.from_json(answer)
+
+    assert len(warnings(caplog)) == 4
+
+
+def test_a_flood_of_unknown_members_logs_a_bounded_number_of_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = {f"member{number}": number for number in range(10_000)}
+
+    identity = Identity.from_json(answer)
+
+    assert len(identity.extra) == 10_000
+    lines = warnings(caplog)
+    assert len(lines) == MAX_REPORTS + 1
+    assert "no longer reported" in lines[-1]
+
+
+async def test_reading_on_the_event_loop_never_sleeps() -> None:
+    """Small answers are read on the loop, where Home Assistant forbids time.sleep."""
+    entries = example("get_balance_history") * 100
+    body = "<p>warning</p>" + json.dumps([[entry] for entry in entries])
+
+    with patch("time.sleep", side_effect=AssertionError("slept on the event loop")):
+        assert len(balance_history_from_json(entries)) == 300
+        assert len(parse_body(body).value) == 300
+
+
+def test_reading_in_a_worker_thread_lets_the_loop_in() -> None:
+    """Without a loop in this thread, long reads give up the interpreter lock now and then."""
+    entries = example("get_balance_history") * 100
+
+    with patch("time.sleep") as sleep:
+        balance_history_from_json(entries)
+
+    assert sleep.call_count == 300 // 32
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("2025-05-03 14:05:40", datetime(2025, 5, 3, 14, 5, 40)),  # noqa: DTZ001
+        (" 2025-5-3 4:05:06 ", datetime(2025, 5, 3, 4, 5, 6)),  # noqa: DTZ001
+        ("2025-02-30 10:00:00", None),
+        ("2025-05-03 24:00:00", None),
+        ("2025-05-03T14:05:40", None),
+        ("2025-05-03 14:05:40+02:00", None),
+        ("٢٠٢٥-05-03 14:05:40", None),
+    ],
+)
+def test_timestamps(text: str, read: datetime | None) -> None:
+    entry = BalanceEntry.from_json({"date": text})
+
+    assert entry.date == read
+    assert entry.extra == ({} if read else {"date": text})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from custom_components.sipthor.api.parse import (
+    MAX_DEPTH,
     ParsedBody,
     UnparsableBodyError,
     is_credentials_error,
@@ -127,3 +130,69 @@ def test_readable_text() -> None:
 )
 def test_credentials_error(body: str, expected: bool) -> None:
     assert is_credentials_error(body) is expected
+
+
+@pytest.mark.parametrize(
+    ("body", "value", "prefix"),
+    [
+        # Brackets and escaped quotes inside strings do not count as structure.
+        ('<p>warn</p>{"a":"]\\"}[","b":["\\\\"]}', {"a": ']"}[', "b": ["\\"]}, "warn"),
+        ('x"]"[]', [], 'x"]"'),
+        ('a["\\\\\\""]', ['\\"'], "a"),
+        ("<p>x</p>[[1],[2]]", [[1], [2]], "x"),
+        ("<p>x</p>[[[{}]]]", [[[{}]]], "x"),
+        ("Key FUNV changed false", False, "Key FUNV changed"),
+    ],
+)
+def test_json_after_a_prefix(body: str, value: object, prefix: str) -> None:
+    assert parse_body(body) == ParsedBody(value, prefix)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000,
+        "[" * 100_000 + "]" * 100_000,
+        "<p>Error</p>" + "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+        '{"calls":' + "9" * 5_000 + "}",  # over int()'s digit limit
+        "<p>x</p>" + '"\\' * 1000 + "]",
+        '<p>x</p>["unterminated]',
+    ],
+    ids=["open", "closed", "after-html", "objects", "digits", "escapes", "unterminated"],
+)
+def test_deep_nesting_and_other_failures_are_unparsable(body: str) -> None:
+    """Never RecursionError or a bare ValueError: the client turns this into its error."""
+    with pytest.raises(UnparsableBodyError):
+        parse_body(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<div class="row"><p>Maintenance &amp; upgrade</p></div>\n' * 20_000,
+        "<" * 1_000_000,
+        "[" * 1_000_000,
+        "]" * 1_000_000,
+        '"' * 1_000_000 + "]",
+        '\\"' * 500_000 + "]",
+        "<p>x</p>" + "[" * 500_000 + "]" * 500_000,
+    ],
+    ids=["html", "open-tags", "openers", "closers", "quotes", "escaped-quotes", "nested"],
+)
+def test_a_megabyte_is_parsed_in_linear_time(body: str) -> None:
+    """On main a 1 MB HTML page took 37 s: every candidate start was decoded."""
+    started = time.perf_counter()
+    with pytest.raises(UnparsableBodyError):
+        parse_body(body)
+
+    # Linear: well under a second even on a loaded machine (measured: 0.4 s at worst).
+    assert time.perf_counter() - started < 5
+
+
+def test_nesting_up_to_the_limit_is_read_after_a_prefix() -> None:
+    nested = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+
+    assert parse_body("<p>x</p>" + nested).prefix == "x"
+    with pytest.raises(UnparsableBodyError):
+        parse_body("<p>x</p>[" + nested + "]")

@@ -3,7 +3,15 @@
 This package imports nothing from Home Assistant, so that it can be published alone.
 """
 
-from .client import DEFAULT_TIMEOUT, DEFAULT_URL, DIGEST_URL, SipThorClient
+from .client import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    DEFAULT_WRITE_TIMEOUT,
+    DIGEST_URL,
+    MAX_BODY_SIZE,
+    MAX_IN_FLIGHT,
+    SipThorClient,
+)
 from .credentials import CertificateInfo, ClientCredentials, create_ssl_context, load_credentials
 from .errors import (
     CredentialsProblem,
@@ -16,6 +24,7 @@ from .errors import (
     SipThorNotSupportedError,
     SipThorServerCertificateError,
     SipThorServerError,
+    SipThorWriteTimeoutError,
 )
 from .models import (
     MOBILE_NUMBER,
@@ -35,6 +44,7 @@ from .models import (
     Registration,
     StatusResult,
     Transport,
+    ValueReporter,
     Voicemail,
     strip_sip_scheme,
 )
@@ -42,7 +52,10 @@ from .models import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
+    "DEFAULT_WRITE_TIMEOUT",
     "DIGEST_URL",
+    "MAX_BODY_SIZE",
+    "MAX_IN_FLIGHT",
     "MOBILE_NUMBER",
     "VOICE_MAILBOX",
     "AcceptRule",
@@ -71,8 +84,10 @@ __all__ = [
     "SipThorNotSupportedError",
     "SipThorServerCertificateError",
     "SipThorServerError",
+    "SipThorWriteTimeoutError",
     "StatusResult",
     "Transport",
+    "ValueReporter",
     "Voicemail",
     "create_ssl_context",
     "load_credentials",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+import contextlib
+from dataclasses import dataclass
 from http import HTTPStatus
 import logging
 import ssl
@@ -23,6 +25,7 @@ from .errors import (
     SipThorNotSupportedError,
     SipThorServerCertificateError,
     SipThorServerError,
+    SipThorWriteTimeoutError,
 )
 from .models import (
     AcceptRules,
@@ -35,6 +38,7 @@ from .models import (
     PrepaidStatus,
     Registration,
     StatusResult,
+    ValueReporter,
     Voicemail,
     balance_history_from_json,
     registrations_from_json,
@@ -48,6 +52,32 @@ DEFAULT_URL: Final = "https://enrollment.sipthor.net/settings.phtml"
 # The Digest front of the same page: what Blink opens (docs/settings-api.md §2.5).
 DIGEST_URL: Final = "https://blink.sipthor.net/settings.phtml"
 DEFAULT_TIMEOUT: Final = 30.0
+# Shorter than a read: a write the user waits for should fail fast, and one that times
+# out may still be applied (SipThorWriteTimeoutError), so waiting longer buys little.
+DEFAULT_WRITE_TIMEOUT: Final = 15.0
+# Requests in flight per client. Each costs the platform 6 to 9 back-end calls
+# (docs/settings-api.md §3); three lets a setup fetch its sources side by side without
+# one account loading the server much more than one at a time would.
+MAX_IN_FLIGHT: Final = 3
+# The largest answer read. The largest real answers are get_history (at most 2 x 50
+# calls of about 420 bytes as PHP prints them: 42 KB) and get_balance_history (at most
+# 200 entries of about 200 bytes: 40 KB); with names sent as \uXXXX escapes and an
+# HTML warning before the JSON, about 60 KB. 512 KiB leaves a margin of eight times
+# that, and bounds what a broken or hostile server can cost: the memory (a 200 MB
+# answer used to be read whole), and the time the JSON decoder holds the interpreter
+# lock (about 5 ms at 512 KiB, during which the event loop cannot run).
+MAX_BODY_SIZE: Final = 512 * 1024
+_CHUNK_SIZE: Final = 64 * 1024
+# Answers above this are decoded, parsed and read into models in an executor thread.
+# Below it the work takes well under a millisecond; the answers to a poll nearly all are.
+_OFF_LOOP_SIZE: Final = 8 * 1024
+# Compressed answers would be inflated before the size cap could see them.
+_HEADERS: Final = {"Accept-Encoding": "identity"}
+# Distinct server warnings logged at warning level per client (then at debug level).
+_MAX_PREFIX_REPORTS: Final = 20
+# The most of a credentials error page that is shown: the texts of docs/settings-api.md
+# §2.2 and §2.5 are short.
+_MAX_ERROR_TEXT: Final = 500
 INVALID_ACTION: Final = "Error: invalid action"
 # The call list: the public documentation names get_calls, upstream CDRTool renamed
 # it get_history in 2012 and answers get_calls with "invalid action" (docs/settings-api.md §5.4).
@@ -69,10 +99,12 @@ class SipThorClient:
     """One SIP account on a SIP Thor settings page.
 
     The account signs in with a client certificate (an SSL context holding it) or with
-    its SIP password (HTTP Digest, docs/settings-api.md §2.5). Requests are sent one at
-    a time (each costs the platform 6 to 9 back-end calls, docs/settings-api.md §7). The
-    session is the caller's when given; otherwise the client makes one and closes it in
-    :meth:`close`.
+    its SIP password (HTTP Digest, docs/settings-api.md §2.5). At most
+    :data:`MAX_IN_FLIGHT` requests are in flight at once (each costs the platform 6 to 9
+    back-end calls, docs/settings-api.md §3), and writes go one at a time. A request's
+    timeout includes its wait for a turn, so a slow server makes calls fail rather than
+    queue without bound. The session is the caller's when given; otherwise
+    the client makes one and closes it in :meth:`close`.
     """
 
     def __init__(
@@ -84,6 +116,7 @@ class SipThorClient:
         url: str | None = None,
         session: aiohttp.ClientSession | None = None,
         request_timeout: float = DEFAULT_TIMEOUT,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
     ) -> None:
         """Address ``account`` (``user@domain``) at the settings page ``url``.
 
@@ -102,15 +135,18 @@ class SipThorClient:
         self.account = account
         self.url = url or (DEFAULT_URL if password is None else DIGEST_URL)
         self.request_timeout = request_timeout
+        self.write_timeout = write_timeout
         self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._digest = None if password is None else DigestAuth(user, password, domain=domain)
         # The page takes its Digest realm from this parameter, as Blink sends it.
         self._realm_field = {} if password is None else {"realm": domain}
         self._session = session
         self._close_session = False
-        self._lock = asyncio.Lock()
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._write_lock = asyncio.Lock()
         self._history_action: str | None = None
         self._reported_prefixes: set[tuple[str, str]] = set()
+        self._report = ValueReporter()
 
     @property
     def history_action(self) -> str | None:
@@ -121,8 +157,7 @@ class SipThorClient:
 
     async def get_identity(self) -> Identity:
         """The account's identity; the cheapest proof that the credentials work."""
-        value = await self._read("get_identity")
-        identity = Identity.from_json(value)
+        identity = await self._read("get_identity", self._model(Identity.from_json))
         if not identity.sip_address:
             msg = "get_identity answered without a SIP address"
             raise SipThorServerError(msg)
@@ -130,11 +165,11 @@ class SipThorClient:
 
     async def get_aliases(self) -> list[str]:
         """Aliases pointing at the account (at most 20)."""
-        return string_list("aliases", await self._read("get_aliases", empty=[]))
+        return await self._read("get_aliases", self._strings("aliases"), empty=[])
 
     async def get_enum(self) -> list[str]:
         """ENUM numbers (``+<digits>``) mapped to the account (at most 10)."""
-        return string_list("enum", await self._read("get_enum", empty=[]))
+        return await self._read("get_enum", self._strings("enum"), empty=[])
 
     async def get_call_history(self) -> CallHistory:
         """Completed calls of the last 14 days, at most 50 per direction.
@@ -145,7 +180,7 @@ class SipThorClient:
         candidates = sorted(HISTORY_ACTIONS, key=lambda action: action != self._history_action)
         for action in candidates:
             try:
-                value = await self._read(action)
+                history = await self._read(action, self._model(CallHistory.from_json))
             except SipThorNotSupportedError:
                 if self._history_action == action:
                     self._history_action = None
@@ -153,22 +188,23 @@ class SipThorClient:
             if self._history_action != action:
                 _LOGGER.debug("%s answers the call list as %s", self.url, action)
                 self._history_action = action
-            return CallHistory.from_json(value)
+            return history
         msg = "The server answers neither get_history nor get_calls"
         raise SipThorNotSupportedError(msg)
 
     async def get_devices(self) -> list[Registration]:
         """Registered contacts; an empty list when nothing is registered."""
-        return registrations_from_json(await self._read("get_devices", empty=None))
+        return await self._read("get_devices", self._model(registrations_from_json), empty=None)
 
     async def get_prepaid(self) -> PrepaidStatus | None:
         """The prepaid status, or None when the server reports none for the account."""
-        value = await self._read("get_prepaid", empty=None)
-        return None if value is None else PrepaidStatus.from_json(value)
+        return await self._read("get_prepaid", self._optional(PrepaidStatus.from_json), empty=None)
 
     async def get_balance_history(self) -> list[BalanceEntry]:
         """Credit history (up to 200 entries, probably newest first)."""
-        return balance_history_from_json(await self._read("get_balance_history", empty=None))
+        return await self._read(
+            "get_balance_history", self._model(balance_history_from_json), empty=None
+        )
 
     async def get_monthly_usage(self) -> MonthlyUsage:
         """Calls and cost of the period; broken upstream since 2022 (HTTP 500).
@@ -176,30 +212,28 @@ class SipThorClient:
         Raises :class:`SipThorNotSupportedError` when the server fails it that way.
         """
         try:
-            value = await self._read("get_monthly_usage")
+            return await self._read("get_monthly_usage", self._model(MonthlyUsage.from_json))
         except SipThorServerError as err:
             if err.status == HTTPStatus.INTERNAL_SERVER_ERROR:
                 msg = "This server fails get_monthly_usage (HTTP 500)"
                 raise SipThorNotSupportedError(msg) from err
             raise
-        return MonthlyUsage.from_json(value)
 
     async def get_call_forwarding(self) -> CallForwarding:
         """The target of each forwarding condition."""
-        return CallForwarding.from_json(await self._read("get_call_forwarding"))
+        return await self._read("get_call_forwarding", self._model(CallForwarding.from_json))
 
     async def get_accept_rules(self) -> AcceptRules:
         """Accept rules, with the do-not-disturb state derived from the temporary rule."""
-        return AcceptRules.from_json(await self._read("get_accept_rules"))
+        return await self._read("get_accept_rules", self._model(AcceptRules.from_json))
 
     async def get_reject_rules(self) -> list[str]:
         """SIP URIs whose calls are always rejected."""
-        return string_list("reject rules", await self._read("get_reject_rules", empty=[]))
+        return await self._read("get_reject_rules", self._strings("reject rules"), empty=[])
 
     async def get_voicemail(self) -> Voicemail | None:
         """The voice mailbox, or None when the account has none."""
-        value = await self._read("get_voicemail", empty=None)
-        return None if value is None else Voicemail.from_json(value)
+        return await self._read("get_voicemail", self._optional(Voicemail.from_json), empty=None)
 
     # -- writes ----------------------------------------------------------------------
 
@@ -252,17 +286,31 @@ class SipThorClient:
 
     # -- transport -------------------------------------------------------------------
 
-    async def _read(self, action: str, *, empty: Any = ...) -> Any:
-        """Send a read action and return its JSON value.
+    def _model[T](self, from_json: Callable[[Any, ValueReporter], T]) -> Callable[[Any], T]:
+        """Read a JSON value with this client's reporter."""
+        return lambda value: from_json(value, self._report)
+
+    def _optional[T](
+        self, from_json: Callable[[Any, ValueReporter], T]
+    ) -> Callable[[Any], T | None]:
+        """Read a JSON value with this client's reporter; null reads as None."""
+        return lambda value: None if value is None else from_json(value, self._report)
+
+    def _strings(self, model: str) -> Callable[[Any], list[str]]:
+        return lambda value: string_list(model, value, self._report)
+
+    async def _read[T](self, action: str, convert: Callable[[Any], T], *, empty: Any = ...) -> T:
+        """Send a read action and return its JSON value read by ``convert``.
 
         ``empty`` is what the action answers when it has nothing (``null`` or ``[]``);
         the same value after a server error message means the action failed. Actions
         without it never legitimately answer ``null``.
         """
-        parsed = await self._request(action, {})
+        answer = await self._request(action, {})
+        parsed = answer.parsed
         value = parsed.value
         if isinstance(value, dict) and value.get("success") is False:
-            self._raise_for_status(StatusResult.from_json(value))
+            self._raise_for_status(StatusResult.from_json(value, self._report))
         # A server error before null is a failure even where the action's own "nothing"
         # is [] (get_reject_rules answers [] when empty but null when it fails,
         # docs/settings-api.md §5.11).
@@ -274,18 +322,21 @@ class SipThorClient:
         if parsed.prefix:
             # The answer is good, but something before it went wrong on the server.
             self._report_prefix(action, parsed.prefix)
-        return value
+        return await _off_loop_if_large(answer.size, lambda: convert(value))
 
     async def _write(self, action: str, params: Mapping[str, str] | None = None) -> StatusResult:
-        parsed = await self._request(action, params or {}, write=True)
-        result = StatusResult.from_json(parsed.value)
-        if not isinstance(parsed.value, dict) or "success" not in parsed.value:
+        answer = await self._request(action, params or {}, write=True)
+        value = answer.parsed.value
+        result = await _off_loop_if_large(
+            answer.size, lambda: StatusResult.from_json(value, self._report)
+        )
+        if not isinstance(value, dict) or "success" not in value:
             msg = f"{action} answered without a status"
             raise SipThorServerError(msg)
         self._raise_for_status(result)
         # set_call_forwarding always echoes "Key … changed …" first (docs/settings-api.md §5.17).
-        if parsed.prefix and action != "set_call_forwarding":
-            self._report_prefix(action, parsed.prefix)
+        if answer.parsed.prefix and action != "set_call_forwarding":
+            self._report_prefix(action, answer.parsed.prefix)
         return result
 
     @staticmethod
@@ -298,33 +349,45 @@ class SipThorClient:
 
     async def _request(
         self, action: str, params: Mapping[str, str], *, write: bool = False
-    ) -> ParsedBody:
+    ) -> _Answer:
         # Writes go as a form body: forwarding targets stay out of access logs, and
         # PHP reads both (docs/settings-api.md §1). Each parameter is sent exactly once.
         fields = {"action": action, "account": self.account, **self._realm_field, **params}
         session = self._get_session()
-        async with self._lock:
-            _LOGGER.debug("Requesting %s for %s", action, self.account)
-            try:
-                async with asyncio.timeout(self.request_timeout):
-                    status, raw = await self._exchange(session, fields, write=write)
-            except TimeoutError as err:
-                msg = f"No answer within {self.request_timeout:g} s"
+        timeout = self.write_timeout if write else self.request_timeout
+        one_write_at_a_time: contextlib.AbstractAsyncContextManager[Any] = (
+            self._write_lock if write else contextlib.nullcontext()
+        )
+        sent = False
+        try:
+            # The wait for a turn counts: a slow server must make calls fail, not queue.
+            async with asyncio.timeout(timeout), one_write_at_a_time, self._in_flight:
+                _LOGGER.debug("Requesting %s for %s", action, self.account)
+                sent = True
+                status, raw = await self._exchange(session, action, fields, write=write)
+        except TimeoutError as err:
+            if not sent:
+                msg = f"{action} was not sent: the earlier requests took over {timeout:g} s"
                 raise SipThorConnectionError(msg) from err
-            except aiohttp.ClientConnectorCertificateError as err:
-                msg = f"The server's certificate did not verify: {err.certificate_error}"
-                raise SipThorServerCertificateError(msg) from err
-            except (aiohttp.ClientError, OSError) as err:
-                alert = _certificate_alert(err)
-                if alert:
-                    msg = f"The server refused the client certificate ({alert})"
-                    raise SipThorAuthenticationError(msg) from err
-                msg = f"Cannot reach {self.url}: {err}"
-                raise SipThorConnectionError(msg) from err
-        return self._parse(action, status, raw.decode("utf-8", errors="replace"))
+            if write:
+                raise SipThorWriteTimeoutError(action, timeout) from err
+            msg = f"No answer within {timeout:g} s"
+            raise SipThorConnectionError(msg) from err
+        except aiohttp.ClientConnectorCertificateError as err:
+            msg = f"The server's certificate did not verify: {err.certificate_error}"
+            raise SipThorServerCertificateError(msg) from err
+        except (aiohttp.ClientError, OSError) as err:
+            alert = _certificate_alert(err)
+            if alert:
+                msg = f"The server refused the client certificate ({alert})"
+                raise SipThorAuthenticationError(msg) from err
+            msg = f"Cannot reach {self.url}: {err}"
+            raise SipThorConnectionError(msg) from err
+        parsed = await _off_loop_if_large(len(raw), lambda: self._parse(action, status, raw))
+        return _Answer(parsed, len(raw))
 
     async def _exchange(
-        self, session: aiohttp.ClientSession, fields: Mapping[str, str], *, write: bool
+        self, session: aiohttp.ClientSession, action: str, fields: Mapping[str, str], *, write: bool
     ) -> tuple[int, bytes]:
         """Send the request; with a password, answer the page's Digest challenge.
 
@@ -335,19 +398,21 @@ class SipThorClient:
         """
         target = URL(self.url) if write else URL(self.url).extend_query(fields)
         method = hdrs.METH_POST if write else hdrs.METH_GET
-        status, raw = await self._send(session, method, target, fields if write else None)
+        form = fields if write else None
+        status, raw = await self._send(session, action, method, target, form)
         if status == HTTPStatus.UNAUTHORIZED and self._digest is not None:
-            status, raw = await self._send(session, method, target, fields if write else None)
+            status, raw = await self._send(session, action, method, target, form)
         return status, raw
 
     async def _send(
         self,
         session: aiohttp.ClientSession,
+        action: str,
         method: str,
         target: URL,
         form: Mapping[str, str] | None,
     ) -> tuple[int, bytes]:
-        headers: dict[str, str] = {}
+        headers = dict(_HEADERS)
         if self._digest is not None:
             answer = self._digest.authorization(method, target.raw_path_qs)
             if answer is not None:
@@ -366,9 +431,13 @@ class SipThorClient:
                     raise SipThorAuthenticationError(msg) from err
                 if challenge.stale:
                     _LOGGER.debug("The Digest nonce of %s went stale", self.url)
-            return response.status, await response.read()
+            return response.status, await _read_body(response, action)
 
-    def _parse(self, action: str, status: int, body: str) -> ParsedBody:
+    def _parse(self, action: str, status: int, raw: bytes) -> ParsedBody:
+        """The JSON value of an answer, or the client's error for what went wrong.
+
+        Runs in an executor thread for a large answer: it changes nothing.
+        """
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             refused = "the SIP address or password" if self._digest else "the client certificate"
             msg = f"HTTP {status}: the server refused {refused}"
@@ -376,24 +445,29 @@ class SipThorClient:
         if status != HTTPStatus.OK:
             msg = f"{action} answered HTTP {status}"
             raise SipThorServerError(msg, status=status)
+        body = raw.decode("utf-8", errors="replace")
         if is_credentials_error(body):
-            raise SipThorAuthenticationError(readable_text(body))
+            raise SipThorAuthenticationError(readable_text(_error_text(body)))
         if not body.strip():
             msg = f"{action} answered with an empty body"
             raise SipThorEmptyBodyError(msg)
         try:
-            parsed = parse_body(body)
+            return parse_body(body)
         except UnparsableBodyError as err:
             msg = f"{action} answered without JSON: {err}"
             raise SipThorServerError(msg) from err
-        return parsed
 
     def _report_prefix(self, action: str, prefix: str) -> None:
         """Log text printed before the JSON once at warning level, then at debug."""
-        marker = (action, prefix)
-        level = logging.DEBUG if marker in self._reported_prefixes else logging.WARNING
-        self._reported_prefixes.add(marker)
-        _LOGGER.log(level, "Server warning with %s: %s", action, prefix[:300])
+        marker = (action, prefix[:300])
+        known = marker in self._reported_prefixes
+        # Bounded: a server that prints a timestamp makes every prefix new.
+        if not known and len(self._reported_prefixes) < _MAX_PREFIX_REPORTS:
+            self._reported_prefixes.add(marker)
+            level = logging.WARNING
+        else:
+            level = logging.DEBUG
+        _LOGGER.log(level, "Server warning with %s: %s", action, marker[1])
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -420,6 +494,55 @@ class SipThorClient:
     ) -> None:
         """Close what the client opened."""
         await self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A parsed answer, and the size of the body it came in."""
+
+    parsed: ParsedBody
+    size: int
+
+
+async def _off_loop_if_large[T](size: int, work: Callable[[], T]) -> T:
+    """Run ``work`` on the event loop for a small answer, in an executor for a large one.
+
+    Decoding, parsing and reading models are linear in the answer's size, but a large
+    answer would still hold the loop for milliseconds (the goal is under 10 ms).
+    """
+    if size <= _OFF_LOOP_SIZE:
+        return work()
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+def _too_large(action: str, what: str) -> SipThorServerError:
+    return SipThorServerError(
+        f"{action} {what}, more than {MAX_BODY_SIZE // 1024} KiB: no answer is that long"
+    )
+
+
+async def _read_body(response: aiohttp.ClientResponse, action: str) -> bytes:
+    """The body, read up to :data:`MAX_BODY_SIZE`."""
+    declared = response.content_length
+    if declared is not None and declared > MAX_BODY_SIZE:
+        raise _too_large(action, f"announced {declared} bytes")
+    body = bytearray()
+    # Read in chunks and stop at the cap: a server that sends no length, or more than
+    # it announced, cannot make the client hold more.
+    async for chunk in response.content.iter_chunked(_CHUNK_SIZE):
+        body += chunk
+        if len(body) > MAX_BODY_SIZE:
+            raise _too_large(action, "sent a longer body")
+    return bytes(body)
+
+
+def _error_text(body: str) -> str:
+    """A credentials error page, cut to its message (the Digest texts start the page)."""
+    if len(body) <= _MAX_ERROR_TEXT:
+        return body
+    if is_credentials_error(body[-_MAX_ERROR_TEXT:]):
+        return body[-_MAX_ERROR_TEXT:]
+    return body[:_MAX_ERROR_TEXT]
 
 
 def _certificate_alert(err: BaseException) -> str | None:

@@ -27,6 +27,22 @@ class SipThorConnectionError(SipThorError):
     """The server could not be reached, or did not answer in time."""
 
 
+class SipThorWriteTimeoutError(SipThorConnectionError):
+    """A write was sent but not answered in time: the server may still have applied it.
+
+    Seen on a real server: ``set_dnd_off`` applied after the client had given up. The
+    caller should read the changed value again rather than assume either outcome.
+    """
+
+    def __init__(self, action: str, timeout: float) -> None:
+        """Say which write went unanswered, and that it may have taken effect."""
+        super().__init__(
+            f"{action} was not answered within {timeout:g} s; the change may have been applied"
+        )
+        self.action = action
+        self.timeout = timeout
+
+
 class SipThorServerCertificateError(SipThorConnectionError):
     """The server's own TLS certificate did not verify.
 

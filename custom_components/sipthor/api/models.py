@@ -3,51 +3,86 @@
 The server is PHP talking to a SOAP back end whose types are not published (docs/settings-api.md §5,
 §9 question 3), so every field is read tolerantly: a number may come as a string, a
 list may come as null, a key may be missing or new. A value that cannot be read is
-kept in ``extra`` and reported once in the log; it never raises.
+kept in ``extra`` and reported in the log once per client (see :class:`ValueReporter`);
+reading never raises, whatever JSON value it is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 import logging
-from typing import Any, Self
+import re
+import threading
+import time
+from typing import Any, Final, Self
 
-from .parse import UnparsableBodyError, parse_body
+from .parse import UnparsableBodyError, on_event_loop, parse_body
 
 _LOGGER = logging.getLogger(__package__)
-_REPORTED: set[tuple[str, str, str]] = set()
 
 VOICE_MAILBOX = "<voice-mailbox>"
 MOBILE_NUMBER = "<mobile-number>"
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# PHP's "Y-m-d H:i:s". Read by a pattern rather than strptime, which is ten times
+# slower: an answer may hold thousands of times (docs/settings-api.md §5.4, §5.7).
+_TIMESTAMP = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})", re.ASCII)
 
 
-def _report_once(model: str, key: str, problem: str, value: Any) -> None:
-    """Log a value this client did not foresee, once per model, key and problem."""
-    marker = (model, key, problem)
-    if marker in _REPORTED:
-        return
-    _REPORTED.add(marker)
-    _LOGGER.warning(
-        "SIP Thor %s: %s %r (%s); kept as is, please report it",
-        model,
-        problem,
-        key,
-        type(value).__name__,
-    )
+_ITEMS_PER_YIELD = 32
+# Distinct unforeseen values logged per reporter: a hostile answer with thousands of
+# unknown members must not write thousands of log lines.
+MAX_REPORTS: Final = 20
+
+
+class ValueReporter:
+    """Logs each value the models did not foresee once: per model, key and problem.
+
+    A client keeps one, so a new member is reported once for its account and not at
+    every poll. Models read without one report per answer. Answers may be read in an
+    executor thread, hence the lock.
+    """
+
+    def __init__(self, max_reports: int = MAX_REPORTS) -> None:
+        """Report at most ``max_reports`` distinct values, then say that more were left."""
+        self._max_reports = max_reports
+        self._reported: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+        self._silenced = False
+
+    def __call__(self, model: str, key: str, problem: str, value: Any) -> None:
+        """Log that ``model`` had ``problem`` with ``key``; never the value (it may be personal)."""
+        marker = (model, key, problem)
+        with self._lock:
+            if marker in self._reported or self._silenced:
+                return
+            if len(self._reported) >= self._max_reports:
+                self._silenced = True
+                _LOGGER.warning(
+                    "SIP Thor: more unforeseen values than %d; no longer reported",
+                    self._max_reports,
+                )
+                return
+            self._reported.add(marker)
+        _LOGGER.warning(
+            "SIP Thor %s: %s %r (%s); kept as is, please report it",
+            model,
+            problem,
+            key[:100],
+            type(value).__name__,
+        )
 
 
 class _Reader:
     """Reads the members of one JSON object, remembering which ones it used."""
 
-    def __init__(self, model: str, data: Any) -> None:
+    def __init__(self, model: str, data: Any, report: ValueReporter) -> None:
         self.model = model
+        self.report = report
         if not isinstance(data, Mapping):
             if data is not None:
-                _report_once(model, "<answer>", "expected an object, got", data)
+                report(model, "<answer>", "expected an object, got", data)
             data = {}
         self.data: Mapping[str, Any] = data
         self.used: set[str] = set()
@@ -59,7 +94,7 @@ class _Reader:
 
     def _bad(self, key: str, value: Any) -> None:
         self.unreadable[key] = value
-        _report_once(self.model, key, "unexpected value for", value)
+        self.report(self.model, key, "unexpected value for", value)
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self._get(key)
@@ -110,12 +145,13 @@ class _Reader:
         value = self._get(key)
         if value is None or value == "":
             return None
-        if isinstance(value, str):
+        if isinstance(value, str) and (match := _TIMESTAMP.fullmatch(value.strip())):
             try:
-                # Naive on purpose: the zone is the caller's call (docs/settings-api.md §9 question
-                # 8).
-                return datetime.strptime(value.strip(), _TIME_FORMAT)  # noqa: DTZ007
-            except ValueError:
+                # Naive on purpose: the zone is the caller's call (docs/settings-api.md §9
+                # question 8).
+                year, month, day, hour, minute, second = map(int, match.groups())
+                return datetime(year, month, day, hour, minute, second)  # noqa: DTZ001
+            except ValueError:  # a day or an hour out of range
                 pass
         self._bad(key, value)
         return None
@@ -127,7 +163,7 @@ class _Reader:
         """Members not read (new keys) plus members whose value could not be read."""
         extra = {key: value for key, value in self.data.items() if key not in self.used}
         for key, value in extra.items():
-            _report_once(self.model, key, "unknown member", value)
+            self.report(self.model, key, "unknown member", value)
         return extra | self.unreadable
 
 
@@ -173,21 +209,38 @@ def _str_list(value: Any, bad: Callable[[Any], None]) -> list[str]:
     return []
 
 
-def _object_list(model: str, value: Any) -> list[Any]:
+def _object_list(model: str, value: Any, report: ValueReporter) -> Iterator[Any]:
     """A list of objects that PHP may send as null, [] or a map keyed by index."""
     if value is None or value == "":
-        return []
+        return iter(())
     if isinstance(value, list):
-        return value
+        return _yielding(value)
     if isinstance(value, Mapping):
-        return list(value.values())
-    _report_once(model, "<answer>", "expected a list, got", value)
-    return []
+        return _yielding(list(value.values()))
+    report(model, "<answer>", "expected a list, got", value)
+    return iter(())
 
 
-def string_list(model: str, data: Any) -> list[str]:
+def _yielding(items: list[Any]) -> Iterator[Any]:
+    """The items; every few, let another thread take the interpreter lock.
+
+    A large answer is read in an executor thread (the client's choice), and the event
+    loop's thread would otherwise wait out the 5 ms switch interval each time it needs
+    the lock back.
+    """
+    if on_event_loop():  # small answers are read there, and it must never sleep
+        yield from items
+        return
+    for index, item in enumerate(items, 1):
+        if index % _ITEMS_PER_YIELD == 0:
+            time.sleep(0)
+        yield item
+
+
+def string_list(model: str, data: Any, report: ValueReporter | None = None) -> list[str]:
     """A top-level list of strings: aliases, ENUM numbers, rejected callers."""
-    return _str_list(data, lambda value: _report_once(model, "<answer>", "odd list", value))
+    report = report or ValueReporter()
+    return _str_list(data, lambda value: report(model, "<answer>", "odd list", value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +252,9 @@ class StatusResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("status", data)
+        reader = _Reader("status", data, report or ValueReporter())
         return cls(
             success=reader.raw("success") is True,
             message=reader.text("error_message", "") or "",
@@ -225,9 +278,9 @@ class Identity:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("identity", data)
+        reader = _Reader("identity", data, report or ValueReporter())
         return cls(
             sip_address=reader.text("sip_address", "") or "",
             email=reader.text("email") or None,
@@ -267,9 +320,9 @@ class PrepaidStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("prepaid", data)
+        reader = _Reader("prepaid", data, report or ValueReporter())
         balance = reader.number("balance")
         active_calls: int | None = None
         for key in _ACTIVE_CALL_COUNTS:
@@ -322,9 +375,9 @@ class Registration:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("registration", data)
+        reader = _Reader("registration", data, report or ValueReporter())
         contact = reader.text("contact", "") or ""
         transport_name = (reader.text("transport", "") or "").lower()
         try:
@@ -353,9 +406,10 @@ class Registration:
         return self.public_contact != self.contact
 
 
-def registrations_from_json(data: Any) -> list[Registration]:
+def registrations_from_json(data: Any, report: ValueReporter | None = None) -> list[Registration]:
     """``get_devices`` is ``null`` when nothing is registered."""
-    return [Registration.from_json(item) for item in _object_list("devices", data)]
+    report = report or ValueReporter()
+    return [Registration.from_json(item, report) for item in _object_list("devices", data, report)]
 
 
 class CallDirection(StrEnum):
@@ -390,9 +444,11 @@ class Call:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, direction: CallDirection, data: Any) -> Self:
+    def from_json(
+        cls, direction: CallDirection, data: Any, report: ValueReporter | None = None
+    ) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader(f"{direction} call", data)
+        reader = _Reader(f"{direction} call", data, report or ValueReporter())
         return cls(
             direction=direction,
             remote_party=reader.text("remoteParty", "") or "",
@@ -444,15 +500,17 @@ class CallHistory:
     received: list[Call]
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("history", data)
-        placed = _object_list("history", reader.raw("placed"))
-        received = _object_list("history", reader.raw("received"))
+        reader = _Reader("history", data, report or ValueReporter())
+        placed = _object_list("history", reader.raw("placed"), reader.report)
+        received = _object_list("history", reader.raw("received"), reader.report)
         reader.extra()
         return cls(
-            placed=[Call.from_json(CallDirection.PLACED, item) for item in placed],
-            received=[Call.from_json(CallDirection.RECEIVED, item) for item in received],
+            placed=[Call.from_json(CallDirection.PLACED, item, reader.report) for item in placed],
+            received=[
+                Call.from_json(CallDirection.RECEIVED, item, reader.report) for item in received
+            ],
         )
 
     @property
@@ -483,9 +541,9 @@ class BalanceEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("balance entry", data)
+        reader = _Reader("balance entry", data, report or ValueReporter())
         return cls(
             date=reader.timestamp("date"),
             action=reader.text("action", "") or "",
@@ -497,9 +555,13 @@ class BalanceEntry:
         )
 
 
-def balance_history_from_json(data: Any) -> list[BalanceEntry]:
+def balance_history_from_json(data: Any, report: ValueReporter | None = None) -> list[BalanceEntry]:
     """``null`` and ``[]`` both mean no entries."""
-    return [BalanceEntry.from_json(item) for item in _object_list("balance history", data)]
+    report = report or ValueReporter()
+    return [
+        BalanceEntry.from_json(item, report)
+        for item in _object_list("balance history", data, report)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,9 +573,9 @@ class MonthlyUsage:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("monthly usage", data)
+        reader = _Reader("monthly usage", data, report or ValueReporter())
         return cls(
             calls=reader.integer("calls"), price=reader.number("price"), extra=reader.extra()
         )
@@ -540,9 +602,9 @@ class CallForwarding:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("call forwarding", data)
+        reader = _Reader("call forwarding", data, report or ValueReporter())
         # NGNPro may send "" instead of null for an unset condition (docs/settings-api.md §9
         # question 7).
         targets = {
@@ -586,17 +648,17 @@ class AcceptRules:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("accept rules", data)
+        reader = _Reader("accept rules", data, report or ValueReporter())
         persistent_raw = reader.raw("persistent")
         persistent: list[AcceptRule] = []
         if isinstance(persistent_raw, Mapping):
             items: Iterable[tuple[Any, Any]] = persistent_raw.items()
         else:
-            items = enumerate(_object_list("accept rules", persistent_raw))
+            items = enumerate(_object_list("accept rules", persistent_raw, reader.report))
         for mask, rule in items:
-            rule_reader = _Reader("accept rule", rule)
+            rule_reader = _Reader("accept rule", rule, reader.report)
             persistent.append(
                 AcceptRule(
                     days=_to_int(mask, lambda _value: None)
@@ -607,7 +669,7 @@ class AcceptRules:
                     groups=rule_reader.texts("groups"),
                 )
             )
-        temporary = _Reader("temporary accept rule", reader.raw("temporary"))
+        temporary = _Reader("temporary accept rule", reader.raw("temporary"), reader.report)
         return cls(
             persistent=persistent,
             temporary_groups=temporary.texts("groups"),
@@ -646,10 +708,10 @@ class Voicemail:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_json(cls, data: Any) -> Self:
+    def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
-        reader = _Reader("voicemail", data)
-        options = _Reader("voicemail options", reader.raw("Options"))
+        reader = _Reader("voicemail", data, report or ValueReporter())
+        options = _Reader("voicemail options", reader.raw("Options"), reader.report)
         delete = options.flag("delete")
         mailbox = reader.text("Mailbox", "") or ""
         pin = reader.text("Password") or None
