@@ -105,7 +105,8 @@ async def setup_entry(
                 )
             )
         result = await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        # What setup did not fetch arrives in the background, right after it.
+        await hass.async_block_till_done(wait_background_tasks=True)
     return result
 
 

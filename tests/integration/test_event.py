@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNKNOWN
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
@@ -23,7 +23,8 @@ def _fired(events: list) -> list[tuple[str, str]]:
             event.data["new_state"].attributes["remote_party"],
         )
         for event in events
-        if event.data["entity_id"] == CALL and event.data["new_state"].state != STATE_UNKNOWN
+        if event.data["entity_id"] == CALL
+        and event.data["new_state"].state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
     ]
 
 
@@ -70,10 +71,10 @@ async def test_calls_during_downtime_are_announced_after_restart(
     simulator: SettingsSimulator,
 ) -> None:
     assert await hass.config_entries.async_unload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     simulator.platform.add_call(ACCOUNT, "received", "sip:frank@example.org", seconds_ago=10)
 
     events = async_capture_events(hass, EVENT_STATE_CHANGED)
     assert await hass.config_entries.async_setup(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert _fired(events) == [("missed", "frank@example.org")]

@@ -35,7 +35,7 @@ async def test_setup_and_unload(
     assert hass.states.get("sensor.alice_example_com_balance").state == "12.3456"
 
     assert await hass.config_entries.async_unload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert init_integration.state is ConfigEntryState.NOT_LOADED
     assert hass.states.get("sensor.alice_example_com_balance").state == "unavailable"
 
@@ -56,7 +56,7 @@ async def test_remove_entry_deletes_the_private_key(
     assert stored_certificate.parent.stat().st_mode & 0o777 == 0o700
 
     await hass.config_entries.async_remove(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert not stored_certificate.exists()
 
 
@@ -69,7 +69,7 @@ async def test_unreachable_server_retries_setup(
     simulator.faults.drop_connection = True
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     assert not _reauth_flows(hass)
 
@@ -85,7 +85,7 @@ async def test_refused_certificate_starts_reauthentication(
     setattr(simulator.faults, fault, True)
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert len(_reauth_flows(hass)) == 1
 
@@ -95,7 +95,7 @@ async def test_missing_certificate_file_starts_reauthentication(
 ) -> None:
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert len(_reauth_flows(hass)) == 1
 
@@ -119,7 +119,7 @@ async def test_expired_certificate_starts_reauthentication(
 
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert len(_reauth_flows(hass)) == 1
 

@@ -86,7 +86,7 @@ async def test_missed_calls_today_counts_from_local_midnight(
     )
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert state(hass, "sensor.alice_example_com_missed_calls_today") == "1"
 
 
@@ -104,7 +104,7 @@ async def test_history_in_utc_option(
         mock_config_entry, options={CONF_CURRENCY: "CHF", CONF_HISTORY_TIMEZONE: "utc"}
     )
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
 
     missed = dt_util.parse_datetime(state(hass, "sensor.alice_example_com_last_missed_call"))
     assert missed == _seeded_call(simulator, "sip:bob@example.net").replace(microsecond=0)
@@ -136,7 +136,7 @@ async def test_account_without_mailbox_or_prepaid(
     account.registrations = []
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
 
     assert state(hass, "sensor.alice_example_com_voicemail") == "none"
     assert state(hass, "sensor.alice_example_com_balance") == STATE_UNKNOWN
@@ -196,7 +196,7 @@ async def test_disabled_by_default(
 ) -> None:
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     for entity_id in (
         "sensor.alice_example_com_monthly_calls",
         "sensor.alice_example_com_monthly_cost",
@@ -217,5 +217,5 @@ async def test_polling_updates_the_balance(
     simulator: SettingsSimulator,
 ) -> None:
     simulator.platform.accounts[ACCOUNT].balance = 1.25
-    await advance(hass, freezer, timedelta(seconds=61))
+    await advance(hass, freezer, timedelta(minutes=5, seconds=1))
     assert state(hass, "sensor.alice_example_com_balance") == "1.25"
