@@ -78,3 +78,23 @@ async def test_calls_during_downtime_are_announced_after_restart(
     assert await hass.config_entries.async_setup(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert _fired(events) == [("missed", "frank@example.org")]
+
+
+async def test_a_long_call_that_ended_during_downtime_is_announced(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """7 §2: decided by the calls announced, not by start time.
+
+    The call started two days ago, before the newest call already announced, and ended
+    while Home Assistant was down: it is new all the same.
+    """
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    simulator.platform.add_call(
+        ACCOUNT, "placed", "sip:+31201234567@example.com", duration=3600, seconds_ago=2 * 86400
+    )
+
+    events = async_capture_events(hass, EVENT_STATE_CHANGED)
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert _fired(events) == [("placed", "+31201234567@example.com")]

@@ -26,7 +26,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.sipthor.const import DOMAIN
-from simulator import SettingsSimulator
+from simulator import Hold, SettingsSimulator
 from tests.conftest import ACCOUNT
 from tests.integration.conftest import advance, setup_entry
 
@@ -242,3 +242,22 @@ async def test_whole_path_from_upload_to_entity_state(
     assert simulator.platform.accounts[ACCOUNT].temporary_groups == ["nobody"]
     assert hass.states.get(DND).state == STATE_ON
     assert hass.states.get(DND_SENSOR).state == STATE_ON
+
+
+async def test_dnd_write_without_an_answer_is_read_back(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """7 §1: the server applied the change but the answer came too late."""
+    init_integration.runtime_data.client.write_timeout = 0.2
+    simulator.faults.actions = frozenset({"set_dnd_on"})
+    simulator.faults.hold = hold = Hold()
+    try:
+        with pytest.raises(HomeAssistantError) as raised:
+            await _switch(hass, SERVICE_TURN_ON, DND)
+    finally:
+        hold.release()
+    assert raised.value.translation_key == "write_timeout"
+    assert "may have been applied" in str(raised.value)
+    # Read back: on, as the server now holds it.
+    assert simulator.counters.requests["get_accept_rules"] == 2
+    assert hass.states.get(DND).state == STATE_ON
