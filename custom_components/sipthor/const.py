@@ -25,7 +25,7 @@ CONF_SLOW_SCAN_INTERVAL: Final = "slow_scan_interval"
 CONF_HISTORY_TIMEZONE: Final = "history_timezone"
 
 DEFAULT_CURRENCY: Final = "EUR"
-DEFAULT_SCAN_INTERVAL: Final = 60  # seconds: registrations
+DEFAULT_SCAN_INTERVAL: Final = 60  # seconds: registrations (the balance: BALANCE_INTERVAL)
 MIN_SCAN_INTERVAL: Final = 30
 MAX_SCAN_INTERVAL: Final = 3600
 # minutes: do not disturb, calls, forwarding, voicemail, identity, aliases, ENUM
