@@ -56,7 +56,7 @@ from custom_components.sipthor.const import (
 from simulator import Faults, SettingsSimulator
 from simulator.certs import IssuedCertificate, issue_client_certificate
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
-from tests.integration.conftest import Upload
+from tests.integration.common import Upload, setup_entry
 
 OTHER_ACCOUNT = "bob@example.com"
 KEY_PASSWORD = "key-file-password"
@@ -1092,8 +1092,7 @@ async def test_reconfigure_url(
     hass.config_entries.async_update_entry(
         mock_config_entry, data=mock_config_entry.data | {CONF_URL: old_url}
     )
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
 
     result = await mock_config_entry.start_reconfigure_flow(hass)

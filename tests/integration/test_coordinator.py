@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.sipthor.const import DOMAIN
 from simulator import Hold, SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance, setup_entry
+from tests.integration.common import advance, setup_entry
 
 BALANCE = "sensor.alice_example_com_balance"
 REGISTERED = "sensor.alice_example_com_registered_devices"

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance
+from tests.integration.common import advance
 
 DESK_PHONE = "binary_sensor.grandstream_ht802_1_0_53_2_198_51_100_20_registered"
 DESK_TRANSPORT = "sensor.grandstream_ht802_1_0_53_2_198_51_100_20_transport"

@@ -16,7 +16,7 @@ from yarl import URL
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import setup_entry
+from tests.integration.common import setup_entry
 
 
 async def test_diagnostics(

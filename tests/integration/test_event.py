@@ -11,7 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance
+from tests.integration.common import advance
 
 CALL = "event.alice_example_com_call"
 

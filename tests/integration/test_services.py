@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance
+from tests.integration.common import advance
 
 
 async def _call(hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any) -> None:

@@ -28,7 +28,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.sipthor.const import DOMAIN
 from simulator import Hold, SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance, setup_entry
+from tests.integration.common import advance, setup_entry
 
 DND = "switch.alice_example_com_do_not_disturb"
 DND_SENSOR = "binary_sensor.alice_example_com_do_not_disturb"
