@@ -25,7 +25,12 @@ from .certificate import (
     remove_certificate,
 )
 from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN, LOGGER, OPTIONS_NEED_UPDATE_LISTENER
-from .coordinator import SipThorConfigEntry, SipThorCoordinator, create_runtime_data
+from .coordinator import (
+    SipThorConfigEntry,
+    SipThorCoordinator,
+    SipThorRuntimeData,
+    create_runtime_data,
+)
 from .entity import registration_id, registration_id_of_device
 from .repairs import async_check_certificate_expiry
 from .services import async_setup_services
@@ -89,12 +94,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
         for coordinator in runtime.coordinators
         if coordinator not in runtime.setup_coordinators and coordinator.has_listeners
     ]
-    if rest:
-        entry.async_create_background_task(
-            hass,
-            _async_refresh_all(rest),
-            f"{entry.title}: first fetch after setup",
-        )
+    entry.async_create_background_task(
+        hass, _async_fetch_rest(runtime, rest), f"{entry.title}: first fetch after setup"
+    )
     return True
 
 
@@ -112,8 +114,14 @@ async def _async_first_refresh(coordinators: Iterable[SipThorCoordinator[Any]]) 
         raise errors[0]
 
 
-async def _async_refresh_all(coordinators: Iterable[SipThorCoordinator[Any]]) -> None:
-    await asyncio.gather(*(coordinator.async_refresh() for coordinator in coordinators))
+async def _async_fetch_rest(
+    runtime: SipThorRuntimeData, coordinators: Iterable[SipThorCoordinator[Any]]
+) -> None:
+    """Fetch concurrently, then let the polls take turns (see ``PollQueue``)."""
+    try:
+        await asyncio.gather(*(coordinator.async_refresh() for coordinator in coordinators))
+    finally:
+        runtime.poll_queue.async_close()
 
 
 async def _async_reload(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:

@@ -21,7 +21,9 @@ not support is not asked again until the entry reloads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -88,6 +90,36 @@ class Source(StrEnum):
     MONTHLY_USAGE = "monthly_usage"
 
 
+class PollQueue:
+    """Scheduled polls of one account take turns; setup and its first fetch do not.
+
+    Three requests in flight open three connections, and each new connection costs a
+    TLS handshake with the certificate exchange. Polls due at the same moment go one
+    after the other over one kept-alive connection instead: one handshake a minute at
+    the defaults. Setup is in a hurry and goes at once; so do writes and read-backs,
+    which a user is waiting for.
+    """
+
+    def __init__(self) -> None:
+        """Start open: setup fetches concurrently."""
+        self._lock = asyncio.Lock()
+        self._open = True
+
+    @callback
+    def async_close(self) -> None:
+        """From now on, one poll at a time."""
+        self._open = False
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for this poll's turn (at once while open)."""
+        if self._open:
+            yield
+            return
+        async with self._lock:
+            yield
+
+
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """A call with its start as an aware time (the server prints naive times)."""
@@ -114,6 +146,7 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         source: Source,
         fetch: Callable[[SipThorClient], Awaitable[Any]],
         update_interval: timedelta,
+        queue: PollQueue,
     ) -> None:
         """Poll ``source`` with ``fetch`` every ``update_interval``.
 
@@ -133,6 +166,7 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         self._fetch = fetch
         self._fetched = False
         self._generation = 0
+        self._queue = queue
 
     @property
     def usable(self) -> bool:
@@ -147,7 +181,7 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
     async def _async_update_data(self) -> DataT:
         generation = self._generation
         try:
-            answer = await self._async_fetch()
+            answer = await self._async_fetch(queued=True)
         except SipThorNotSupportedError as err:
             self.supported = False
             # Stop polling: the answer will not change before the entry reloads.
@@ -168,11 +202,15 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         self._fetched = True
         return data
 
-    async def _async_fetch(self) -> Any:
-        """Fetch the source within one bound, errors translated for Home Assistant."""
+    async def _async_fetch(self, *, queued: bool = False) -> Any:
+        """Fetch the source within one bound, errors translated for Home Assistant.
+
+        ``queued``: a poll, which waits for its turn (inside the bound).
+        """
         try:
             async with asyncio.timeout(POLL_TIMEOUT):
-                return await self._fetch(self.client)
+                async with self._queue.turn() if queued else contextlib.nullcontext():
+                    return await self._fetch(self.client)
         except SipThorAuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
@@ -330,6 +368,7 @@ class AcceptRulesCoordinator(SipThorCoordinator[AcceptRulesData]):
         store: SipThorStore,
         *,
         update_interval: timedelta,
+        queue: PollQueue,
     ) -> None:
         """Poll at the slow pace; sooner when a timed do not disturb ends."""
         super().__init__(
@@ -339,6 +378,7 @@ class AcceptRulesCoordinator(SipThorCoordinator[AcceptRulesData]):
             source=Source.ACCEPT_RULES,
             fetch=lambda client: client.get_accept_rules(),
             update_interval=update_interval,
+            queue=queue,
         )
         self.store = store
         self._slow_interval = update_interval
@@ -412,6 +452,7 @@ class CallsCoordinator(SipThorCoordinator[list[CallRecord]]):
         client: SipThorClient,
         *,
         update_interval: timedelta,
+        queue: PollQueue,
         on_new_call: Callable[[], None],
     ) -> None:
         """Poll the call list; call ``on_new_call`` when a call appears in it."""
@@ -422,6 +463,7 @@ class CallsCoordinator(SipThorCoordinator[list[CallRecord]]):
             source=Source.CALLS,
             fetch=lambda client: client.get_call_history(),
             update_interval=update_interval,
+            queue=queue,
         )
         self._on_new_call = on_new_call
         self._zones: dict[str, ZoneInfo | None] = {}
@@ -457,6 +499,7 @@ class SipThorRuntimeData:
     client: SipThorClient
     certificate: CertificateInfo
     store: SipThorStore
+    poll_queue: PollQueue
     # The options the entry was set up with (to tell an options change from others).
     options: dict[str, Any]
     prepaid: SipThorCoordinator[PrepaidStatus | None]
@@ -500,12 +543,13 @@ def create_runtime_data(
     fast = timedelta(seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL))
     slow = timedelta(minutes=entry.options.get(CONF_SLOW_SCAN_INTERVAL, DEFAULT_SLOW_SCAN_INTERVAL))
     balance = max(fast, min(BALANCE_INTERVAL, slow))
+    queue = PollQueue()
 
     def simple[T](
         source: Source, fetch: Callable[[SipThorClient], Awaitable[T]], interval: timedelta
     ) -> SipThorCoordinator[T]:
         return SipThorCoordinator(
-            hass, entry, client, source=source, fetch=fetch, update_interval=interval
+            hass, entry, client, source=source, fetch=fetch, update_interval=interval, queue=queue
         )
 
     prepaid = simple(Source.PREPAID, lambda client: client.get_prepaid(), balance)
@@ -522,10 +566,13 @@ def create_runtime_data(
         client=client,
         certificate=certificate,
         store=store,
+        poll_queue=queue,
         options=dict(entry.options),
         prepaid=prepaid,
         registrations=simple(Source.REGISTRATIONS, lambda client: client.get_devices(), fast),
-        accept_rules=AcceptRulesCoordinator(hass, entry, client, store, update_interval=slow),
+        accept_rules=AcceptRulesCoordinator(
+            hass, entry, client, store, update_interval=slow, queue=queue
+        ),
         identity=simple(Source.IDENTITY, lambda client: client.get_identity(), slow),
         call_forwarding=CallForwardingCoordinator(
             hass,
@@ -534,6 +581,7 @@ def create_runtime_data(
             source=Source.CALL_FORWARDING,
             fetch=lambda client: client.get_call_forwarding(),
             update_interval=slow,
+            queue=queue,
         ),
         voicemail=simple(Source.VOICEMAIL, lambda client: client.get_voicemail(), slow),
         aliases=AliasesCoordinator(
@@ -543,9 +591,12 @@ def create_runtime_data(
             source=Source.ALIASES,
             fetch=lambda client: client.get_aliases(),
             update_interval=slow,
+            queue=queue,
         ),
         enum=simple(Source.ENUM, lambda client: client.get_enum(), slow),
-        calls=CallsCoordinator(hass, entry, client, update_interval=slow, on_new_call=on_new_call),
+        calls=CallsCoordinator(
+            hass, entry, client, update_interval=slow, queue=queue, on_new_call=on_new_call
+        ),
         balance_history=simple(
             Source.BALANCE_HISTORY, lambda client: client.get_balance_history(), slow
         ),

@@ -191,7 +191,7 @@ async def test_requests_per_hour_at_the_defaults(
     stored_certificate,
     simulator: SettingsSimulator,
 ) -> None:
-    """At most 120 requests an hour, registrations never staler than a minute."""
+    """At most 120 requests and 60 handshakes an hour, registrations never a minute old."""
     await setup_entry(hass, mock_config_entry)
     simulator.counters.reset()
     for _ in range(60):
@@ -205,6 +205,9 @@ async def test_requests_per_hour_at_the_defaults(
         }
     )
     assert simulator.counters.requests.total() == 114
+    # Polls due together take turns on one kept-alive connection: one TLS handshake (and
+    # certificate exchange) a minute, not one per request in flight.
+    assert simulator.counters.handshakes == 60
 
 
 async def test_a_new_call_reads_the_balance_once(
