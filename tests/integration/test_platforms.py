@@ -52,7 +52,7 @@ async def certificate_with_fixed_dates(
 
 
 @pytest.mark.freeze_time("2026-11-27 10:30:00+00:00")
-@pytest.mark.usefixtures("certificate_with_fixed_dates")
+@pytest.mark.usefixtures("certificate_with_fixed_dates", "simulator")
 @pytest.mark.parametrize(
     "platform", [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR, Platform.SWITCH]
 )
@@ -61,7 +61,6 @@ async def test_entities(
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
     mock_config_entry: MockConfigEntry,
-    simulator: SettingsSimulator,
     platform: Platform,
 ) -> None:
     with patch("custom_components.sipthor.PLATFORMS", [platform]):
