@@ -6,7 +6,7 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import CallDirection, strip_sip_scheme
+from .api import CallDirection
 from .coordinator import CallRecord, CallsCoordinator, SipThorConfigEntry
 from .entity import SipThorEntity
 
@@ -86,7 +86,7 @@ def _event_type(record: CallRecord) -> str:
 def _attributes(record: CallRecord) -> dict[str, str | int | float | list[str] | None]:
     call = record.call
     return {
-        "remote_party": strip_sip_scheme(call.remote_party),
+        "remote_party": call.caller,
         "display_name": call.display_name or None,
         "start": record.started.isoformat() if record.started else None,
         "duration": call.duration,

@@ -30,7 +30,6 @@ from .api import (
     Registration,
     Transport,
     Voicemail,
-    strip_sip_scheme,
 )
 from .const import DEFAULT_CURRENCY
 from .coordinator import (
@@ -79,14 +78,14 @@ def _newest(calls: list[CallRecord], *, missed: bool) -> CallRecord | None:
 def _caller(record: CallRecord | None) -> str | None:
     if record is None:
         return None
-    return record.call.display_name or strip_sip_scheme(record.call.remote_party)
+    return record.call.display_name or record.call.caller
 
 
 def _call_attributes(record: CallRecord | None) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
-        "remote_party": strip_sip_scheme(record.call.remote_party),
+        "remote_party": record.call.caller,
         "display_name": record.call.display_name or None,
         "duration": record.call.duration,
     }
