@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.components.event import EventEntity, EventEntityDescription, EventExtraStoredData
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -46,6 +46,17 @@ class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
         """Follow the call list."""
         super().__init__(coordinator, description)
         self._store = coordinator.config_entry.runtime_data.store
+
+    async def async_get_last_event_data(self) -> EventExtraStoredData | None:
+        """The last event, only if this config entry announced it.
+
+        Home Assistant restores by entity id: an account deleted and added again would
+        show the deleted one's last call. The entry's store goes with the entry, so an
+        entry that never saw a call list never announced anything.
+        """
+        if self._store.seen_calls is None:
+            return None
+        return await super().async_get_last_event_data()
 
     async def async_added_to_hass(self) -> None:
         """Look at the call list already fetched."""
