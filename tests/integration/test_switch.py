@@ -99,37 +99,43 @@ async def test_dnd_set_elsewhere_with_a_duration(
     assert hass.states.get(DND_LEFT).state == "0"
 
 
-async def test_dnd_refused_by_the_server(
-    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ({"backend_error": True}, ("server_refused", "Error (SipPort)")),
+        ({"status": 500}, ("server_error", "HTTP 500")),
+        ({"drop_connection": True}, ("communication_error", "Cannot reach")),
+    ],
+)
+async def test_dnd_write_failures(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    fault: dict[str, object],
+    expected: tuple[str, str],
 ) -> None:
-    simulator.faults.backend_error = True
+    translation_key, detail = expected
+    for name, value in fault.items():
+        setattr(simulator.faults, name, value)
     simulator.faults.actions = frozenset({"set_dnd_on"})
     with pytest.raises(HomeAssistantError) as raised:
         await _switch(hass, SERVICE_TURN_ON, DND)
-    assert raised.value.translation_key == "server_refused"
-    assert "Error (SipPort)" in str(raised.value)
+    assert raised.value.translation_key == translation_key
+    assert detail in str(raised.value)
+    # Nothing was applied: no new state shown, nothing read back.
     assert hass.states.get(DND).state == STATE_OFF
+    assert simulator.counters.requests["get_accept_rules"] == 1
 
 
-async def test_dnd_server_failure(
+async def test_dnd_shows_on_when_the_server_accepts(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
-    simulator.faults.status = 500
-    simulator.faults.actions = frozenset({"set_dnd_on"})
-    with pytest.raises(HomeAssistantError) as raised:
-        await _switch(hass, SERVICE_TURN_ON, DND)
-    assert raised.value.translation_key == "server_error"
-    assert "HTTP 500" in str(raised.value)
-    assert hass.states.get(DND).state == STATE_OFF
-
-
-async def test_dnd_unreachable_server(
-    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
-) -> None:
+    """One round trip to the new state; the read-back only confirms it."""
     simulator.faults.drop_connection = True
-    with pytest.raises(HomeAssistantError) as raised:
-        await _switch(hass, SERVICE_TURN_ON, DND)
-    assert raised.value.translation_key == "communication_error"
+    simulator.faults.actions = frozenset({"get_accept_rules"})
+    await _switch(hass, SERVICE_TURN_ON, DND)
+    assert hass.states.get(DND).state == STATE_ON
+    assert hass.states.get(DND_SENSOR).state == STATE_ON
 
 
 async def test_refused_certificate_while_switching_starts_reauth(
