@@ -300,7 +300,7 @@ async def test_setup_takes_one_round_trip(
 async def test_a_poll_older_than_a_write_does_not_undo_it(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
-    """7 §2: the read-back wins over a poll that read the server before the write."""
+    """The read-back wins over a poll that read the server before the write."""
     simulator.faults.actions = frozenset({"get_call_forwarding"})
     simulator.faults.hold = hold = Hold(count=1)
     # The slow poll reads the old targets, and its answer is held on the way back.

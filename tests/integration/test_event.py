@@ -88,7 +88,7 @@ async def test_calls_during_downtime_are_announced_after_restart(
 async def test_a_long_call_that_ended_during_downtime_is_announced(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
-    """7 §2: decided by the calls announced, not by start time.
+    """Decided by the calls announced, not by start time.
 
     The call started two days ago, before the newest call already announced, and ended
     while Home Assistant was down: it is new all the same.
@@ -126,7 +126,7 @@ async def test_the_last_call_survives_a_restart(
 async def test_a_re_added_account_does_not_show_the_old_ones_last_call(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """7 §2: restored by entity id, the deleted account's last call would show."""
+    """Restored by entity id, the deleted account's last call would show."""
     mock_restore_cache_with_extra_data(
         hass,
         [

@@ -213,7 +213,7 @@ async def test_privacy_state_of_another_entry_is_not_restored(
     simulator: SettingsSimulator,
     extra: dict[str, object] | None,
 ) -> None:
-    """7 §2: a deleted and re-added account starts clean, though its entity id is the same."""
+    """A deleted and re-added account starts clean, though its entity id is the same."""
     if extra is None:
         mock_restore_cache(hass, [State(PRIVACY, STATE_ON)])
     else:
@@ -253,7 +253,7 @@ async def test_whole_path_from_upload_to_entity_state(
 async def test_dnd_write_without_an_answer_is_read_back(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
-    """7 §1: the server applied the change but the answer came too late."""
+    """The server applied the change but the answer came too late."""
     init_integration.runtime_data.client.write_timeout = 0.2
     simulator.faults.actions = frozenset({"set_dnd_on"})
     simulator.faults.hold = hold = Hold()
