@@ -320,3 +320,26 @@ async def test_a_poll_older_than_a_write_does_not_undo_it(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.counters.requests["get_call_forwarding"] == 3  # setup, poll, read-back
     assert hass.states.get(FORWARD_BUSY).state == "0612345678@example.com"
+
+
+async def test_a_poll_is_bounded_as_a_whole(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """However long the client would wait, a poll gives up after 45 s and says so."""
+    init_integration.runtime_data.client.request_timeout = 600
+    simulator.faults.actions = frozenset({"get_devices"})
+    simulator.faults.hold = hold = Hold()
+    start = dt_util.utcnow()
+    try:
+        async_fire_time_changed(hass, start + timedelta(seconds=61))
+        while not hold.waiting:
+            await hass.async_add_executor_job(time.sleep, 0.02)
+        async_fire_time_changed(hass, start + timedelta(seconds=61 + 46))
+        await hass.async_block_till_done()
+    finally:
+        hold.release()
+    assert hass.states.get(REGISTERED).state == STATE_UNAVAILABLE
+    assert _lines(caplog, "registrations data: The settings page did not answer within 45")
