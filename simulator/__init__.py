@@ -3,13 +3,14 @@
 Not shipped with the integration: it exists for tests, benchmarks and the demo.
 """
 
-from .server import Counters, Faults, RecordedRequest, SettingsSimulator
+from .server import Counters, Faults, Hold, RecordedRequest, SettingsSimulator
 from .state import Behaviour, Platform, SimulatedAccount, SimulatedCall
 
 __all__ = [
     "Behaviour",
     "Counters",
     "Faults",
+    "Hold",
     "Platform",
     "RecordedRequest",
     "SettingsSimulator",

@@ -98,12 +98,45 @@ type ClientAuth = Literal["post-handshake", "handshake"]
 type BodyFraming = Literal["length", "chunked", "endless", "announced"]
 
 
+class Hold:
+    """Holds answers until released, so that tests can count round trips.
+
+    Answers are made and wait; :meth:`release` lets every waiting one go on and returns
+    their actions: one wave of requests the client had in flight at once. With
+    ``count`` only that many requests are held, the later ones pass.
+    """
+
+    def __init__(self, count: int | None = None) -> None:
+        """Hold every request, or the next ``count``."""
+        self.count = count
+        self.waiting: list[str] = []
+        self._gate = asyncio.Event()
+
+    async def wait(self, action: str) -> None:
+        """Wait here until released (the handler's side)."""
+        if self.count is not None:
+            if self.count <= 0:
+                return
+            self.count -= 1
+        self.waiting.append(action)
+        await self._gate.wait()
+
+    def release(self) -> list[str]:
+        """Let the waiting requests go on; requests arriving later wait again."""
+        waiting, self.waiting = self.waiting, []
+        gate, self._gate = self._gate, asyncio.Event()
+        gate.set()
+        return waiting
+
+
 @dataclass
 class Faults:
     """Failures to inject; ``actions`` limits them to some actions (None: every one)."""
 
     actions: frozenset[str] | None = None
     latency: float = 0.0
+    # Answers, once made, wait until the test releases them.
+    hold: Hold | None = None
     status: int | None = None
     # A back-end (SOAP) failure: reads print an HTML error and the empty answer,
     # writes answer success false with an "Error (SipPort)" text (docs/settings-api.md §4.1, §4.2).
@@ -439,6 +472,9 @@ class SettingsSimulator:
         if handler is None:
             return self._unknown_action(action, account, params)
         response = await handler(account, params)
+        if applies and faults.hold is not None:
+            # The answer is made: what the server held when the request came.
+            await faults.hold.wait(action)
         if applies and faults.html_warning and response.text is not None:
             response.text = _alert(faults.backend_message) + response.text
         return response

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, Platform
 from homeassistant.core import HomeAssistant
@@ -25,9 +27,9 @@ from .certificate import (
 from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN, LOGGER, OPTIONS_NEED_UPDATE_LISTENER
 from .coordinator import (
     SipThorConfigEntry,
-    SipThorFastCoordinator,
+    SipThorCoordinator,
     SipThorRuntimeData,
-    SipThorSlowCoordinator,
+    create_runtime_data,
 )
 from .entity import registration_id, registration_id_of_device
 from .repairs import async_check_certificate_expiry
@@ -78,27 +80,48 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     store = SipThorStore(hass, entry.entry_id)
     await store.async_load()
     entry.async_on_unload(store.async_flush)
-    fast = SipThorFastCoordinator(hass, entry, client, store)
-    slow = SipThorSlowCoordinator(hass, entry, client)
-    entry.runtime_data = SipThorRuntimeData(
-        client=client,
-        certificate=credentials.info,
-        store=store,
-        fast=fast,
-        slow=slow,
-        options=dict(entry.options),
-    )
-    await fast.async_config_entry_first_refresh()
-    await slow.async_config_entry_first_refresh()
+    runtime = entry.runtime_data = create_runtime_data(hass, entry, client, credentials.info, store)
+    # One round trip: the client sends up to three requests at once.
+    await _async_first_refresh(runtime.setup_coordinators)
     async_check_certificate_expiry(hass, entry)
     if OPTIONS_NEED_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    # The entities have now said what they show; setup fetched what those enabled by
-    # default show, so fetch what the user enabled on top of them.
-    await fast.async_fetch_missing()
-    await slow.async_fetch_missing()
+    # The entities are added and listen now; what they show beyond the setup sources
+    # comes in the background, and they are unavailable until it does.
+    rest = [
+        coordinator
+        for coordinator in runtime.coordinators
+        if coordinator not in runtime.setup_coordinators and coordinator.has_listeners
+    ]
+    entry.async_create_background_task(
+        hass, _async_fetch_rest(runtime, rest), f"{entry.title}: first fetch after setup"
+    )
     return True
+
+
+async def _async_first_refresh(coordinators: Iterable[SipThorCoordinator[Any]]) -> None:
+    """Fetch concurrently; a refused certificate outranks any other failure."""
+    results = await asyncio.gather(
+        *(coordinator.async_config_entry_first_refresh() for coordinator in coordinators),
+        return_exceptions=True,
+    )
+    errors = [result for result in results if isinstance(result, BaseException)]
+    for error in errors:
+        if isinstance(error, ConfigEntryAuthFailed):
+            raise error
+    if errors:
+        raise errors[0]
+
+
+async def _async_fetch_rest(
+    runtime: SipThorRuntimeData, coordinators: Iterable[SipThorCoordinator[Any]]
+) -> None:
+    """Fetch concurrently, then let the polls take turns (see ``PollQueue``)."""
+    try:
+        await asyncio.gather(*(coordinator.async_refresh() for coordinator in coordinators))
+    finally:
+        runtime.poll_queue.async_close()
 
 
 async def _async_reload(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
@@ -195,5 +218,5 @@ async def async_remove_config_entry_device(
     device_id = registration_id_of_device(entry, device)
     if device_id is None:
         return False
-    registered = {registration_id(reg) for reg in entry.runtime_data.fast.data.registrations}
+    registered = {registration_id(reg) for reg in entry.runtime_data.registrations.data or ()}
     return device_id not in registered

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -13,33 +14,34 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SipThorConfigEntry, SipThorFastCoordinator, Source
+from .api import Registration
+from .coordinator import AcceptRulesData, SipThorConfigEntry, SipThorCoordinator, SipThorRuntimeData
 from .entity import RegistrationEntity, SipThorEntity, async_add_registration_entities
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class SipThorBinarySensorEntityDescription(BinarySensorEntityDescription):
-    """A binary sensor of the account."""
+class SipThorBinarySensorEntityDescription[DataT](BinarySensorEntityDescription):
+    """A binary sensor of the account: its coordinator, and how to read its data."""
 
-    source: Source
-    is_on_fn: Callable[[SipThorFastCoordinator], bool | None]
+    coordinator_fn: Callable[[SipThorRuntimeData], SipThorCoordinator[DataT]]
+    is_on_fn: Callable[[DataT], bool | None]
 
 
-BINARY_SENSORS: tuple[SipThorBinarySensorEntityDescription, ...] = (
-    SipThorBinarySensorEntityDescription(
+BINARY_SENSORS: tuple[SipThorBinarySensorEntityDescription[Any], ...] = (
+    SipThorBinarySensorEntityDescription[list[Registration]](
         key="registered",
         translation_key="registered",
-        source=Source.REGISTRATIONS,
+        coordinator_fn=lambda runtime: runtime.registrations,
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
-        is_on_fn=lambda coordinator: bool(coordinator.data.registrations),
+        is_on_fn=bool,
     ),
-    SipThorBinarySensorEntityDescription(
+    SipThorBinarySensorEntityDescription[AcceptRulesData](
         key="do_not_disturb",
         translation_key="do_not_disturb",
-        source=Source.ACCEPT_RULES,
-        is_on_fn=lambda coordinator: coordinator.dnd_active(),
+        coordinator_fn=lambda runtime: runtime.accept_rules,
+        is_on_fn=lambda rules: rules.dnd_active,
     ),
 )
 
@@ -56,31 +58,30 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the account's binary sensors and one per registered phone."""
-    async_add_entities(SipThorBinarySensor(entry, description) for description in BINARY_SENSORS)
+    runtime = entry.runtime_data
+    async_add_entities(
+        SipThorBinarySensor(description.coordinator_fn(runtime), description)
+        for description in BINARY_SENSORS
+    )
     async_add_registration_entities(
         hass,
         entry,
-        lambda device_id: (PhoneRegisteredBinarySensor(entry, device_id, PHONE_REGISTERED),),
+        lambda device_id: (
+            PhoneRegisteredBinarySensor(runtime.registrations, device_id, PHONE_REGISTERED),
+        ),
         async_add_entities,
     )
 
 
-class SipThorBinarySensor(SipThorEntity, BinarySensorEntity):
+class SipThorBinarySensor[DataT](SipThorEntity[SipThorCoordinator[DataT]], BinarySensorEntity):
     """A binary sensor of the SIP account."""
 
-    entity_description: SipThorBinarySensorEntityDescription
-
-    def __init__(
-        self, entry: SipThorConfigEntry, description: SipThorBinarySensorEntityDescription
-    ) -> None:
-        """Create the binary sensor."""
-        super().__init__(entry, description, description.source)
-        self._fast = entry.runtime_data.fast
+    entity_description: SipThorBinarySensorEntityDescription[DataT]
 
     @property
     def is_on(self) -> bool | None:
-        """The state, from the fast coordinator."""
-        return self.entity_description.is_on_fn(self._fast)
+        """The state, read from the coordinator's data."""
+        return self.entity_description.is_on_fn(self.coordinator.data)
 
 
 class PhoneRegisteredBinarySensor(RegistrationEntity, BinarySensorEntity):

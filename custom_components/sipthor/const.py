@@ -25,15 +25,26 @@ CONF_SLOW_SCAN_INTERVAL: Final = "slow_scan_interval"
 CONF_HISTORY_TIMEZONE: Final = "history_timezone"
 
 DEFAULT_CURRENCY: Final = "EUR"
-DEFAULT_SCAN_INTERVAL: Final = 60  # seconds: balance, registrations, do not disturb
+DEFAULT_SCAN_INTERVAL: Final = 60  # seconds: registrations (the balance: BALANCE_INTERVAL)
 MIN_SCAN_INTERVAL: Final = 30
 MAX_SCAN_INTERVAL: Final = 3600
-DEFAULT_SLOW_SCAN_INTERVAL: Final = 10  # minutes: calls, forwarding, voicemail, identity
+# minutes: do not disturb, calls, forwarding, voicemail, identity, aliases, ENUM
+DEFAULT_SLOW_SCAN_INTERVAL: Final = 10
 MIN_SLOW_SCAN_INTERVAL: Final = 5
 MAX_SLOW_SCAN_INTERVAL: Final = 60
 
 HISTORY_TIMEZONE_ACCOUNT: Final = "account"
 HISTORY_TIMEZONE_UTC: Final = "utc"
+
+# The balance changes only when a call ends or credit is added: at most this often (and
+# once after the call list shows a new call), never more often than the registrations.
+BALANCE_INTERVAL: Final = timedelta(minutes=5)
+# A timed do not disturb is read again this long after the minutes the server stated.
+DND_END_MARGIN: Final = timedelta(seconds=5)
+# Bounds over a whole poll and a whole write, including the wait for a free request
+# slot (the client bounds each request on its own).
+POLL_TIMEOUT: Final = 45.0
+WRITE_TIMEOUT: Final = 45.0
 
 # A repair issue asks for a new certificate this long before the current one expires.
 CERTIFICATE_WARNING: Final = timedelta(days=30)

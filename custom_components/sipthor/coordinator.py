@@ -1,23 +1,30 @@
-"""Coordinators: what is polled, how often, and what a failure makes unavailable.
+"""Coordinators: one per source, each polled at the pace its data changes.
 
-Every request costs the platform 6 to 9 back-end calls (docs/settings-api.md §3), so each
-coordinator fetches only the sources that an enabled entity consumes: entities register their
-source when they are added and release it when they are removed (disabled).
+Every request costs the platform 6 to 9 back-end calls (docs/settings-api.md §3), so
+each kind of data has its own ``DataUpdateCoordinator``, as in the core ``nextdns``
+integration. Home Assistant polls a coordinator only while an entity listens to it: a
+disabled entity costs no request.
 
-- The fast coordinator (every minute by default): balance, registrations, accept rules
-  (do not disturb).
-- The slow coordinator (every 10 minutes by default): identity, call forwarding,
-  voicemail, aliases, ENUM numbers, the call list, balance history, monthly usage.
+- Registrations: every ``scan_interval`` seconds (60 by default): a phone that drops
+  its registration is what automations wait for.
+- Balance: every 5 minutes, and once after the call list shows a new call; it changes
+  only when a call ends or credit is added.
+- Accept rules (do not disturb): every ``slow_scan_interval`` minutes, again when a
+  timed do not disturb ends (the server states the minutes left), and after our writes.
+- Identity, forwarding, voicemail, aliases, ENUM, calls, balance history, monthly
+  usage: every ``slow_scan_interval`` minutes (10 by default).
 
-A source that fails on its own (a back-end error, an HTTP 500 for one action) makes only
-its own entities unavailable; a source the server does not support is not asked again.
+A source that fails makes only its own entities unavailable; a source the server does
+not support is not asked again until the entry reloads.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -25,8 +32,8 @@ from zoneinfo import ZoneInfo
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_SCAN_INTERVAL
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -37,25 +44,32 @@ from .api import (
     CallForwarding,
     CertificateInfo,
     DndState,
+    ForwardingCondition,
     Identity,
     MonthlyUsage,
     PrepaidStatus,
     Registration,
+    SipThorApiError,
     SipThorAuthenticationError,
     SipThorClient,
     SipThorConnectionError,
     SipThorError,
     SipThorNotSupportedError,
+    SipThorWriteTimeoutError,
     Voicemail,
 )
 from .const import (
+    BALANCE_INTERVAL,
     CONF_HISTORY_TIMEZONE,
     CONF_SLOW_SCAN_INTERVAL,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SLOW_SCAN_INTERVAL,
+    DND_END_MARGIN,
     DOMAIN,
     HISTORY_TIMEZONE_UTC,
     LOGGER,
+    POLL_TIMEOUT,
+    WRITE_TIMEOUT,
 )
 from .store import SipThorStore
 
@@ -76,32 +90,34 @@ class Source(StrEnum):
     MONTHLY_USAGE = "monthly_usage"
 
 
-FAST_SOURCES = (Source.PREPAID, Source.REGISTRATIONS, Source.ACCEPT_RULES)
-SLOW_SOURCES = (
-    Source.IDENTITY,
-    Source.CALL_FORWARDING,
-    Source.VOICEMAIL,
-    Source.ALIASES,
-    Source.ENUM,
-    Source.CALLS,
-    Source.BALANCE_HISTORY,
-    Source.MONTHLY_USAGE,
-)
-# Fetched at setup, before any entity has said what it needs: what the entities that
-# are enabled by default consume.
-INITIAL_SOURCES = frozenset(
-    {
-        Source.PREPAID,
-        Source.REGISTRATIONS,
-        Source.ACCEPT_RULES,
-        Source.IDENTITY,
-        Source.CALL_FORWARDING,
-        Source.VOICEMAIL,
-        Source.ALIASES,
-        Source.ENUM,
-        Source.CALLS,
-    }
-)
+class PollQueue:
+    """Scheduled polls of one account take turns; setup and its first fetch do not.
+
+    Three requests in flight open three connections, and each new connection costs a
+    TLS handshake with the certificate exchange. Polls due at the same moment go one
+    after the other over one kept-alive connection instead: one handshake a minute at
+    the defaults. Setup is in a hurry and goes at once; so do writes and read-backs,
+    which a user is waiting for.
+    """
+
+    def __init__(self) -> None:
+        """Start open: setup fetches concurrently."""
+        self._lock = asyncio.Lock()
+        self._open = True
+
+    @callback
+    def async_close(self) -> None:
+        """From now on, one poll at a time."""
+        self._open = False
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for this poll's turn (at once while open)."""
+        if self._open:
+            yield
+            return
+        async with self._lock:
+            yield
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,68 +128,12 @@ class CallRecord:
     started: datetime | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccountData:
-    """What the coordinators know. A source is usable when fetched and not failing."""
+class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
+    """Polls one source of one account.
 
-    prepaid: PrepaidStatus | None = None
-    registrations: list[Registration] = field(default_factory=list)
-    accept_rules: AcceptRules | None = None
-    identity: Identity | None = None
-    call_forwarding: CallForwarding | None = None
-    voicemail: Voicemail | None = None
-    aliases: list[str] = field(default_factory=list)
-    enum: list[str] = field(default_factory=list)
-    calls: list[CallRecord] = field(default_factory=list)
-    balance_history: list[BalanceEntry] = field(default_factory=list)
-    monthly_usage: MonthlyUsage | None = None
-    fetched: frozenset[Source] = frozenset()
-    failing: frozenset[Source] = frozenset()
-    unsupported: frozenset[Source] = frozenset()
-
-    def usable(self, source: Source) -> bool:
-        """Whether entities of ``source`` have current data to show."""
-        return source in self.fetched and source not in self.failing | self.unsupported
-
-
-type Fetcher = Callable[[SipThorClient], Awaitable[Any]]
-_FETCHERS: dict[Source, Fetcher] = {
-    Source.PREPAID: lambda client: client.get_prepaid(),
-    Source.REGISTRATIONS: lambda client: client.get_devices(),
-    Source.ACCEPT_RULES: lambda client: client.get_accept_rules(),
-    Source.IDENTITY: lambda client: client.get_identity(),
-    Source.CALL_FORWARDING: lambda client: client.get_call_forwarding(),
-    Source.VOICEMAIL: lambda client: client.get_voicemail(),
-    Source.ALIASES: lambda client: client.get_aliases(),
-    Source.ENUM: lambda client: client.get_enum(),
-    Source.CALLS: lambda client: client.get_call_history(),
-    Source.BALANCE_HISTORY: lambda client: client.get_balance_history(),
-    Source.MONTHLY_USAGE: lambda client: client.get_monthly_usage(),
-}
-
-
-@dataclass(slots=True)
-class SipThorRuntimeData:
-    """What a loaded entry holds."""
-
-    client: SipThorClient
-    certificate: CertificateInfo
-    store: SipThorStore
-    fast: SipThorFastCoordinator
-    slow: SipThorSlowCoordinator
-    # The options the entry was set up with (to tell an options change from others).
-    options: dict[str, Any]
-
-    def coordinator_for(self, source: Source) -> SipThorCoordinator:
-        """The coordinator that fetches ``source``."""
-        return self.fast if source in FAST_SOURCES else self.slow
-
-
-type SipThorConfigEntry = ConfigEntry[SipThorRuntimeData]
-
-
-class SipThorCoordinator(DataUpdateCoordinator[AccountData]):
-    """Fetches the sources its entities consume, one request at a time."""
+    Writes and read-backs raise a generation counter: a poll that started before them
+    read the server before the change, so its answer is dropped rather than shown.
+    """
 
     config_entry: SipThorConfigEntry
 
@@ -183,152 +143,222 @@ class SipThorCoordinator(DataUpdateCoordinator[AccountData]):
         entry: SipThorConfigEntry,
         client: SipThorClient,
         *,
-        name: str,
-        sources: tuple[Source, ...],
+        source: Source,
+        fetch: Callable[[SipThorClient], Awaitable[Any]],
         update_interval: timedelta,
+        queue: PollQueue,
     ) -> None:
-        """Poll ``sources`` for ``entry`` every ``update_interval``."""
+        """Poll ``source`` with ``fetch`` every ``update_interval``.
+
+        ``fetch`` answers what :meth:`_async_prepare` turns into the data (the same
+        unless a subclass says otherwise).
+        """
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"{name} {entry.title}",
+            name=f"{entry.title} {source.replace('_', ' ')}",
             update_interval=update_interval,
         )
         self.client = client
-        self.sources = sources
-        self._consumers: Counter[Source] = Counter()
-        self._consumers_known = False
+        self.source = source
+        self.supported = True
+        self._fetch = fetch
+        self._fetched = False
+        self._generation = 0
+        self._queue = queue
 
-    @callback
-    def async_add_consumer(self, source: Source) -> CALLBACK_TYPE:
-        """Register an entity that shows ``source``; returns the call that releases it."""
-        self._consumers[source] += 1
-        self._consumers_known = True
+    @property
+    def usable(self) -> bool:
+        """Whether entities of this source have current data to show."""
+        return self.supported and self._fetched and self.last_update_success
 
-        @callback
-        def release() -> None:
-            self._consumers[source] -= 1
+    @property
+    def has_listeners(self) -> bool:
+        """Whether an entity shows this source (only then is it polled)."""
+        return bool(self._listeners)
 
-        return release
-
-    async def async_fetch_missing(self) -> None:
-        """Fetch what entities need but setup did not fetch (an entity enabled later)."""
-        data = self.data
-        missing = [
-            source
-            for source in self.wanted_sources()
-            if source not in data.fetched | data.failing | data.unsupported
-        ]
-        if missing:
-            await self.async_refresh_sources(*missing)
-
-    def wanted_sources(self) -> list[Source]:
-        """The sources to fetch now, in a fixed order."""
-        if self._consumers_known:
-            wanted = {source for source, count in self._consumers.items() if count > 0}
-        else:
-            wanted = set(INITIAL_SOURCES)
-        return [source for source in self.sources if source in wanted]
-
-    async def _async_update_data(self) -> AccountData:
-        return await self._fetch(self.wanted_sources(), raise_when_all_fail=True)
-
-    async def async_refresh_sources(self, *sources: Source) -> None:
-        """Read back ``sources`` after a write changed them, if an entity shows them."""
-        wanted = [source for source in sources if source in self.wanted_sources()]
-        if not wanted:
-            return
+    async def _async_update_data(self) -> DataT:
+        generation = self._generation
         try:
-            data = await self._fetch(wanted, raise_when_all_fail=False)
-        except UpdateFailed as err:
-            LOGGER.warning("Could not read back %s: %s", ", ".join(wanted), err)
-            return
-        except ConfigEntryAuthFailed:
-            self.config_entry.async_start_reauth(self.hass)
-            return
-        self.async_set_updated_data(data)
+            answer = await self._async_fetch(queued=True)
+        except SipThorNotSupportedError as err:
+            self.supported = False
+            # Stop polling: the answer will not change before the entry reloads.
+            self.update_interval = None
+            LOGGER.info(
+                "%s: the server does not support %s (%s); not asking again until reload",
+                self.config_entry.title,
+                self.source,
+                err,
+            )
+            return self.data
+        if generation != self._generation and self._fetched:
+            # A write or read-back happened while this poll waited for its answer:
+            # what it read may predate the change.
+            LOGGER.debug("%s: dropping a poll older than the last write", self.name)
+            return self.data
+        data = await self._async_prepare(answer)
+        self._fetched = True
+        return data
 
-    async def _fetch(self, sources: Iterable[Source], *, raise_when_all_fail: bool) -> AccountData:
-        previous = self.data or AccountData()
-        values: dict[str, Any] = {}
-        fetched = set(previous.fetched)
-        unsupported = set(previous.unsupported)
-        answered: list[Source] = []
-        failures: dict[Source, str] = {}
-        for source in sources:
-            if source in unsupported:
-                continue
-            try:
-                value = await _FETCHERS[source](self.client)
-            except SipThorAuthenticationError as err:
-                raise ConfigEntryAuthFailed(
-                    translation_domain=DOMAIN,
-                    translation_key="authentication_failed",
-                    translation_placeholders={"error": str(err)},
-                ) from err
-            except SipThorConnectionError as err:
-                raise UpdateFailed(
-                    translation_domain=DOMAIN,
-                    translation_key="communication_error",
-                    translation_placeholders={"error": str(err)},
-                ) from err
-            except SipThorNotSupportedError as err:
-                unsupported.add(source)
-                LOGGER.info(
-                    "%s: the server does not support %s (%s); not asking again until reload",
-                    self.config_entry.title,
-                    source,
-                    err,
-                )
-                continue
-            except SipThorError as err:
-                failures[source] = str(err)
-                continue
-            answered.append(source)
-            fetched.add(source)
-            values[source.value] = await self._prepare(source, value)
+    async def _async_fetch(self, *, queued: bool = False) -> Any:
+        """Fetch the source within one bound, errors translated for Home Assistant.
 
-        if raise_when_all_fail and failures and not answered:
-            # Nothing answered: the whole account is unavailable, logged once by the
-            # coordinator itself rather than once per source.
+        ``queued``: a poll, which waits for its turn (inside the bound).
+        """
+        try:
+            async with asyncio.timeout(POLL_TIMEOUT):
+                async with self._queue.turn() if queued else contextlib.nullcontext():
+                    return await self._fetch(self.client)
+        except SipThorAuthenticationError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="authentication_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except SipThorNotSupportedError:
+            raise
+        except TimeoutError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="poll_timeout",
+                translation_placeholders={"seconds": f"{POLL_TIMEOUT:g}"},
+            ) from err
+        except SipThorConnectionError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="communication_error",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except SipThorError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="server_error",
-                translation_placeholders={"error": next(iter(failures.values()))},
-            )
-        for source, message in failures.items():
-            if source not in previous.failing:
-                LOGGER.warning(
-                    "%s: reading %s failed, its entities are unavailable: %s",
-                    self.config_entry.title,
-                    source,
-                    message,
-                )
-        for source in answered:
-            if source in previous.failing:
-                LOGGER.info("%s: reading %s works again", self.config_entry.title, source)
-        failing = (previous.failing - set(answered)) | failures.keys()
-        data = replace(
-            previous,
-            fetched=frozenset(fetched),
-            failing=frozenset(failing),
-            unsupported=frozenset(unsupported),
-            **values,
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    async def _async_prepare(self, answer: Any) -> DataT:
+        """Turn the client's answer into this coordinator's data (hook)."""
+        return answer  # type: ignore[no-any-return]
+
+    async def async_read_back(self) -> None:
+        """Read the source again after a write; this answer wins over older polls."""
+        if not self.supported or not self.has_listeners:
+            # No entity shows it: nothing to confirm, no request to spend.
+            return
+        self._generation += 1
+        try:
+            answer = await self._async_fetch()
+        except ConfigEntryAuthFailed:
+            self.config_entry.async_start_reauth(self.hass)
+            return
+        except (UpdateFailed, SipThorNotSupportedError) as err:
+            # The write itself worked: the next poll shows the state.
+            LOGGER.warning("%s: could not read back %s: %s", self.name, self.source, err)
+            return
+        data = await self._async_prepare(answer)
+        self._fetched = True
+        self.async_set_updated_data(data)
+
+    async def async_write(
+        self,
+        write: Callable[[], Awaitable[object]],
+        *,
+        applied: Callable[[DataT], DataT] | None = None,
+        sent: Callable[[], None] | None = None,
+    ) -> None:
+        """Send one write, show its effect at once, and confirm it by reading back.
+
+        ``applied`` derives the state the server now holds from the current data;
+        ``sent`` runs once the server may hold the change (success, or no answer).
+        When no answer comes in time the change may have been applied anyway: the
+        source is read again and the user is told so.
+        """
+        self._generation += 1
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await write()
+        except (SipThorWriteTimeoutError, TimeoutError) as err:
+            if sent is not None:
+                sent()
+            await self.async_read_back()
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="write_timeout"
+            ) from err
+        except SipThorError as err:
+            raise translated_error(self.hass, self.config_entry, err) from err
+        # Polls that started while the write was on its way may have read the old state.
+        self._generation += 1
+        if sent is not None:
+            sent()
+        if applied is not None and self._fetched:
+            self.async_set_updated_data(applied(self.data))
+        await self.async_read_back()
+
+
+def translated_error(
+    hass: HomeAssistant, entry: SipThorConfigEntry, err: SipThorError
+) -> HomeAssistantError:
+    """The translated error a user sees for a failed action.
+
+    A refused certificate also starts reauthentication, so the user is asked for a
+    new one. A refusal by the server carries the server's own message.
+    """
+    if isinstance(err, SipThorAuthenticationError):
+        entry.async_start_reauth(hass)
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="authentication_failed",
+            translation_placeholders={"error": str(err)},
         )
-        self._after_fetch(data)
-        return data
+    if isinstance(err, SipThorConnectionError):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="communication_error",
+            translation_placeholders={"error": str(err)},
+        )
+    if isinstance(err, SipThorApiError):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="server_refused",
+            translation_placeholders={"message": err.message},
+        )
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="server_error",
+        translation_placeholders={"error": str(err)},
+    )
 
-    async def _prepare(self, source: Source, value: Any) -> Any:
-        """Turn a client answer into what ``AccountData`` holds for ``source``."""
-        return value
 
-    def _after_fetch(self, data: AccountData) -> None:
-        """Hook for state derived from fresh data."""
+@dataclass(frozen=True, slots=True)
+class AcceptRulesData:
+    """The accept rules, and what the server cannot say about do not disturb.
+
+    The server cannot tell "on without an end" from "expired without reset"
+    (docs/settings-api.md §6.1): what this integration last asked for decides.
+    """
+
+    rules: AcceptRules
+    # Do not disturb was last turned on here without a duration.
+    without_end: bool
+
+    @property
+    def dnd_active(self) -> bool:
+        """Do not disturb as users understand it."""
+        state = self.rules.dnd_state
+        if state is DndState.ON_OR_EXPIRED:
+            return self.without_end
+        return state is DndState.ON
+
+    @property
+    def dnd_minutes_left(self) -> int | None:
+        """0 while calls come through; None while do not disturb has no end."""
+        return self.rules.dnd_minutes_left if self.dnd_active else 0
 
 
-class SipThorFastCoordinator(SipThorCoordinator):
-    """Balance, registrations and do not disturb."""
+class AcceptRulesCoordinator(SipThorCoordinator[AcceptRulesData]):
+    """The accept rules, and the one owner of do not disturb."""
 
     def __init__(
         self,
@@ -336,61 +366,115 @@ class SipThorFastCoordinator(SipThorCoordinator):
         entry: SipThorConfigEntry,
         client: SipThorClient,
         store: SipThorStore,
+        *,
+        update_interval: timedelta,
+        queue: PollQueue,
     ) -> None:
-        """Poll every ``scan_interval`` seconds (option)."""
-        seconds = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        """Poll at the slow pace; sooner when a timed do not disturb ends."""
         super().__init__(
             hass,
             entry,
             client,
-            name="SIP Thor",
-            sources=FAST_SOURCES,
-            update_interval=timedelta(seconds=seconds),
+            source=Source.ACCEPT_RULES,
+            fetch=lambda client: client.get_accept_rules(),
+            update_interval=update_interval,
+            queue=queue,
         )
         self.store = store
+        self._slow_interval = update_interval
 
-    def dnd_active(self) -> bool | None:
-        """Do not disturb as users understand it; None when unknown.
+    async def async_set_dnd(self, *, on: bool, duration: int | None = None) -> None:
+        """Turn do not disturb on (for ``duration`` minutes, or without an end) or off.
 
-        The server cannot tell "on without an end" from "expired without reset"
-        (docs/settings-api.md §6.1): what this integration last asked for decides.
+        The switch and the ``sipthor.enable_dnd`` action both come here: write,
+        remember "without an end", show the new state, read back.
         """
-        if self.data is None or self.data.accept_rules is None:
-            return None
-        state = self.data.accept_rules.dnd_state
-        if state is DndState.ON_OR_EXPIRED:
-            return self.store.dnd_without_end
-        return state is DndState.ON
+        without_end = on and duration is None
+        if on:
+            groups, minutes = ["nobody"], duration or 0
+        else:
+            groups, minutes = ["everybody"], 0
+        await self.async_write(
+            (lambda: self.client.set_dnd_on(duration)) if on else self.client.set_dnd_off,
+            applied=lambda data: AcceptRulesData(
+                replace(data.rules, temporary_groups=groups, temporary_minutes=minutes),
+                without_end=without_end,
+            ),
+            sent=lambda: self.store.async_remember_dnd(without_end=without_end),
+        )
 
-    def _after_fetch(self, data: AccountData) -> None:
-        rules = data.accept_rules
-        if rules is not None and rules.dnd_state is not DndState.ON_OR_EXPIRED:
+    async def _async_prepare(self, answer: Any) -> AcceptRulesData:
+        rules: AcceptRules = answer
+        if rules.dnd_state is not DndState.ON_OR_EXPIRED:
             # Turned off, or set with a duration, by someone else: forget ours.
             self.store.async_remember_dnd(without_end=False)
+        # Read again as soon as a timed do not disturb ends, not at the slow pace.
+        interval = self._slow_interval
+        if (minutes := rules.dnd_minutes_left) is not None:
+            interval = min(interval, timedelta(minutes=minutes) + DND_END_MARGIN)
+        self.update_interval = interval
+        return AcceptRulesData(rules, without_end=self.store.dnd_without_end)
 
 
-class SipThorSlowCoordinator(SipThorCoordinator):
-    """Identity, forwarding, voicemail, aliases, ENUM, calls, balance history, usage."""
+class CallForwardingCoordinator(SipThorCoordinator[CallForwarding]):
+    """The forwarding targets."""
+
+    async def async_set_targets(self, targets: dict[ForwardingCondition, str | None]) -> None:
+        """Set the conditions in ``targets`` ("" or None clears one)."""
+        await self.async_write(
+            lambda: self.client.set_call_forwarding(targets),
+            applied=lambda forwarding: replace(
+                forwarding,
+                targets=forwarding.targets | {key: value or None for key, value in targets.items()},
+            ),
+        )
+
+
+class AliasesCoordinator(SipThorCoordinator[list[str]]):
+    """The aliases of the account."""
+
+    async def async_add_alias(self, username: str) -> None:
+        """Add ``username@<account domain>``."""
+        domain = self.client.account.partition("@")[2]
+        await self.async_write(
+            lambda: self.client.add_alias(username),
+            applied=lambda aliases: [*aliases, f"{username}@{domain}"],
+        )
+
+
+class CallsCoordinator(SipThorCoordinator[list[CallRecord]]):
+    """The call list; a new call in it makes the balance worth reading again."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: SipThorConfigEntry, client: SipThorClient
+        self,
+        hass: HomeAssistant,
+        entry: SipThorConfigEntry,
+        client: SipThorClient,
+        *,
+        update_interval: timedelta,
+        queue: PollQueue,
+        on_new_call: Callable[[], None],
     ) -> None:
-        """Poll every ``slow_scan_interval`` minutes (option)."""
-        minutes = entry.options.get(CONF_SLOW_SCAN_INTERVAL, DEFAULT_SLOW_SCAN_INTERVAL)
+        """Poll the call list; call ``on_new_call`` when a call appears in it."""
         super().__init__(
             hass,
             entry,
             client,
-            name="SIP Thor account",
-            sources=SLOW_SOURCES,
-            update_interval=timedelta(minutes=minutes),
+            source=Source.CALLS,
+            fetch=lambda client: client.get_call_history(),
+            update_interval=update_interval,
+            queue=queue,
         )
+        self._on_new_call = on_new_call
         self._zones: dict[str, ZoneInfo | None] = {}
 
-    async def _prepare(self, source: Source, value: Any) -> Any:
-        if source is not Source.CALLS:
-            return value
-        return [CallRecord(call, await self._aware(call)) for call in value.calls]
+    async def _async_prepare(self, answer: Any) -> list[CallRecord]:
+        records = [CallRecord(call, await self._aware(call)) for call in answer.calls]
+        if self.data is not None and {record.call.key for record in records} - {
+            record.call.key for record in self.data
+        }:
+            self._on_new_call()
+        return records
 
     async def _aware(self, call: Call) -> datetime | None:
         """The call's start in the zone the server printed it in.
@@ -406,3 +490,115 @@ class SipThorSlowCoordinator(SipThorCoordinator):
             self._zones[name] = await dt_util.async_get_time_zone(name)
         zone = self._zones[name] or dt_util.get_default_time_zone()
         return call.start_time.replace(tzinfo=zone)
+
+
+@dataclass(slots=True, kw_only=True)
+class SipThorRuntimeData:
+    """What a loaded entry holds: the client, what it remembers, one coordinator per source."""
+
+    client: SipThorClient
+    certificate: CertificateInfo
+    store: SipThorStore
+    poll_queue: PollQueue
+    # The options the entry was set up with (to tell an options change from others).
+    options: dict[str, Any]
+    prepaid: SipThorCoordinator[PrepaidStatus | None]
+    registrations: SipThorCoordinator[list[Registration]]
+    accept_rules: AcceptRulesCoordinator
+    identity: SipThorCoordinator[Identity]
+    call_forwarding: CallForwardingCoordinator
+    voicemail: SipThorCoordinator[Voicemail | None]
+    aliases: AliasesCoordinator
+    enum: SipThorCoordinator[list[str]]
+    calls: CallsCoordinator
+    balance_history: SipThorCoordinator[list[BalanceEntry]]
+    monthly_usage: SipThorCoordinator[MonthlyUsage]
+
+    @property
+    def coordinators(self) -> tuple[SipThorCoordinator[Any], ...]:
+        """Every coordinator, in the order of ``Source``."""
+        return tuple(getattr(self, source.value) for source in Source)
+
+    @property
+    def setup_coordinators(self) -> tuple[SipThorCoordinator[Any], ...]:
+        """What setup fetches before the entities exist (concurrently: one round trip).
+
+        The balance decides whether the active-calls sensor exists, the registrations
+        which phones get entities; the accept rules are the switch users reach for.
+        """
+        return (self.prepaid, self.registrations, self.accept_rules)
+
+
+type SipThorConfigEntry = ConfigEntry[SipThorRuntimeData]
+
+
+def create_runtime_data(
+    hass: HomeAssistant,
+    entry: SipThorConfigEntry,
+    client: SipThorClient,
+    certificate: CertificateInfo,
+    store: SipThorStore,
+) -> SipThorRuntimeData:
+    """One coordinator per source, each at the pace its data changes."""
+    fast = timedelta(seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL))
+    slow = timedelta(minutes=entry.options.get(CONF_SLOW_SCAN_INTERVAL, DEFAULT_SLOW_SCAN_INTERVAL))
+    balance = max(fast, min(BALANCE_INTERVAL, slow))
+    queue = PollQueue()
+
+    def simple[T](
+        source: Source, fetch: Callable[[SipThorClient], Awaitable[T]], interval: timedelta
+    ) -> SipThorCoordinator[T]:
+        return SipThorCoordinator(
+            hass, entry, client, source=source, fetch=fetch, update_interval=interval, queue=queue
+        )
+
+    prepaid = simple(Source.PREPAID, lambda client: client.get_prepaid(), balance)
+
+    @callback
+    def on_new_call() -> None:
+        # A call that ended may have cost credit: read the balance now, not in 5 min.
+        if prepaid.has_listeners:
+            entry.async_create_background_task(
+                hass, prepaid.async_request_refresh(), f"{prepaid.name} after a new call"
+            )
+
+    return SipThorRuntimeData(
+        client=client,
+        certificate=certificate,
+        store=store,
+        poll_queue=queue,
+        options=dict(entry.options),
+        prepaid=prepaid,
+        registrations=simple(Source.REGISTRATIONS, lambda client: client.get_devices(), fast),
+        accept_rules=AcceptRulesCoordinator(
+            hass, entry, client, store, update_interval=slow, queue=queue
+        ),
+        identity=simple(Source.IDENTITY, lambda client: client.get_identity(), slow),
+        call_forwarding=CallForwardingCoordinator(
+            hass,
+            entry,
+            client,
+            source=Source.CALL_FORWARDING,
+            fetch=lambda client: client.get_call_forwarding(),
+            update_interval=slow,
+            queue=queue,
+        ),
+        voicemail=simple(Source.VOICEMAIL, lambda client: client.get_voicemail(), slow),
+        aliases=AliasesCoordinator(
+            hass,
+            entry,
+            client,
+            source=Source.ALIASES,
+            fetch=lambda client: client.get_aliases(),
+            update_interval=slow,
+            queue=queue,
+        ),
+        enum=simple(Source.ENUM, lambda client: client.get_enum(), slow),
+        calls=CallsCoordinator(
+            hass, entry, client, update_interval=slow, queue=queue, on_new_call=on_new_call
+        ),
+        balance_history=simple(
+            Source.BALANCE_HISTORY, lambda client: client.get_balance_history(), slow
+        ),
+        monthly_usage=simple(Source.MONTHLY_USAGE, lambda client: client.get_monthly_usage(), slow),
+    )

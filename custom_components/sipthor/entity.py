@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 import hashlib
+from typing import Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -14,7 +15,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import Registration
 from .const import DOMAIN
-from .coordinator import SipThorConfigEntry, SipThorCoordinator, Source
+from .coordinator import SipThorConfigEntry, SipThorCoordinator
 
 REGISTRATION_PREFIX = "registration"
 
@@ -79,7 +80,7 @@ def async_add_registration_entities(
     start-up even while they are not registered, so that "registered" reads off
     instead of vanishing (what an automation about a dropped desk phone needs).
     """
-    coordinator = entry.runtime_data.fast
+    coordinator = entry.runtime_data.registrations
     added: set[str] = set()
 
     @callback
@@ -90,7 +91,8 @@ def async_add_registration_entities(
 
     @callback
     def on_update() -> None:
-        add_new({registration_id(reg) for reg in coordinator.data.registrations})
+        if coordinator.usable:
+            add_new({registration_id(reg) for reg in coordinator.data})
 
     registry = dr.async_get(hass)
     add_new(
@@ -104,47 +106,37 @@ def async_add_registration_entities(
     entry.async_on_unload(coordinator.async_add_listener(on_update))
 
 
-class SipThorEntity(CoordinatorEntity[SipThorCoordinator]):
-    """An entity of a SIP Thor account, showing one source of its data."""
+class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
+    """An entity of a SIP Thor account, showing the source of its coordinator."""
 
     _attr_has_entity_name = True
 
-    def __init__(
-        self,
-        entry: SipThorConfigEntry,
-        description: EntityDescription,
-        source: Source | None,
-    ) -> None:
-        """Show ``source`` (None: data that needs no polling) as ``description`` says."""
-        runtime = entry.runtime_data
-        super().__init__(runtime.coordinator_for(source) if source else runtime.fast)
+    def __init__(self, coordinator: CoordinatorT, description: EntityDescription) -> None:
+        """Show the coordinator's source as ``description`` says."""
+        super().__init__(coordinator)
+        entry = coordinator.config_entry
         self.entity_description = description
-        self._source = source
         self._attr_unique_id = f"{entry.unique_id}_{description.key}"
         self._attr_device_info = account_device_info(entry)
 
     @property
     def available(self) -> bool:
-        """Unavailable when the source failed or the server does not support it."""
-        if self._source is None:
-            return True
-        return super().available and self.coordinator.data.usable(self._source)
-
-    async def async_added_to_hass(self) -> None:
-        """Tell the coordinator this entity needs its source polled."""
-        await super().async_added_to_hass()
-        if self._source is not None:
-            self.async_on_remove(self.coordinator.async_add_consumer(self._source))
+        """Unavailable until fetched, while failing, and when the server lacks it."""
+        return super().available and self.coordinator.usable
 
 
-class RegistrationEntity(SipThorEntity):
+class RegistrationEntity(SipThorEntity[SipThorCoordinator[list[Registration]]]):
     """An entity of one registered phone, attached to that phone's device."""
 
     def __init__(
-        self, entry: SipThorConfigEntry, device_id: str, description: EntityDescription
+        self,
+        coordinator: SipThorCoordinator[list[Registration]],
+        device_id: str,
+        description: EntityDescription,
     ) -> None:
         """Attach to the phone's device, creating it when the phone is registered now."""
-        super().__init__(entry, description, Source.REGISTRATIONS)
+        super().__init__(coordinator, description)
+        entry = coordinator.config_entry
         self.device_id = device_id
         self._attr_unique_id = f"{entry.unique_id}_{device_id}_{description.key}"
         registration = self.registration
@@ -161,7 +153,7 @@ class RegistrationEntity(SipThorEntity):
         return next(
             (
                 registration
-                for registration in self.coordinator.data.registrations
+                for registration in self.coordinator.data or ()
                 if registration_id(registration) == self.device_id
             ),
             None,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.components.event import EventEntity, EventEntityDescription, EventExtraStoredData
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.util import dt as dt_util
 
-from .api import CallDirection, strip_sip_scheme
-from .coordinator import CallRecord, SipThorConfigEntry, Source
+from .api import CallDirection
+from .coordinator import CallRecord, CallsCoordinator, SipThorConfigEntry
 from .entity import SipThorEntity
 
 PARALLEL_UPDATES = 0
@@ -30,23 +29,34 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the call event entity."""
-    async_add_entities([CallEvent(entry, CALL_EVENT)])
+    async_add_entities([CallEvent(entry.runtime_data.calls, CALL_EVENT)])
 
 
-class CallEvent(SipThorEntity, EventEntity):
+class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
     """Fires ``received``, ``missed`` or ``placed`` once for each new call.
 
     The call list holds the last 14 days; calls in it when the entity first sees it
-    are history, not news. Calls announced are remembered across restarts, so that
-    calls made while Home Assistant was down are announced once when it is back,
+    are history, not news. A call is new when it was never announced: the keys of
+    the calls announced are kept in the entry's store, so a call that ended while
+    Home Assistant was down is announced once when it is back, whenever it started,
     and none twice.
     """
 
-    def __init__(self, entry: SipThorConfigEntry, description: EventEntityDescription) -> None:
-        """Follow the call list of the slow coordinator."""
-        super().__init__(entry, description, Source.CALLS)
-        self._entry = entry
-        self._seen: set[str] | None = None
+    def __init__(self, coordinator: CallsCoordinator, description: EventEntityDescription) -> None:
+        """Follow the call list."""
+        super().__init__(coordinator, description)
+        self._store = coordinator.config_entry.runtime_data.store
+
+    async def async_get_last_event_data(self) -> EventExtraStoredData | None:
+        """The last event, only if this config entry announced it.
+
+        Home Assistant restores by entity id: an account deleted and added again would
+        show the deleted one's last call. The entry's store goes with the entry, so an
+        entry that never saw a call list never announced anything.
+        """
+        if self._store.seen_calls is None:
+            return None
+        return await super().async_get_last_event_data()
 
     async def async_added_to_hass(self) -> None:
         """Look at the call list already fetched."""
@@ -60,39 +70,22 @@ class CallEvent(SipThorEntity, EventEntity):
 
     @callback
     def _announce_new_calls(self) -> None:
-        data = self.coordinator.data
-        if data is None or not data.usable(Source.CALLS):
+        if not self.coordinator.usable:
             return
-        store = self._entry.runtime_data.store
-        records = data.calls
-        if self._seen is None:
-            self._seen = store.seen_calls
-            if self._seen is None:
-                # The first list ever seen: history, nothing to announce.
-                self._remember(records)
-                return
-            newest = dt_util.parse_datetime(store.newest_call or "")
-            new = [
-                record
-                for record in records
-                if record.call.key not in self._seen
-                and (newest is None or record.started is None or record.started >= newest)
-            ]
-        else:
-            new = [record for record in records if record.call.key not in self._seen]
+        records = self.coordinator.data
+        seen = self._store.seen_calls
+        if seen is None:
+            # The first list ever seen: history, nothing to announce.
+            self._store.async_add_seen_calls([record.call.key for record in records])
+            return
+        new = [record for record in records if record.call.key not in seen]
+        if not new:
+            return
         # Oldest first, so that automations see the calls in the order they happened.
         for record in reversed(new):
             self._trigger_event(_event_type(record), _attributes(record))
             self.async_write_ha_state()
-        if new or self._seen != {record.call.key for record in records}:
-            self._remember(records)
-
-    def _remember(self, records: list[CallRecord]) -> None:
-        self._seen = {record.call.key for record in records}
-        newest = max((record.started for record in records if record.started), default=None)
-        self._entry.runtime_data.store.async_set_seen_calls(
-            self._seen, newest.isoformat() if newest else None
-        )
+        self._store.async_add_seen_calls([record.call.key for record in reversed(new)])
 
 
 def _event_type(record: CallRecord) -> str:
@@ -104,7 +97,7 @@ def _event_type(record: CallRecord) -> str:
 def _attributes(record: CallRecord) -> dict[str, str | int | float | list[str] | None]:
     call = record.call
     return {
-        "remote_party": strip_sip_scheme(call.remote_party),
+        "remote_party": call.caller,
         "display_name": call.display_name or None,
         "start": record.started.isoformat() if record.started else None,
         "duration": call.duration,

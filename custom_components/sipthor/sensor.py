@@ -19,10 +19,32 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .api import CallDirection, ForwardingCondition, Registration, Transport, strip_sip_scheme
+from .api import (
+    BalanceEntry,
+    CallDirection,
+    CallForwarding,
+    ForwardingCondition,
+    Identity,
+    MonthlyUsage,
+    PrepaidStatus,
+    Registration,
+    Transport,
+    Voicemail,
+)
 from .const import DEFAULT_CURRENCY
-from .coordinator import AccountData, CallRecord, SipThorConfigEntry, Source
-from .entity import RegistrationEntity, SipThorEntity, async_add_registration_entities
+from .coordinator import (
+    AcceptRulesData,
+    CallRecord,
+    SipThorConfigEntry,
+    SipThorCoordinator,
+    SipThorRuntimeData,
+)
+from .entity import (
+    RegistrationEntity,
+    SipThorEntity,
+    account_device_info,
+    async_add_registration_entities,
+)
 
 # Read-only entities updated by the coordinators.
 PARALLEL_UPDATES = 0
@@ -31,22 +53,22 @@ FORWARDING_OFF = "off"
 
 
 @dataclass(frozen=True, kw_only=True)
-class SipThorSensorEntityDescription(SensorEntityDescription):
-    """A sensor of the account, and how to read it from the coordinators' data."""
+class SipThorSensorEntityDescription[DataT](SensorEntityDescription):
+    """A sensor of the account: its coordinator, and how to read it from its data."""
 
-    source: Source | None
-    value_fn: Callable[[AccountData, SipThorConfigEntry], StateType | datetime]
-    attributes_fn: Callable[[AccountData], dict[str, Any] | None] | None = None
-    exists_fn: Callable[[AccountData], bool] = lambda _data: True
+    coordinator_fn: Callable[[SipThorRuntimeData], SipThorCoordinator[DataT]]
+    value_fn: Callable[[DataT], StateType | datetime]
+    attributes_fn: Callable[[DataT], dict[str, Any] | None] | None = None
+    exists_fn: Callable[[DataT], bool] = lambda _data: True
     monetary: bool = False
 
 
-def _newest(data: AccountData, *, missed: bool) -> CallRecord | None:
+def _newest(calls: list[CallRecord], *, missed: bool) -> CallRecord | None:
     """The newest received call that was (not) missed; the list is newest first."""
     return next(
         (
             record
-            for record in data.calls
+            for record in calls
             if record.call.direction is CallDirection.RECEIVED and record.call.missed is missed
         ),
         None,
@@ -56,217 +78,202 @@ def _newest(data: AccountData, *, missed: bool) -> CallRecord | None:
 def _caller(record: CallRecord | None) -> str | None:
     if record is None:
         return None
-    return record.call.display_name or strip_sip_scheme(record.call.remote_party)
+    return record.call.display_name or record.call.caller
 
 
 def _call_attributes(record: CallRecord | None) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
-        "remote_party": strip_sip_scheme(record.call.remote_party),
+        "remote_party": record.call.caller,
         "display_name": record.call.display_name or None,
         "duration": record.call.duration,
     }
 
 
-def _missed_today(data: AccountData) -> int:
+def _missed_today(calls: list[CallRecord]) -> int:
     start = dt_util.start_of_local_day()
     return sum(
         1
-        for record in data.calls
+        for record in calls
         if record.call.missed and record.started is not None and record.started >= start
     )
 
 
-def _dnd_minutes_left(data: AccountData, entry: SipThorConfigEntry) -> int | None:
-    """0 while calls come through; unknown while do not disturb has no end."""
-    active = entry.runtime_data.fast.dnd_active()
-    if active is None or data.accept_rules is None:
+def _balance_change_attributes(history: list[BalanceEntry]) -> dict[str, Any] | None:
+    if not history:
         return None
-    return data.accept_rules.dnd_minutes_left if active else 0
+    newest = history[0]
+    return {
+        "action": newest.action,
+        "description": newest.description,
+        "date": newest.date.isoformat() if newest.date else None,
+    }
 
 
-def _forwarding(condition: ForwardingCondition) -> SipThorSensorEntityDescription:
-    return SipThorSensorEntityDescription(
+def _forwarding(
+    condition: ForwardingCondition,
+) -> SipThorSensorEntityDescription[CallForwarding]:
+    return SipThorSensorEntityDescription[CallForwarding](
         key=f"forwarding_{condition.name.lower()}",
         translation_key=f"forwarding_{condition.name.lower()}",
-        source=Source.CALL_FORWARDING,
+        coordinator_fn=lambda runtime: runtime.call_forwarding,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data, _entry: (
-            (data.call_forwarding.target(condition) or FORWARDING_OFF)
-            if data.call_forwarding
-            else None
-        ),
+        value_fn=lambda forwarding: forwarding.target(condition) or FORWARDING_OFF,
     )
 
 
-SENSORS: tuple[SipThorSensorEntityDescription, ...] = (
-    SipThorSensorEntityDescription(
+SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
+    SipThorSensorEntityDescription[PrepaidStatus | None](
         key="balance",
         translation_key="balance",
-        source=Source.PREPAID,
+        coordinator_fn=lambda runtime: runtime.prepaid,
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
         monetary=True,
-        value_fn=lambda data, _entry: data.prepaid.balance if data.prepaid else None,
+        value_fn=lambda prepaid: prepaid.balance if prepaid else None,
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[PrepaidStatus | None](
         key="active_calls",
         translation_key="active_calls",
-        source=Source.PREPAID,
+        coordinator_fn=lambda runtime: runtime.prepaid,
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data, _entry: data.prepaid.active_calls if data.prepaid else None,
-        # Only servers whose prepaid status carries the session count (docs/settings-api.md §5.6).
-        exists_fn=lambda data: data.prepaid is not None and data.prepaid.active_calls is not None,
+        value_fn=lambda prepaid: prepaid.active_calls if prepaid else None,
+        # Only servers whose prepaid status carries the session count
+        # (docs/settings-api.md §5.6).
+        exists_fn=lambda prepaid: prepaid is not None and prepaid.active_calls is not None,
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[Registration]](
         key="registered_devices",
         translation_key="registered_devices",
-        source=Source.REGISTRATIONS,
+        coordinator_fn=lambda runtime: runtime.registrations,
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda data, _entry: len(data.registrations),
+        value_fn=len,
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[MonthlyUsage](
         key="monthly_calls",
         translation_key="monthly_calls",
-        source=Source.MONTHLY_USAGE,
+        coordinator_fn=lambda runtime: runtime.monthly_usage,
         state_class=SensorStateClass.TOTAL,
         entity_registry_enabled_default=False,
-        value_fn=lambda data, _entry: data.monthly_usage.calls if data.monthly_usage else None,
+        value_fn=lambda usage: usage.calls,
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[MonthlyUsage](
         key="monthly_cost",
         translation_key="monthly_cost",
-        source=Source.MONTHLY_USAGE,
+        coordinator_fn=lambda runtime: runtime.monthly_usage,
         device_class=SensorDeviceClass.MONETARY,
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
         monetary=True,
         entity_registry_enabled_default=False,
-        value_fn=lambda data, _entry: data.monthly_usage.price if data.monthly_usage else None,
+        value_fn=lambda usage: usage.price,
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[CallRecord]](
         key="last_received_call",
         translation_key="last_received_call",
-        source=Source.CALLS,
+        coordinator_fn=lambda runtime: runtime.calls,
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda data, _entry: (
-            record.started if (record := _newest(data, missed=False)) else None
-        ),
-        attributes_fn=lambda data: _call_attributes(_newest(data, missed=False)),
+        value_fn=lambda calls: record.started if (record := _newest(calls, missed=False)) else None,
+        attributes_fn=lambda calls: _call_attributes(_newest(calls, missed=False)),
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[CallRecord]](
         key="last_received_caller",
         translation_key="last_received_caller",
-        source=Source.CALLS,
-        value_fn=lambda data, _entry: _caller(_newest(data, missed=False)),
+        coordinator_fn=lambda runtime: runtime.calls,
+        value_fn=lambda calls: _caller(_newest(calls, missed=False)),
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[CallRecord]](
         key="last_missed_call",
         translation_key="last_missed_call",
-        source=Source.CALLS,
+        coordinator_fn=lambda runtime: runtime.calls,
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda data, _entry: (
-            record.started if (record := _newest(data, missed=True)) else None
-        ),
-        attributes_fn=lambda data: _call_attributes(_newest(data, missed=True)),
+        value_fn=lambda calls: record.started if (record := _newest(calls, missed=True)) else None,
+        attributes_fn=lambda calls: _call_attributes(_newest(calls, missed=True)),
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[CallRecord]](
         key="last_missed_caller",
         translation_key="last_missed_caller",
-        source=Source.CALLS,
-        value_fn=lambda data, _entry: _caller(_newest(data, missed=True)),
+        coordinator_fn=lambda runtime: runtime.calls,
+        value_fn=lambda calls: _caller(_newest(calls, missed=True)),
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[CallRecord]](
         key="missed_calls_today",
         translation_key="missed_calls_today",
-        source=Source.CALLS,
-        value_fn=lambda data, _entry: _missed_today(data),
+        coordinator_fn=lambda runtime: runtime.calls,
+        value_fn=_missed_today,
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[AcceptRulesData](
         key="dnd_minutes_left",
         translation_key="dnd_minutes_left",
-        source=Source.ACCEPT_RULES,
+        coordinator_fn=lambda runtime: runtime.accept_rules,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
-        value_fn=_dnd_minutes_left,
-    ),
-    SipThorSensorEntityDescription(
-        key="certificate_expiry",
-        translation_key="certificate_expiry",
-        source=None,
-        device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda _data, entry: entry.runtime_data.certificate.not_valid_after,
+        value_fn=lambda rules: rules.dnd_minutes_left,
     ),
     *(_forwarding(condition) for condition in ForwardingCondition),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[Voicemail | None](
         key="voicemail",
         translation_key="voicemail",
-        source=Source.VOICEMAIL,
+        coordinator_fn=lambda runtime: runtime.voicemail,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data, _entry: (
-            (data.voicemail.account or data.voicemail.mailbox) if data.voicemail else "none"
+        value_fn=lambda voicemail: (
+            (voicemail.account or voicemail.mailbox) if voicemail else "none"
         ),
-        attributes_fn=lambda data: (
+        attributes_fn=lambda voicemail: (
             {
-                "name": data.voicemail.name,
-                "email": data.voicemail.email,
-                "delete_after_email": data.voicemail.delete_after_email,
+                "name": voicemail.name,
+                "email": voicemail.email,
+                "delete_after_email": voicemail.delete_after_email,
             }
-            if data.voicemail
+            if voicemail
             else None
         ),
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[Identity](
         key="no_answer_timeout",
         translation_key="no_answer_timeout",
-        source=Source.IDENTITY,
+        coordinator_fn=lambda runtime: runtime.identity,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data, _entry: data.identity.no_answer_timeout if data.identity else None,
+        value_fn=lambda identity: identity.no_answer_timeout,
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[str]](
         key="aliases",
         translation_key="aliases",
-        source=Source.ALIASES,
+        coordinator_fn=lambda runtime: runtime.aliases,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data, _entry: len(data.aliases),
-        attributes_fn=lambda data: {"aliases": list(data.aliases)},
+        value_fn=len,
+        attributes_fn=lambda aliases: {"aliases": list(aliases)},
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[str]](
         key="enum_numbers",
         translation_key="enum_numbers",
-        source=Source.ENUM,
+        coordinator_fn=lambda runtime: runtime.enum,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data, _entry: len(data.enum),
-        attributes_fn=lambda data: {"numbers": list(data.enum)},
+        value_fn=len,
+        attributes_fn=lambda numbers: {"numbers": list(numbers)},
     ),
-    SipThorSensorEntityDescription(
+    SipThorSensorEntityDescription[list[BalanceEntry]](
         key="last_balance_change",
         translation_key="last_balance_change",
-        source=Source.BALANCE_HISTORY,
+        coordinator_fn=lambda runtime: runtime.balance_history,
         device_class=SensorDeviceClass.MONETARY,
         suggested_display_precision=2,
         monetary=True,
         entity_registry_enabled_default=False,
-        value_fn=lambda data, _entry: (
-            data.balance_history[0].value if data.balance_history else None
-        ),
-        attributes_fn=lambda data: (
-            {
-                "action": data.balance_history[0].action,
-                "description": data.balance_history[0].description,
-                "date": data.balance_history[0].date.isoformat()
-                if data.balance_history[0].date
-                else None,
-            }
-            if data.balance_history
-            else None
-        ),
+        value_fn=lambda history: history[0].value if history else None,
+        attributes_fn=_balance_change_attributes,
     ),
+)
+
+CERTIFICATE_EXPIRY = SensorEntityDescription(
+    key="certificate_expiry",
+    translation_key="certificate_expiry",
+    device_class=SensorDeviceClass.TIMESTAMP,
+    entity_category=EntityCategory.DIAGNOSTIC,
 )
 
 
@@ -301,43 +308,46 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the account's sensors, and those of each phone as it registers."""
-    fast_data = entry.runtime_data.fast.data
-    async_add_entities(
-        SipThorSensor(entry, description)
-        for description in SENSORS
-        if description.exists_fn(fast_data)
-    )
+    runtime = entry.runtime_data
+    entities: list[SensorEntity] = [CertificateExpirySensor(entry)]
+    for description in SENSORS:
+        coordinator = description.coordinator_fn(runtime)
+        # Only sources fetched during setup can tell whether a sensor exists.
+        if not coordinator.usable or description.exists_fn(coordinator.data):
+            entities.append(SipThorSensor(coordinator, description))
+    async_add_entities(entities)
     async_add_registration_entities(
         hass,
         entry,
         lambda device_id: (
-            RegistrationSensor(entry, device_id, description)
+            RegistrationSensor(runtime.registrations, device_id, description)
             for description in REGISTRATION_SENSORS
         ),
         async_add_entities,
     )
 
 
-class SipThorSensor(SipThorEntity, SensorEntity):
+class SipThorSensor[DataT](SipThorEntity[SipThorCoordinator[DataT]], SensorEntity):
     """A sensor of the SIP account."""
 
-    entity_description: SipThorSensorEntityDescription
+    entity_description: SipThorSensorEntityDescription[DataT]
 
     def __init__(
-        self, entry: SipThorConfigEntry, description: SipThorSensorEntityDescription
+        self,
+        coordinator: SipThorCoordinator[DataT],
+        description: SipThorSensorEntityDescription[DataT],
     ) -> None:
         """Create the sensor; monetary ones take the currency from the options."""
-        super().__init__(entry, description, description.source)
-        self._entry = entry
+        super().__init__(coordinator, description)
         if description.monetary:
-            self._attr_native_unit_of_measurement = entry.options.get(
+            self._attr_native_unit_of_measurement = coordinator.config_entry.options.get(
                 CONF_CURRENCY, DEFAULT_CURRENCY
             )
 
     @property
     def native_value(self) -> StateType | datetime:
         """The state, read from the coordinator's data."""
-        return self.entity_description.value_fn(self.coordinator.data, self._entry)
+        return self.entity_description.value_fn(self.coordinator.data)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
@@ -345,6 +355,20 @@ class SipThorSensor(SipThorEntity, SensorEntity):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.coordinator.data)
+
+
+class CertificateExpirySensor(SensorEntity):
+    """When the client certificate expires: known from the file, nothing to poll."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description = CERTIFICATE_EXPIRY
+
+    def __init__(self, entry: SipThorConfigEntry) -> None:
+        """Read the expiry of the entry's certificate."""
+        self._attr_unique_id = f"{entry.unique_id}_{CERTIFICATE_EXPIRY.key}"
+        self._attr_device_info = account_device_info(entry)
+        self._attr_native_value = entry.runtime_data.certificate.not_valid_after
 
 
 class RegistrationSensor(RegistrationEntity, SensorEntity):

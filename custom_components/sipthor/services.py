@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition
-from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
-from .coordinator import SipThorConfigEntry, Source
-from .helpers import translated_errors
+from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorError
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, POLL_TIMEOUT
+from .coordinator import SipThorConfigEntry, SipThorCoordinator, translated_error
 from .validation import alias_username, dnd_minutes, forwarding_target
 
 SERVICE_SET_CALL_FORWARDING: Final = "set_call_forwarding"
@@ -58,10 +59,31 @@ def _entry(call: ServiceCall) -> SipThorConfigEntry:
     return entry
 
 
+async def _async_known[T](
+    entry: SipThorConfigEntry,
+    coordinator: SipThorCoordinator[T],
+    fetch: Callable[[], Awaitable[T]],
+) -> T:
+    """What ``coordinator`` holds; asked from the server only when it holds nothing."""
+    if coordinator.usable:
+        return coordinator.data
+    try:
+        async with asyncio.timeout(POLL_TIMEOUT):
+            return await fetch()
+    except TimeoutError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="poll_timeout",
+            translation_placeholders={"seconds": f"{POLL_TIMEOUT:g}"},
+        ) from err
+    except SipThorError as err:
+        raise translated_error(coordinator.hass, entry, err) from err
+
+
 async def _set_call_forwarding(call: ServiceCall) -> None:
     entry = _entry(call)
     runtime = entry.runtime_data
-    targets = {
+    targets: dict[ForwardingCondition, str | None] = {
         condition: call.data[name]
         for name, condition in FORWARDING_FIELDS.items()
         if name in call.data
@@ -70,39 +92,33 @@ async def _set_call_forwarding(call: ServiceCall) -> None:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="no_forwarding_condition"
         )
-    async with translated_errors(call.hass, entry):
-        # The server stores either keyword without checking that it means anything.
-        if VOICE_MAILBOX in targets.values() and await runtime.client.get_voicemail() is None:
+    # The server stores either keyword without checking that it means anything; what
+    # the coordinators already know answers that without a request.
+    if VOICE_MAILBOX in targets.values():
+        voicemail = await _async_known(entry, runtime.voicemail, runtime.client.get_voicemail)
+        if voicemail is None:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="no_voice_mailbox"
             )
-        if MOBILE_NUMBER in targets.values():
-            identity = await runtime.client.get_identity()
-            if not identity.mobile_number:
-                raise ServiceValidationError(
-                    translation_domain=DOMAIN, translation_key="no_mobile_number"
-                )
-        await runtime.client.set_call_forwarding(targets)
-    await runtime.slow.async_refresh_sources(Source.CALL_FORWARDING)
+    if MOBILE_NUMBER in targets.values():
+        identity = await _async_known(entry, runtime.identity, runtime.client.get_identity)
+        if not identity.mobile_number:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="no_mobile_number"
+            )
+    await runtime.call_forwarding.async_set_targets(targets)
 
 
 async def _enable_dnd(call: ServiceCall) -> None:
     entry = _entry(call)
-    runtime = entry.runtime_data
     duration: int | None = call.data.get(ATTR_DURATION)
-    async with translated_errors(call.hass, entry):
-        await runtime.client.set_dnd_on(duration)
-    runtime.store.async_remember_dnd(without_end=duration is None)
-    await runtime.fast.async_refresh_sources(Source.ACCEPT_RULES)
+    await entry.runtime_data.accept_rules.async_set_dnd(on=True, duration=duration)
 
 
 async def _add_alias(call: ServiceCall) -> None:
     entry = _entry(call)
-    runtime = entry.runtime_data
     username: str = call.data[ATTR_USERNAME]
-    async with translated_errors(call.hass, entry):
-        await runtime.client.add_alias(username)
-    await runtime.slow.async_refresh_sources(Source.ALIASES)
+    await entry.runtime_data.aliases.async_add_alias(username)
 
 
 @callback

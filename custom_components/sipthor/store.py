@@ -7,7 +7,8 @@ announced by the call event entity.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Iterable
+from typing import Final, TypedDict
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.storage import Store
@@ -15,11 +16,16 @@ from homeassistant.helpers.storage import Store
 from .const import DOMAIN, STORAGE_VERSION
 
 _SAVE_DELAY = 5
+# The call list holds at most 2 x 50 calls; remembering more keys than that keeps a
+# call from being announced twice when a list comes back shorter for a while.
+MAX_SEEN_CALLS: Final = 500
 
 
 class _Stored(TypedDict, total=False):
     dnd_without_end: bool
+    # Oldest first.
     seen_calls: list[str]
+    # Written by versions that decided by start time; read no more.
     newest_call: str | None
 
 
@@ -43,14 +49,9 @@ class SipThorStore:
 
     @property
     def seen_calls(self) -> set[str] | None:
-        """Calls already announced; None before the first poll ever."""
+        """Calls already announced (or history when first seen); None before any."""
         seen = self._data.get("seen_calls")
         return None if seen is None else set(seen)
-
-    @property
-    def newest_call(self) -> str | None:
-        """Start time (ISO 8601) of the newest call announced."""
-        return self._data.get("newest_call")
 
     @callback
     def async_remember_dnd(self, *, without_end: bool) -> None:
@@ -60,11 +61,14 @@ class SipThorStore:
             self._schedule_save()
 
     @callback
-    def async_set_seen_calls(self, keys: set[str], newest: str | None) -> None:
-        """Remember the calls announced so far."""
-        self._data["seen_calls"] = sorted(keys)
-        self._data["newest_call"] = newest
-        self._schedule_save()
+    def async_add_seen_calls(self, keys: Iterable[str]) -> None:
+        """Remember calls as announced, oldest first; the oldest keys go past the bound."""
+        seen = self._data.get("seen_calls", [])
+        known = set(seen)
+        added = [key for key in keys if key not in known]
+        if added or "seen_calls" not in self._data:
+            self._data["seen_calls"] = [*seen, *added][-MAX_SEEN_CALLS:]
+            self._schedule_save()
 
     def _schedule_save(self) -> None:
         self._dirty = True

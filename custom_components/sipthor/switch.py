@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Self
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
-from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.restore_state import RestoreEntity
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
-from .coordinator import SipThorConfigEntry, Source
-from .entity import SipThorEntity
-from .helpers import translated_errors
+from .api import SipThorError, SipThorWriteTimeoutError
+from .const import DOMAIN, WRITE_TIMEOUT
+from .coordinator import (
+    AcceptRulesCoordinator,
+    AcceptRulesData,
+    SipThorConfigEntry,
+    SipThorCoordinator,
+    SipThorRuntimeData,
+    translated_error,
+)
+from .entity import SipThorEntity, account_device_info
 
 # Each switch writes to the server: one request at a time.
 PARALLEL_UPDATES = 1
 
-DO_NOT_DISTURB = SwitchEntityDescription(key="do_not_disturb", translation_key="do_not_disturb")
 
+@dataclass(frozen=True, kw_only=True)
+class SipThorSwitchEntityDescription[CoordinatorT: SipThorCoordinator[Any]](
+    SwitchEntityDescription
+):
+    """A switch backed by a polled source: how to read it and how to set it."""
+
+    coordinator_fn: Callable[[SipThorRuntimeData], CoordinatorT]
+    is_on_fn: Callable[[CoordinatorT], bool | None]
+    set_fn: Callable[[CoordinatorT, bool], Awaitable[None]]
+
+
+def _dnd_is_on(coordinator: AcceptRulesCoordinator) -> bool | None:
+    data: AcceptRulesData | None = coordinator.data
+    return data.dnd_active if data is not None else None
+
+
+SWITCHES: tuple[SipThorSwitchEntityDescription[Any], ...] = (
+    # On rejects every call (forwarded as "unavailable", if set), without an end; the
+    # sipthor.enable_dnd action takes a duration.
+    SipThorSwitchEntityDescription[AcceptRulesCoordinator](
+        key="do_not_disturb",
+        translation_key="do_not_disturb",
+        coordinator_fn=lambda runtime: runtime.accept_rules,
+        is_on_fn=_dnd_is_on,
+        set_fn=lambda coordinator, on: coordinator.async_set_dnd(on=on),
+    ),
+)
 
 PRIVACY = SwitchEntityDescription(key="privacy", translation_key="privacy")
 
@@ -28,78 +65,121 @@ async def async_setup_entry(
     entry: SipThorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the two switches."""
-    async_add_entities([DoNotDisturbSwitch(entry, DO_NOT_DISTURB), PrivacySwitch(entry, PRIVACY)])
+    """Add the switches."""
+    runtime = entry.runtime_data
+    async_add_entities(
+        [
+            *(
+                SipThorSwitch(description.coordinator_fn(runtime), description)
+                for description in SWITCHES
+            ),
+            PrivacySwitch(entry),
+        ]
+    )
 
 
-class DoNotDisturbSwitch(SipThorEntity, SwitchEntity):
-    """Do not disturb: on rejects every call (forwarded as "unavailable", if set).
+class SipThorSwitch[CoordinatorT: SipThorCoordinator[Any]](
+    SipThorEntity[CoordinatorT], SwitchEntity
+):
+    """A switch of the account: shows the new state once the server accepts it."""
 
-    The state is read back from the accept rules after each change; turning it on
-    sets it without an end, the ``sipthor.enable_dnd`` action takes a duration.
-    """
-
-    def __init__(self, entry: SipThorConfigEntry, description: SwitchEntityDescription) -> None:
-        """Show the accept rules of the fast coordinator."""
-        super().__init__(entry, description, Source.ACCEPT_RULES)
-        self._entry = entry
+    entity_description: SipThorSwitchEntityDescription[CoordinatorT]
 
     @property
     def is_on(self) -> bool | None:
-        """Whether do not disturb is on."""
-        return self._entry.runtime_data.fast.dnd_active()
+        """The state, from the coordinator."""
+        return self.entity_description.is_on_fn(self.coordinator)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Turn do not disturb on, without an end."""
-        runtime = self._entry.runtime_data
-        async with translated_errors(self.hass, self._entry):
-            await runtime.client.set_dnd_on()
-        runtime.store.async_remember_dnd(without_end=True)
-        await runtime.fast.async_refresh_sources(Source.ACCEPT_RULES)
+        """Turn on."""
+        await self._async_set(on=True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Turn do not disturb off."""
-        runtime = self._entry.runtime_data
-        async with translated_errors(self.hass, self._entry):
-            await runtime.client.set_dnd_off()
-        runtime.store.async_remember_dnd(without_end=False)
-        await runtime.fast.async_refresh_sources(Source.ACCEPT_RULES)
+        """Turn off."""
+        await self._async_set(on=False)
+
+    async def _async_set(self, *, on: bool) -> None:
+        await self.entity_description.set_fn(self.coordinator, on)
 
 
-class PrivacySwitch(SipThorEntity, SwitchEntity, RestoreEntity):
+@dataclass(frozen=True, slots=True)
+class PrivacyState(ExtraStoredData):
+    """What the privacy switch last set, and for which config entry."""
+
+    config_entry_id: str
+    is_on: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the restore-state store."""
+        return {"config_entry_id": self.config_entry_id, "is_on": self.is_on}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self | None:
+        """Read back what :meth:`as_dict` wrote; None for anything else."""
+        entry_id, is_on = data.get("config_entry_id"), data.get("is_on")
+        if isinstance(entry_id, str) and isinstance(is_on, bool):
+            return cls(entry_id, is_on)
+        return None
+
+
+class PrivacySwitch(SwitchEntity, RestoreEntity):
     """Hide the caller ID on outgoing calls.
 
-    No action of the API reads this back (docs/settings-api.md §6.2), so the state is the one this
-    switch last set, restored across restarts, and shown as assumed.
+    No action of the API reads this back (docs/settings-api.md §6.2), so the state is
+    the one this switch last set, restored across restarts, and shown as assumed. Home
+    Assistant restores by entity id: the state of a deleted account would pass to a new
+    one with the same address, so only what this very config entry saved is restored.
     """
 
+    _attr_has_entity_name = True
     _attr_assumed_state = True
+    _attr_should_poll = False
+    entity_description = PRIVACY
 
-    def __init__(self, entry: SipThorConfigEntry, description: SwitchEntityDescription) -> None:
+    def __init__(self, entry: SipThorConfigEntry) -> None:
         """Create the switch; it needs no polled data."""
-        super().__init__(entry, description, None)
         self._entry = entry
+        self._attr_unique_id = f"{entry.unique_id}_{PRIVACY.key}"
+        self._attr_device_info = account_device_info(entry)
         self._attr_is_on = None
 
     async def async_added_to_hass(self) -> None:
-        """Restore the state last set."""
+        """Restore the state this entry last set."""
         await super().async_added_to_hass()
-        if (last := await self.async_get_last_state()) is not None and last.state in (
-            STATE_ON,
-            STATE_OFF,
-        ):
-            self._attr_is_on = last.state == STATE_ON
+        if (extra := await self.async_get_last_extra_data()) is None:
+            return
+        state = PrivacyState.from_dict(extra.as_dict())
+        if state is not None and state.config_entry_id == self._entry.entry_id:
+            self._attr_is_on = state.is_on
+
+    @property
+    def extra_restore_state_data(self) -> PrivacyState | None:
+        """Saved with the entry's id, see the class docstring."""
+        if self._attr_is_on is None:
+            return None
+        return PrivacyState(self._entry.entry_id, self._attr_is_on)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Hide the caller ID."""
-        async with translated_errors(self.hass, self._entry):
-            await self._entry.runtime_data.client.set_privacy_on()
-        self._attr_is_on = True
-        self.async_write_ha_state()
+        await self._async_set(on=True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Show the caller ID."""
-        async with translated_errors(self.hass, self._entry):
-            await self._entry.runtime_data.client.set_privacy_off()
-        self._attr_is_on = False
+        await self._async_set(on=False)
+
+    async def _async_set(self, *, on: bool) -> None:
+        client = self._entry.runtime_data.client
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await (client.set_privacy_on() if on else client.set_privacy_off())
+        except (SipThorWriteTimeoutError, TimeoutError) as err:
+            # Perhaps applied, and nothing can read it back: the state is unknown now.
+            self._attr_is_on = None
+            self.async_write_ha_state()
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="write_timeout"
+            ) from err
+        except SipThorError as err:
+            raise translated_error(self.hass, self._entry, err) from err
+        self._attr_is_on = on
         self.async_write_ha_state()

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-import contextlib
-from datetime import timedelta
 import os
 from pathlib import Path
 import ssl
 import tempfile
-from unittest.mock import patch
 
 import aiohttp
-from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_CURRENCY, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sipthor.api import load_credentials
@@ -29,8 +24,7 @@ from custom_components.sipthor.certificate import (
 from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-
-type Upload = Callable[[bytes, str], Awaitable[str]]
+from tests.integration.common import Upload, setup_entry
 
 
 @pytest.fixture(autouse=True)
@@ -50,20 +44,21 @@ def private_config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     return config_dir
 
 
-@pytest.fixture(autouse=True)
-def trust_simulator(
+@pytest.fixture
+def simulator(
     simulator: SettingsSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Trust the simulator's server CA as a system CA, so verification stays on.
+) -> SettingsSimulator:
+    """The simulator, its server CA trusted as a system CA, so verification stays on.
 
     The integration verifies the server against the system trust store, which
-    OpenSSL reads from ``SSL_CERT_FILE``.
+    OpenSSL reads from ``SSL_CERT_FILE``. Only tests that talk to a server start one.
     """
     bundle = tmp_path / "ca-bundle.crt"
     system = Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile or "")
     system_pem = system.read_bytes() if system.is_file() else b""
     bundle.write_bytes(system_pem + simulator.certs.server_ca.read_bytes())
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    return simulator
 
 
 @pytest.fixture
@@ -89,32 +84,6 @@ async def stored_certificate(hass: HomeAssistant, alice_pem: bytes) -> Path:
     path = certificate_path(hass, certificate_file_name(ACCOUNT))
     await hass.async_add_executor_job(write_certificate, path, load_credentials(alice_pem))
     return path
-
-
-async def setup_entry(
-    hass: HomeAssistant, entry: MockConfigEntry, *, all_enabled: bool = False
-) -> bool:
-    """Add and set up ``entry``; ``all_enabled`` also enables what is off by default."""
-    entry.add_to_hass(hass)
-    with contextlib.ExitStack() as stack:
-        if all_enabled:
-            stack.enter_context(
-                patch(
-                    "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-                    return_value=True,
-                )
-            )
-        result = await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-    return result
-
-
-async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
-    """Move the clock, fire what is due, and wait for the polls that started."""
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    # Coordinators poll in background tasks.
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.fixture

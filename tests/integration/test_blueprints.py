@@ -207,7 +207,8 @@ async def test_low_balance_warning(
     account = simulator.platform.accounts[ACCOUNT]
 
     async def next_poll() -> None:
-        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=61))
+        # The balance is read every 5 minutes.
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5, seconds=1))
         # The poll runs in the background; firing the next one while it is in flight
         # would fire its request timeout too.
         await hass.async_block_till_done(wait_background_tasks=True)

@@ -25,7 +25,7 @@ from custom_components.sipthor.certificate import (
 from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import setup_entry
+from tests.integration.common import setup_entry
 
 LEGACY_FILE = f"{ACCOUNT}.pem"
 # Three accounts whose files were one before 1.2.

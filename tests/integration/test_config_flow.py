@@ -56,7 +56,7 @@ from custom_components.sipthor.const import (
 from simulator import Faults, SettingsSimulator
 from simulator.certs import IssuedCertificate, issue_client_certificate
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
-from tests.integration.conftest import Upload
+from tests.integration.common import Upload, setup_entry
 
 OTHER_ACCOUNT = "bob@example.com"
 KEY_PASSWORD = "key-file-password"
@@ -1074,7 +1074,7 @@ async def test_reconfigure_reloads_the_entry_once(
         result["flow_id"], _reconfigure_input(simulator.url)
     )
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.counters.requests["get_identity"] == 2
     assert simulator.counters.requests["get_prepaid"] == 1
 
@@ -1092,8 +1092,7 @@ async def test_reconfigure_url(
     hass.config_entries.async_update_entry(
         mock_config_entry, data=mock_config_entry.data | {CONF_URL: old_url}
     )
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
 
     result = await mock_config_entry.start_reconfigure_flow(hass)
@@ -1434,12 +1433,12 @@ async def test_options_flow(
     assert all(
         type(entry.options[key]) is int for key in (CONF_SCAN_INTERVAL, CONF_SLOW_SCAN_INTERVAL)
     )
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
 
     # Reloaded: the new intervals, the new currency, call times read as UTC.
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.fast.update_interval == timedelta(seconds=120)
-    assert entry.runtime_data.slow.update_interval == timedelta(minutes=30)
+    assert entry.runtime_data.registrations.update_interval == timedelta(seconds=120)
+    assert entry.runtime_data.identity.update_interval == timedelta(minutes=30)
     balance = hass.states.get(_entity_id(hass, "balance"))
     assert balance is not None
     assert balance.attributes[ATTR_UNIT_OF_MEASUREMENT] == "USD"
@@ -1483,4 +1482,4 @@ async def test_options_flow_out_of_range(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options[CONF_SCAN_INTERVAL] == 30
     await hass.async_block_till_done()
-    assert init_integration.runtime_data.fast.update_interval == timedelta(seconds=30)
+    assert init_integration.runtime_data.registrations.update_interval == timedelta(seconds=30)

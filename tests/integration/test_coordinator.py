@@ -1,27 +1,44 @@
-"""Polling: what is fetched, and what a failure makes unavailable, logged once."""
+"""Polling: one coordinator per source, each at its pace, failures logged once."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 import logging
+import time
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.sipthor.const import DOMAIN
-from simulator import SettingsSimulator
+from simulator import Hold, SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance, setup_entry
+from tests.integration.common import advance, setup_entry
 
 BALANCE = "sensor.alice_example_com_balance"
+REGISTERED = "sensor.alice_example_com_registered_devices"
 VOICEMAIL = "sensor.alice_example_com_voicemail"
 DND = "switch.alice_example_com_do_not_disturb"
+DND_LEFT = "sensor.alice_example_com_do_not_disturb_time_left"
 FORWARD_BUSY = "sensor.alice_example_com_forward_when_busy"
+SLOW_ACTIONS = (
+    "get_identity",
+    "get_call_forwarding",
+    "get_voicemail",
+    "get_aliases",
+    "get_enum",
+    "get_history",
+)
+
+
+def _lines(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if text in record.getMessage()]
 
 
 async def test_unreachable_then_back(
@@ -33,13 +50,13 @@ async def test_unreachable_then_back(
 ) -> None:
     simulator.faults.drop_connection = True
     await advance(hass, freezer, timedelta(seconds=61))
-    assert hass.states.get(BALANCE).state == STATE_UNAVAILABLE
-    assert hass.states.get(DND).state == STATE_UNAVAILABLE
-    # The slow data is not due yet: still shown.
+    assert hass.states.get(REGISTERED).state == STATE_UNAVAILABLE
+    # The other sources are not due yet: still shown.
+    assert hass.states.get(BALANCE).state == "12.3456"
     assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
 
     await advance(hass, freezer, timedelta(seconds=61))
-    lost = [r for r in caplog.records if "Error fetching SIP Thor alice" in r.getMessage()]
+    lost = _lines(caplog, "Error fetching alice@example.com registrations data")
     assert len(lost) == 1, "logged once when lost, not at every poll"
     assert "Cannot reach the settings page" in lost[0].getMessage()
     # One clear line; a traceback at most at debug level.
@@ -50,13 +67,10 @@ async def test_unreachable_then_back(
     )
 
     simulator.faults.drop_connection = False
-    simulator.platform.accounts[ACCOUNT].balance = 7.5
+    simulator.platform.accounts[ACCOUNT].registrations = []
     await advance(hass, freezer, timedelta(seconds=61))
-    assert hass.states.get(BALANCE).state == "7.5"
-    assert any(
-        "Fetching SIP Thor alice" in r.getMessage() and "recovered" in r.getMessage()
-        for r in caplog.records
-    )
+    assert hass.states.get(REGISTERED).state == "0"
+    assert _lines(caplog, "Fetching alice@example.com registrations data recovered")
 
 
 async def test_one_failing_source_leaves_the_rest(
@@ -68,21 +82,20 @@ async def test_one_failing_source_leaves_the_rest(
 ) -> None:
     simulator.faults.backend_error = True
     simulator.faults.actions = frozenset({"get_voicemail"})
-    await advance(hass, freezer, timedelta(seconds=11 * 60))
+    await advance(hass, freezer, timedelta(minutes=11))
     assert hass.states.get(VOICEMAIL).state == STATE_UNAVAILABLE
     assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
     assert hass.states.get(BALANCE).state == "12.3456"
 
-    await advance(hass, freezer, timedelta(seconds=11 * 60))
-    failures = [r for r in caplog.records if "reading voicemail failed" in r.getMessage()]
+    await advance(hass, freezer, timedelta(minutes=11))
+    failures = _lines(caplog, "Error fetching alice@example.com voicemail data")
     assert len(failures) == 1
-    assert failures[0].levelno == logging.WARNING
     assert "Database unavailable" in failures[0].getMessage()
 
     simulator.faults.backend_error = False
-    await advance(hass, freezer, timedelta(seconds=11 * 60))
+    await advance(hass, freezer, timedelta(minutes=11))
     assert hass.states.get(VOICEMAIL).state == "alice@vm.example.com"
-    assert any("reading voicemail works again" in r.getMessage() for r in caplog.records)
+    assert _lines(caplog, "Fetching alice@example.com voicemail data recovered")
 
 
 async def test_html_error_before_a_good_answer_is_only_a_warning(
@@ -95,47 +108,27 @@ async def test_html_error_before_a_good_answer_is_only_a_warning(
     simulator.faults.html_warning = True
     simulator.faults.actions = frozenset({"get_prepaid"})
     simulator.platform.accounts[ACCOUNT].balance = 3.0
-    await advance(hass, freezer, timedelta(seconds=61))
-    await advance(hass, freezer, timedelta(seconds=61))
+    await advance(hass, freezer, timedelta(minutes=5, seconds=1))
+    await advance(hass, freezer, timedelta(minutes=5, seconds=1))
     assert hass.states.get(BALANCE).state == "3.0"
     warnings = [
-        r
-        for r in caplog.records
-        if "Server warning with get_prepaid" in r.getMessage() and r.levelno >= logging.WARNING
+        r for r in _lines(caplog, "Server warning with get_prepaid") if r.levelno >= logging.WARNING
     ]
     assert len(warnings) == 1, "the same warning is logged once, then at debug level"
 
 
-async def test_refused_certificate_during_polling_starts_reauth(
+async def test_refused_certificate_anywhere_starts_reauth_once(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
 ) -> None:
     simulator.faults.tls_reject = True
-    await advance(hass, freezer, timedelta(seconds=61))
+    # Every source falls due: each is refused, one reauthentication is asked for.
+    await advance(hass, freezer, timedelta(minutes=11))
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     assert hass.states.get(BALANCE).state == STATE_UNAVAILABLE
-
-
-async def test_every_source_failing_marks_the_coordinator_failed(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    init_integration: MockConfigEntry,
-    simulator: SettingsSimulator,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    simulator.faults.status = 502
-    await advance(hass, freezer, timedelta(seconds=61))
-    await advance(hass, freezer, timedelta(seconds=61))
-    assert not init_integration.runtime_data.fast.last_update_success
-    assert hass.states.get(BALANCE).state == STATE_UNAVAILABLE
-    # One line for the account, not one per source and poll.
-    lost = [r for r in caplog.records if "Error fetching SIP Thor alice" in r.getMessage()]
-    assert len(lost) == 1
-    assert "HTTP 502" in lost[0].getMessage()
-    assert not [r for r in caplog.records if "reading prepaid failed" in r.getMessage()]
 
 
 async def test_monthly_usage_is_not_asked_again(
@@ -143,13 +136,16 @@ async def test_monthly_usage_is_not_asked_again(
     freezer: FrozenDateTimeFactory,
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert simulator.counters.requests["get_monthly_usage"] == 1
-    await advance(hass, freezer, timedelta(seconds=11 * 60))
-    await advance(hass, freezer, timedelta(seconds=11 * 60))
+    await advance(hass, freezer, timedelta(minutes=11))
+    await advance(hass, freezer, timedelta(minutes=11))
     assert simulator.counters.requests["get_monthly_usage"] == 1
     assert hass.states.get("sensor.alice_example_com_monthly_calls").state == STATE_UNAVAILABLE
     assert hass.states.get(BALANCE).state == "12.3456"
+    # Expected of this server: information, not an error.
+    assert not [r for r in _lines(caplog, "monthly usage") if r.levelno >= logging.WARNING]
 
 
 async def test_polls_only_what_enabled_entities_show(
@@ -161,25 +157,12 @@ async def test_polls_only_what_enabled_entities_show(
 ) -> None:
     entity_registry.async_update_entity(VOICEMAIL, disabled_by=er.RegistryEntryDisabler.USER)
     assert await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     simulator.counters.reset()
 
-    await advance(hass, freezer, timedelta(seconds=11 * 60))
+    await advance(hass, freezer, timedelta(minutes=11))
     assert simulator.counters.requests["get_call_forwarding"] == 1
     assert "get_voicemail" not in simulator.counters.requests
-    # Fast data every minute: balance, registrations, accept rules; nothing else.
-    assert set(simulator.counters.requests) - {
-        "get_prepaid",
-        "get_devices",
-        "get_accept_rules",
-    } == {
-        "get_identity",
-        "get_call_forwarding",
-        "get_aliases",
-        "get_enum",
-        "get_history",
-        "get_balance_history",
-    }
 
 
 async def test_enabling_an_entity_fetches_its_data_at_once(
@@ -196,6 +179,167 @@ async def test_enabling_an_entity_fetches_its_data_at_once(
         "sensor.alice_example_com_last_balance_change", disabled_by=None
     )
     assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.counters.requests["get_balance_history"] == 1
     assert hass.states.get("sensor.alice_example_com_last_balance_change").state == "-0.0627"
+
+
+async def test_requests_per_hour_at_the_defaults(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    """At most 120 requests and 60 handshakes an hour, registrations never a minute old."""
+    await setup_entry(hass, mock_config_entry)
+    simulator.counters.reset()
+    for _ in range(60):
+        await advance(hass, freezer, timedelta(minutes=1))
+    assert simulator.counters.requests == Counter(
+        {
+            "get_devices": 60,
+            "get_prepaid": 12,  # every 5 minutes
+            "get_accept_rules": 6,
+            **dict.fromkeys(SLOW_ACTIONS, 6),
+        }
+    )
+    assert simulator.counters.requests.total() == 114
+    # Polls due together take turns on one kept-alive connection: one TLS handshake (and
+    # certificate exchange) a minute, not one per request in flight.
+    assert simulator.counters.handshakes == 60
+
+
+async def test_a_new_call_reads_the_balance_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    await setup_entry(hass, mock_config_entry)
+    # Just before the call list is read again, a call ends and costs credit.
+    await advance(hass, freezer, timedelta(minutes=9))
+    account = simulator.platform.accounts[ACCOUNT]
+    simulator.platform.add_call(ACCOUNT, "placed", "sip:+31201234567@example.com", duration=60)
+    account.balance = 11.0
+    simulator.counters.reset()
+
+    await advance(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert simulator.counters.requests["get_history"] == 1
+    assert simulator.counters.requests["get_prepaid"] == 1
+    assert hass.states.get(BALANCE).state == "11.0"
+
+
+async def test_timed_dnd_is_read_again_when_it_ends(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    # Set on the web page for 3 minutes; seen at the next slow poll.
+    simulator.platform.set_dnd(simulator.platform.accounts[ACCOUNT], 13)
+    await advance(hass, freezer, timedelta(minutes=10, seconds=1))
+    assert hass.states.get(DND).state == "on"
+    assert hass.states.get(DND_LEFT).state == "3"
+
+    simulator.counters.reset()
+    await advance(hass, freezer, timedelta(minutes=3, seconds=10))
+    assert simulator.counters.requests["get_accept_rules"] == 1
+    assert hass.states.get(DND).state == "off"
+    assert hass.states.get(DND_LEFT).state == "0"
+
+
+async def _wave(hass: HomeAssistant, hold: Hold, *, patience: int = 10) -> list[str]:
+    """The answers held together once no more arrive (not released); [] if none came.
+
+    Real time must pass for requests to cross the loopback: the executor sleeps it.
+    """
+    arrived = -1
+    for _ in range(patience):
+        await hass.async_add_executor_job(time.sleep, 0.05)
+        if hold.waiting and len(hold.waiting) == arrived:
+            break
+        arrived = len(hold.waiting)
+    return sorted(hold.waiting)
+
+
+async def test_setup_takes_one_round_trip(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    """The setup sources go together; the rest follows in the background, 3 at a time."""
+    simulator.faults.hold = hold = Hold()
+    mock_config_entry.add_to_hass(hass)
+    setup = hass.async_create_task(hass.config_entries.async_setup(mock_config_entry.entry_id))
+
+    during_setup = []
+    while (wave := await _wave(hass, hold)) and not setup.done():
+        during_setup.append(wave)
+        hold.release()
+    assert setup.done()
+    assert setup.result()
+    assert during_setup == [["get_accept_rules", "get_devices", "get_prepaid"]]
+    assert hass.states.get(BALANCE).state == "12.3456"
+    # Not fetched yet: unavailable, not a made-up value.
+    assert hass.states.get(FORWARD_BUSY).state == STATE_UNAVAILABLE
+
+    after_setup = []
+    while wave:
+        after_setup.append(wave)
+        hold.release()
+        wave = await _wave(hass, hold)
+    assert [len(wave) for wave in after_setup] == [3, 3]
+    assert sorted(action for wave in after_setup for action in wave) == sorted(SLOW_ACTIONS)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
+
+
+async def test_a_poll_older_than_a_write_does_not_undo_it(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """The read-back wins over a poll that read the server before the write."""
+    simulator.faults.actions = frozenset({"get_call_forwarding"})
+    simulator.faults.hold = hold = Hold(count=1)
+    # The slow poll reads the old targets, and its answer is held on the way back.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=11))
+    while not hold.waiting:
+        await hass.async_add_executor_job(time.sleep, 0.02)
+
+    await hass.services.async_call(
+        DOMAIN,
+        "set_call_forwarding",
+        {"config_entry_id": init_integration.entry_id, "busy": "0612345678"},
+        blocking=True,
+    )
+    assert hass.states.get(FORWARD_BUSY).state == "0612345678@example.com"
+
+    assert hold.release() == ["get_call_forwarding"]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert simulator.counters.requests["get_call_forwarding"] == 3  # setup, poll, read-back
+    assert hass.states.get(FORWARD_BUSY).state == "0612345678@example.com"
+
+
+async def test_a_poll_is_bounded_as_a_whole(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """However long the client would wait, a poll gives up after 45 s and says so."""
+    init_integration.runtime_data.client.request_timeout = 600
+    simulator.faults.actions = frozenset({"get_devices"})
+    simulator.faults.hold = hold = Hold()
+    start = dt_util.utcnow()
+    try:
+        async_fire_time_changed(hass, start + timedelta(seconds=61))
+        while not hold.waiting:
+            await hass.async_add_executor_job(time.sleep, 0.02)
+        async_fire_time_changed(hass, start + timedelta(seconds=61 + 46))
+        await hass.async_block_till_done()
+    finally:
+        hold.release()
+    assert hass.states.get(REGISTERED).state == STATE_UNAVAILABLE
+    assert _lines(caplog, "registrations data: The settings page did not answer within 45")

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance
+from tests.integration.common import advance
 
 DESK_PHONE = "binary_sensor.grandstream_ht802_1_0_53_2_198_51_100_20_registered"
 DESK_TRANSPORT = "sensor.grandstream_ht802_1_0_53_2_198_51_100_20_transport"
@@ -72,7 +72,7 @@ async def test_dropped_phone_reads_off_and_survives_restart(
     assert hass.states.get(DESK_TRANSPORT).state == "unknown"
 
     assert await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     # Still there, still off: an automation on it keeps working.
     assert hass.states.get(DESK_PHONE).state == "off"
 

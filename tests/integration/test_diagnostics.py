@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -11,9 +12,11 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
+from yarl import URL
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.common import setup_entry
 
 
 async def test_diagnostics(
@@ -60,3 +63,22 @@ async def test_diagnostics_hold_no_secret_or_number(
         "203.0.113.45",
     ):
         assert secret not in text, secret
+
+
+async def test_diagnostics_show_no_user_info_of_the_url(
+    hass: HomeAssistant,
+    hass_client,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    url = URL(simulator.url).with_user("alice").with_password("s3cret-Pa55")
+    # An entry stored before the form refused user info in the URL.
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, CONF_URL: str(url)}
+    )
+    assert await setup_entry(hass, mock_config_entry)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, mock_config_entry)
+    assert diagnostics["entry"]["data"][CONF_URL] == simulator.url
+    assert "s3cret-Pa55" not in json.dumps(diagnostics)

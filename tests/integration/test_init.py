@@ -18,6 +18,7 @@ from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from simulator.certs import issue_client_certificate
 from tests.conftest import ACCOUNT
+from tests.integration.common import setup_entry
 
 
 def _reauth_flows(hass: HomeAssistant) -> list[dict]:
@@ -35,7 +36,7 @@ async def test_setup_and_unload(
     assert hass.states.get("sensor.alice_example_com_balance").state == "12.3456"
 
     assert await hass.config_entries.async_unload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert init_integration.state is ConfigEntryState.NOT_LOADED
     assert hass.states.get("sensor.alice_example_com_balance").state == "unavailable"
 
@@ -56,7 +57,7 @@ async def test_remove_entry_deletes_the_private_key(
     assert stored_certificate.parent.stat().st_mode & 0o777 == 0o700
 
     await hass.config_entries.async_remove(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert not stored_certificate.exists()
 
 
@@ -67,9 +68,7 @@ async def test_unreachable_server_retries_setup(
     simulator: SettingsSimulator,
 ) -> None:
     simulator.faults.drop_connection = True
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     assert not _reauth_flows(hass)
 
@@ -83,9 +82,7 @@ async def test_refused_certificate_starts_reauthentication(
     fault: str,
 ) -> None:
     setattr(simulator.faults, fault, True)
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert len(_reauth_flows(hass)) == 1
 
@@ -93,9 +90,7 @@ async def test_refused_certificate_starts_reauthentication(
 async def test_missing_certificate_file_starts_reauthentication(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert len(_reauth_flows(hass)) == 1
 
@@ -117,9 +112,7 @@ async def test_expired_certificate_starts_reauthentication(
     credentials = load_credentials(expired.combined_pem, now=now - timedelta(days=2))
     await hass.async_add_executor_job(write_certificate, stored_certificate, credentials)
 
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert len(_reauth_flows(hass)) == 1
 

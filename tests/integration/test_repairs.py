@@ -15,6 +15,7 @@ from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from simulator.certs import issue_client_certificate
 from tests.conftest import ACCOUNT
+from tests.integration.common import setup_entry
 
 
 async def _setup_with_certificate_expiring_in(
@@ -32,9 +33,7 @@ async def _setup_with_certificate_expiring_in(
     await hass.async_add_executor_job(
         write_certificate, path, load_credentials(issued.combined_pem)
     )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, entry)
 
 
 async def test_certificate_expiring_soon_raises_a_repair_issue(

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.sipthor.const import CONF_HISTORY_TIMEZONE
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance, setup_entry
+from tests.integration.common import advance, setup_entry
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -84,9 +84,7 @@ async def test_missed_calls_today_counts_from_local_midnight(
     simulator.platform.add_call(
         ACCOUNT, "received", "sip:c@example.net", seconds_ago=10 * 60, duration=40
     )
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     assert state(hass, "sensor.alice_example_com_missed_calls_today") == "1"
 
 
@@ -103,8 +101,7 @@ async def test_history_in_utc_option(
     hass.config_entries.async_update_entry(
         mock_config_entry, options={CONF_CURRENCY: "CHF", CONF_HISTORY_TIMEZONE: "utc"}
     )
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
 
     missed = dt_util.parse_datetime(state(hass, "sensor.alice_example_com_last_missed_call"))
     assert missed == _seeded_call(simulator, "sip:bob@example.net").replace(microsecond=0)
@@ -134,9 +131,7 @@ async def test_account_without_mailbox_or_prepaid(
     account.voicemail = None
     account.prepaid = False
     account.registrations = []
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
 
     assert state(hass, "sensor.alice_example_com_voicemail") == "none"
     assert state(hass, "sensor.alice_example_com_balance") == STATE_UNKNOWN
@@ -194,9 +189,7 @@ async def test_disabled_by_default(
     stored_certificate,
     simulator: SettingsSimulator,
 ) -> None:
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, mock_config_entry)
     for entity_id in (
         "sensor.alice_example_com_monthly_calls",
         "sensor.alice_example_com_monthly_cost",
@@ -217,5 +210,5 @@ async def test_polling_updates_the_balance(
     simulator: SettingsSimulator,
 ) -> None:
     simulator.platform.accounts[ACCOUNT].balance = 1.25
-    await advance(hass, freezer, timedelta(seconds=61))
+    await advance(hass, freezer, timedelta(minutes=5, seconds=1))
     assert state(hass, "sensor.alice_example_com_balance") == "1.25"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.event import async_track_state_change_event
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
+from tests.integration.common import advance
 
 
 async def _call(hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any) -> None:
@@ -66,11 +70,45 @@ async def test_forwarding_only_reads_back_forwarding(
 ) -> None:
     simulator.counters.reset()
     await _call(hass, "set_call_forwarding", init_integration, busy="<voice-mailbox>")
-    assert set(simulator.counters.requests) == {
-        "get_voicemail",  # the mailbox exists: checked before forwarding to it
-        "set_call_forwarding",
-        "get_call_forwarding",
-    }
+    # The mailbox is known to exist from the last poll: not asked again (2 round trips).
+    assert simulator.counters.requests == {"set_call_forwarding": 1, "get_call_forwarding": 1}
+
+
+async def test_forwarding_shows_the_new_target_before_the_read_back(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """The server said success: the new target shows at once, then is confirmed."""
+    shown: list[str] = []
+    entity_id = "sensor.alice_example_com_forward_when_busy"
+
+    @callback
+    def on_change(event: Event[EventStateChangedData]) -> None:
+        if (new_state := event.data["new_state"]) is not None:
+            shown.append(new_state.state)
+
+    async_track_state_change_event(hass, entity_id, on_change)
+    simulator.faults.drop_connection = True
+    simulator.faults.actions = frozenset({"get_call_forwarding"})
+    await _call(hass, "set_call_forwarding", init_integration, busy="0612345678")
+    # The read-back failed, yet the state the server accepted is shown.
+    assert shown == ["0612345678"]
+
+
+async def test_forwarding_asks_for_what_is_not_known(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    entity_registry.async_update_entity(
+        "sensor.alice_example_com_voicemail", disabled_by=er.RegistryEntryDisabler.USER
+    )
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    simulator.platform.accounts[ACCOUNT].voicemail = None
+    with pytest.raises(ServiceValidationError) as raised:
+        await _call(hass, "set_call_forwarding", init_integration, busy="<voice-mailbox>")
+    assert raised.value.translation_key == "no_voice_mailbox"
 
 
 @pytest.mark.parametrize(
@@ -105,11 +143,15 @@ async def test_unknown_keyword_message_names_the_keywords(
 
 
 async def test_forwarding_to_a_missing_mailbox_or_mobile(
-    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
 ) -> None:
     account = simulator.platform.accounts[ACCOUNT]
     account.voicemail = None
     account.mobile_number = ""
+    await advance(hass, freezer, timedelta(minutes=11))
     with pytest.raises(ServiceValidationError) as raised:
         await _call(hass, "set_call_forwarding", init_integration, busy="<voice-mailbox>")
     assert raised.value.translation_key == "no_voice_mailbox"
@@ -204,7 +246,7 @@ async def test_read_back_failure_does_not_fail_the_write(
     simulator.faults.actions = frozenset({"get_call_forwarding"})
     await _call(hass, "set_call_forwarding", init_integration, always="0612345678")
     assert simulator.platform.accounts[ACCOUNT].forwarding["FUNC"] == ("sip:0612345678@example.com")
-    assert "Could not read back call_forwarding" in caplog.text
+    assert "could not read back call_forwarding" in caplog.text
 
 
 async def test_read_back_refused_starts_reauthentication(
@@ -227,7 +269,7 @@ async def test_nothing_is_read_back_that_no_entity_shows(
         if "forward" in entry.entity_id:
             registry.async_update_entity(entry.entity_id, disabled_by=er.RegistryEntryDisabler.USER)
     assert await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     simulator.counters.reset()
     await _call(hass, "set_call_forwarding", init_integration, always="0612345678")
     assert set(simulator.counters.requests) == {"set_call_forwarding"}

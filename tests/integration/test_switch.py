@@ -14,16 +14,21 @@ from homeassistant.const import (
     SERVICE_TURN_ON,
     STATE_OFF,
     STATE_ON,
+    STATE_UNKNOWN,
 )
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, mock_restore_cache
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    mock_restore_cache,
+    mock_restore_cache_with_extra_data,
+)
 
 from custom_components.sipthor.const import DOMAIN
-from simulator import SettingsSimulator
+from simulator import Hold, SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.conftest import advance
+from tests.integration.common import advance, setup_entry
 
 DND = "switch.alice_example_com_do_not_disturb"
 DND_SENSOR = "binary_sensor.alice_example_com_do_not_disturb"
@@ -69,7 +74,7 @@ async def test_dnd_without_end_survives_a_restart(
 ) -> None:
     await _switch(hass, SERVICE_TURN_ON, DND)
     assert await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(DND).state == STATE_ON
 
 
@@ -83,47 +88,54 @@ async def test_dnd_set_elsewhere_with_a_duration(
     # with 0 minutes behind (one of the answers docs/settings-api.md §9 question 4 allows).
     simulator.platform.behaviour.dnd_expiry = "keep"
     simulator.platform.set_dnd(simulator.platform.accounts[ACCOUNT], 45)
-    await advance(hass, freezer, timedelta(seconds=61))
+    await advance(hass, freezer, timedelta(minutes=10, seconds=1))
     assert hass.states.get(DND).state == STATE_ON
-    assert hass.states.get(DND_LEFT).state == "44"
+    assert hass.states.get(DND_LEFT).state == "35"
 
-    await advance(hass, freezer, timedelta(seconds=45 * 60))
+    # Read again when the server said it ends, not at the next slow poll.
+    await advance(hass, freezer, timedelta(minutes=35, seconds=10))
     # Not set here without an end, so it expired.
     assert hass.states.get(DND).state == STATE_OFF
     assert hass.states.get(DND_LEFT).state == "0"
 
 
-async def test_dnd_refused_by_the_server(
-    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ({"backend_error": True}, ("server_refused", "Error (SipPort)")),
+        ({"status": 500}, ("server_error", "HTTP 500")),
+        ({"drop_connection": True}, ("communication_error", "Cannot reach")),
+    ],
+)
+async def test_dnd_write_failures(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    fault: dict[str, object],
+    expected: tuple[str, str],
 ) -> None:
-    simulator.faults.backend_error = True
+    translation_key, detail = expected
+    for name, value in fault.items():
+        setattr(simulator.faults, name, value)
     simulator.faults.actions = frozenset({"set_dnd_on"})
     with pytest.raises(HomeAssistantError) as raised:
         await _switch(hass, SERVICE_TURN_ON, DND)
-    assert raised.value.translation_key == "server_refused"
-    assert "Error (SipPort)" in str(raised.value)
+    assert raised.value.translation_key == translation_key
+    assert detail in str(raised.value)
+    # Nothing was applied: no new state shown, nothing read back.
     assert hass.states.get(DND).state == STATE_OFF
+    assert simulator.counters.requests["get_accept_rules"] == 1
 
 
-async def test_dnd_server_failure(
+async def test_dnd_shows_on_when_the_server_accepts(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
-    simulator.faults.status = 500
-    simulator.faults.actions = frozenset({"set_dnd_on"})
-    with pytest.raises(HomeAssistantError) as raised:
-        await _switch(hass, SERVICE_TURN_ON, DND)
-    assert raised.value.translation_key == "server_error"
-    assert "HTTP 500" in str(raised.value)
-    assert hass.states.get(DND).state == STATE_OFF
-
-
-async def test_dnd_unreachable_server(
-    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
-) -> None:
+    """One round trip to the new state; the read-back only confirms it."""
     simulator.faults.drop_connection = True
-    with pytest.raises(HomeAssistantError) as raised:
-        await _switch(hass, SERVICE_TURN_ON, DND)
-    assert raised.value.translation_key == "communication_error"
+    simulator.faults.actions = frozenset({"get_accept_rules"})
+    await _switch(hass, SERVICE_TURN_ON, DND)
+    assert hass.states.get(DND).state == STATE_ON
+    assert hass.states.get(DND_SENSOR).state == STATE_ON
 
 
 async def test_refused_certificate_while_switching_starts_reauth(
@@ -172,13 +184,42 @@ async def test_privacy_state_restored_after_restart(
     stored_certificate,
     simulator: SettingsSimulator,
 ) -> None:
-    mock_restore_cache(hass, [State(PRIVACY, STATE_ON)])
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(PRIVACY, STATE_ON),
+                {"config_entry_id": mock_config_entry.entry_id, "is_on": True},
+            )
+        ],
+    )
+    await setup_entry(hass, mock_config_entry)
     assert hass.states.get(PRIVACY).state == STATE_ON
     # Restoring asks nothing of the server.
     assert "set_privacy_on" not in simulator.counters.requests
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"config_entry_id": "an-entry-since-deleted", "is_on": True},
+        None,  # saved by a version that did not say whose state it was
+    ],
+)
+async def test_privacy_state_of_another_entry_is_not_restored(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+    extra: dict[str, object] | None,
+) -> None:
+    """A deleted and re-added account starts clean, though its entity id is the same."""
+    if extra is None:
+        mock_restore_cache(hass, [State(PRIVACY, STATE_ON)])
+    else:
+        mock_restore_cache_with_extra_data(hass, [(State(PRIVACY, STATE_ON), extra)])
+    await setup_entry(hass, mock_config_entry)
+    assert hass.states.get(PRIVACY).state == STATE_UNKNOWN
 
 
 async def test_whole_path_from_upload_to_entity_state(
@@ -199,7 +240,7 @@ async def test_whole_path_from_upload_to_entity_state(
         },
     )
     assert result["type"] == "create_entry"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get("sensor.alice_example_com_balance").state == "12.3456"
     assert hass.states.get(DND).state == STATE_OFF
 
@@ -207,3 +248,22 @@ async def test_whole_path_from_upload_to_entity_state(
     assert simulator.platform.accounts[ACCOUNT].temporary_groups == ["nobody"]
     assert hass.states.get(DND).state == STATE_ON
     assert hass.states.get(DND_SENSOR).state == STATE_ON
+
+
+async def test_dnd_write_without_an_answer_is_read_back(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """The server applied the change but the answer came too late."""
+    init_integration.runtime_data.client.write_timeout = 0.2
+    simulator.faults.actions = frozenset({"set_dnd_on"})
+    simulator.faults.hold = hold = Hold()
+    try:
+        with pytest.raises(HomeAssistantError) as raised:
+            await _switch(hass, SERVICE_TURN_ON, DND)
+    finally:
+        hold.release()
+    assert raised.value.translation_key == "write_timeout"
+    assert "may have been applied" in str(raised.value)
+    # Read back: on, as the server now holds it.
+    assert simulator.counters.requests["get_accept_rules"] == 2
+    assert hass.states.get(DND).state == STATE_ON

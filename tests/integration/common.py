@@ -1,0 +1,45 @@
+"""Helpers of the integration's tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+import contextlib
+from datetime import timedelta
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+type Upload = Callable[[bytes, str], Awaitable[str]]
+
+
+async def setup_entry(
+    hass: HomeAssistant, entry: MockConfigEntry, *, all_enabled: bool = False
+) -> bool:
+    """Set up ``entry`` (added first if need be), and wait for what follows setup.
+
+    ``all_enabled`` also enables the entities that are off by default.
+    """
+    if hass.config_entries.async_get_entry(entry.entry_id) is None:
+        entry.add_to_hass(hass)
+    with contextlib.ExitStack() as stack:
+        if all_enabled:
+            stack.enter_context(
+                patch(
+                    "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+                    return_value=True,
+                )
+            )
+        result = await hass.config_entries.async_setup(entry.entry_id)
+        # What setup did not fetch arrives in the background, right after it.
+        await hass.async_block_till_done(wait_background_tasks=True)
+    return result
+
+
+async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+    """Move the clock, fire what is due, and wait for the polls that started."""
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    # Coordinators poll in background tasks.
+    await hass.async_block_till_done(wait_background_tasks=True)
