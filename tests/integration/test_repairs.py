@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sipthor.api import load_credentials
 from custom_components.sipthor.certificate import write_certificate
@@ -65,4 +68,93 @@ async def test_certificate_with_time_left_raises_none(
     issue_registry: ir.IssueRegistry,
     init_integration: MockConfigEntry,
 ) -> None:
+    assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]
+
+
+async def _fix(hass: HomeAssistant, hass_client: ClientSessionGenerator, issue_id: str) -> dict:
+    """Run the issue's fix flow through the repairs HTTP API, as the frontend does."""
+    assert await async_setup_component(hass, "repairs", {})
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    assert response.status == 200, await response.text()
+    form = await response.json()
+    assert form["type"] == "form"
+    assert form["step_id"] == "confirm"
+    response = await client.post(f"/api/repairs/issues/fix/{form['flow_id']}", json={})
+    assert response.status == 200, await response.text()
+    return dict(await response.json())
+
+
+def _reauth_flows(hass: HomeAssistant, entry: MockConfigEntry) -> list[dict]:
+    return [
+        flow
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["context"]["source"] == SOURCE_REAUTH
+        and flow["context"]["entry_id"] == entry.entry_id
+    ]
+
+
+async def test_expiry_issue_fix_starts_reauthentication(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+    simulator: SettingsSimulator,
+) -> None:
+    await _setup_with_certificate_expiring_in(
+        hass, mock_config_entry, stored_certificate, simulator, days=10
+    )
+    issue_id = f"certificate_expiring_{mock_config_entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id).is_fixable
+    assert not _reauth_flows(hass, mock_config_entry)
+
+    result = await _fix(hass, hass_client, issue_id)
+
+    assert result["type"] == "create_entry"
+    # The user is now asked for the new certificate.
+    assert len(_reauth_flows(hass, mock_config_entry)) == 1
+
+
+async def test_fix_flow_of_a_removed_entry_aborts(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    # The integration is loaded (its actions, its repairs platform) but the entry the
+    # issue names was deleted meanwhile.
+    assert await async_setup_component(hass, DOMAIN, {})
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        "certificate_expiring_gone",
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="certificate_expiring",
+        translation_placeholders={"account": ACCOUNT, "date": "2030-01-01"},
+        data={"entry_id": "gone"},
+    )
+    assert await async_setup_component(hass, "repairs", {})
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix",
+        json={"handler": DOMAIN, "issue_id": "certificate_expiring_gone"},
+    )
+    result = await response.json()
+    assert result["type"] == "abort"
+    assert result["reason"] == "entry_removed"
+
+
+async def test_removing_the_entry_removes_its_issues(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+    simulator: SettingsSimulator,
+) -> None:
+    await _setup_with_certificate_expiring_in(
+        hass, mock_config_entry, stored_certificate, simulator, days=10
+    )
+    await hass.config_entries.async_remove(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
     assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]
