@@ -10,7 +10,7 @@ Their fix flow starts reauthentication, which asks for the new certificate.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
@@ -21,7 +21,10 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .const import CERTIFICATE_WARNING, DOMAIN
-from .coordinator import SipThorConfigEntry
+
+if TYPE_CHECKING:
+    # The coordinators raise the refusal issue: a runtime import would be circular.
+    from .coordinator import SipThorConfigEntry
 
 _CHECK_INTERVAL: Final = timedelta(hours=12)
 ISSUE_EXPIRING: Final = "certificate_expiring"
@@ -83,16 +86,17 @@ def async_check_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntr
 
 
 @callback
-def async_certificate_refused(
-    hass: HomeAssistant, entry: SipThorConfigEntry, expires: datetime
-) -> None:
+def async_certificate_refused(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
     """Raise the refusal issue when the server refuses a certificate still valid.
 
     An expired certificate explains itself (its sensor and the expiry issue): only a
     refusal within the validity means that the platform revoked or replaced it.
     """
-    if expires > dt_util.utcnow():
-        _create_issue(hass, entry, ISSUE_REFUSED, ir.IssueSeverity.ERROR, expires)
+    certificate = getattr(entry.runtime_data, "certificate", None)
+    if certificate is not None and certificate.not_valid_after > dt_util.utcnow():
+        _create_issue(
+            hass, entry, ISSUE_REFUSED, ir.IssueSeverity.ERROR, certificate.not_valid_after
+        )
 
 
 @callback

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -18,7 +21,7 @@ from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from simulator.certs import issue_client_certificate
 from tests.conftest import ACCOUNT
-from tests.integration.common import setup_entry
+from tests.integration.common import advance, setup_entry
 
 
 async def _setup_with_certificate_expiring_in(
@@ -158,3 +161,66 @@ async def test_removing_the_entry_removes_its_issues(
     await hass.config_entries.async_remove(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]
+
+
+async def test_refused_valid_certificate_raises_a_fixable_issue(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    issue_id = f"certificate_refused_{init_integration.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+    # The platform revoked the certificate: the page answers "X.509 Credentials error".
+    simulator.faults.credentials_error = True
+    await advance(hass, freezer, timedelta(minutes=1))
+
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.is_fixable
+    assert issue.translation_placeholders["account"] == ACCOUNT
+    # Reauthentication started on its own; the fix flow leads there as well.
+    assert len(_reauth_flows(hass, init_integration)) == 1
+    result = await _fix(hass, hass_client, issue_id)
+    assert result["type"] == "create_entry"
+    assert len(_reauth_flows(hass, init_integration)) == 1
+
+    # Accepted again (here: the fault is over), the issue goes with the next setup.
+    simulator.faults.credentials_error = False
+    await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_refused_write_raises_the_issue_too(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.faults.credentials_error = True
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            "switch",
+            "turn_on",
+            {"entity_id": "switch.alice_example_com_do_not_disturb"},
+            blocking=True,
+        )
+    issue_id = f"certificate_refused_{init_integration.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+
+async def test_refused_password_raises_no_certificate_issue(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    # Entries that sign in with a password have no certificate to blame.
+    init_integration.runtime_data.certificate = None  # type: ignore[assignment]
+    simulator.faults.credentials_error = True
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            "switch",
+            "turn_on",
+            {"entity_id": "switch.alice_example_com_do_not_disturb"},
+            blocking=True,
+        )
+    assert not [issue for issue in ir.async_get(hass).issues.values() if issue.domain == DOMAIN]
