@@ -236,8 +236,18 @@ TRANSLATIONS_SCHEMA = vol.Schema(
         vol.Optional("exceptions"): cv.schema_with_slug_keys(
             {vol.Optional("message"): _TEXT}, slug_validator=cv.slug
         ),
+        # An issue has a title and either a description or, when fixable, a fix flow.
         vol.Optional("issues"): {
-            str: {vol.Required("title"): _TEXT, vol.Required("description"): _TEXT}
+            str: vol.All(
+                cv.has_at_least_one_key("description", "fix_flow"),
+                vol.Schema(
+                    {
+                        vol.Required("title"): _TEXT,
+                        vol.Exclusive("description", "fixable"): _TEXT,
+                        vol.Exclusive("fix_flow", "fixable"): _FLOW,
+                    }
+                ),
+            )
         },
         vol.Optional("services"): _keyed(
             {

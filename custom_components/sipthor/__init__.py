@@ -32,7 +32,7 @@ from .coordinator import (
     create_runtime_data,
 )
 from .entity import registration_id, registration_id_of_device
-from .repairs import async_check_certificate_expiry
+from .repairs import async_check_certificate_expiry, async_delete_issues
 from .services import async_setup_services
 from .store import SipThorStore
 
@@ -209,6 +209,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> 
     ):
         await hass.async_add_executor_job(remove_certificate, certificate_path(hass, file_name))
     await SipThorStore(hass, entry.entry_id).async_remove()
+    async_delete_issues(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

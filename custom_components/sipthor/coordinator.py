@@ -71,6 +71,7 @@ from .const import (
     POLL_TIMEOUT,
     WRITE_TIMEOUT,
 )
+from .repairs import async_certificate_refused
 from .store import SipThorStore
 
 
@@ -212,6 +213,7 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
                 async with self._queue.turn() if queued else contextlib.nullcontext():
                     return await self._fetch(self.client)
         except SipThorAuthenticationError as err:
+            async_certificate_refused(self.hass, self.config_entry)
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
                 translation_key="authentication_failed",
@@ -306,6 +308,7 @@ def translated_error(
     new one. A refusal by the server carries the server's own message.
     """
     if isinstance(err, SipThorAuthenticationError):
+        async_certificate_refused(hass, entry)
         entry.async_start_reauth(hass)
         return HomeAssistantError(
             translation_domain=DOMAIN,
