@@ -598,8 +598,21 @@ class SettingsSimulator:
         """
         page = [_HTML_HEADER, f"<h1>SIP settings of {account.address}</h1>"]
         if params.get("tab") == "settings":
-            checked = " checked" if account.privacy else ""
-            page.append(f"<input type=checkbox name=anonymous value=1{checked}> Hide caller ID")
+            # Loose markup as CDRTool prints it: upper-case tags, unquoted and minimised
+            # attributes, cells never closed, and a form of some 40 KB around the box.
+            page.append("<FORM method=post name=sipsettings><TABLE class=settings>")
+            page.extend(
+                f"<TR><TD class=label>Setting {row}<TD><INPUT type=text name=field{row} "
+                f"value='{'x' * 200}' size=35>"
+                for row in range(150)
+            )
+            if self.platform.behaviour.privacy_checkbox:
+                checked = " CHECKED" if account.privacy else ""
+                page.append(
+                    "<TR><TD class=label>Hide caller ID<TD>"
+                    f"<INPUT type=checkbox name=anonymous value=1{checked}>"
+                )
+            page.append("</TABLE></FORM>")
         page.append("</body></html>")
         return "".join(page)
 

@@ -112,6 +112,9 @@ class Behaviour:
     history_timezone: Literal["account", "utc"] = "account"
     # get_monthly_usage works as on CDRTool before 2022-11 instead of HTTP 500.
     legacy_monthly_usage: bool = False
+    # The settings tab shows the caller-ID privacy checkbox only where PSTN access is
+    # enabled for the engine or reseller (docs/settings-api.md §6.2).
+    privacy_checkbox: bool = True
 
 
 _MESSAGES: dict[str, dict[str, str]] = {

@@ -39,6 +39,10 @@ HISTORY_TIMEZONE_UTC: Final = "utc"
 # The balance changes only when a call ends or credit is added: at most this often (and
 # once after the call list shows a new call), never more often than the registrations.
 BALANCE_INTERVAL: Final = timedelta(minutes=5)
+# Caller-ID privacy is read from the HTML settings page, which costs a full page render
+# (docs/settings-api.md §6.2), and changes only when someone changes it: hourly, and after
+# each change made here.
+PRIVACY_INTERVAL: Final = timedelta(hours=1)
 # A timed do not disturb is read again this long after the minutes the server stated.
 DND_END_MARGIN: Final = timedelta(seconds=5)
 # Bounds over a whole poll and a whole write, including the wait for a free request

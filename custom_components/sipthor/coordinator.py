@@ -69,6 +69,7 @@ from .const import (
     HISTORY_TIMEZONE_UTC,
     LOGGER,
     POLL_TIMEOUT,
+    PRIVACY_INTERVAL,
     WRITE_TIMEOUT,
 )
 from .repairs import async_certificate_refused
@@ -89,6 +90,7 @@ class Source(StrEnum):
     CALLS = "calls"
     BALANCE_HISTORY = "balance_history"
     MONTHLY_USAGE = "monthly_usage"
+    PRIVACY = "privacy"
 
 
 class PollQueue:
@@ -516,6 +518,8 @@ class SipThorRuntimeData:
     calls: CallsCoordinator
     balance_history: SipThorCoordinator[list[BalanceEntry]]
     monthly_usage: SipThorCoordinator[MonthlyUsage]
+    # True or False as the settings page's checkbox shows it; None where it has none.
+    privacy: SipThorCoordinator[bool | None]
 
     @property
     def coordinators(self) -> tuple[SipThorCoordinator[Any], ...]:
@@ -604,4 +608,5 @@ def create_runtime_data(
             Source.BALANCE_HISTORY, lambda client: client.get_balance_history(), slow
         ),
         monthly_usage=simple(Source.MONTHLY_USAGE, lambda client: client.get_monthly_usage(), slow),
+        privacy=simple(Source.PRIVACY, lambda client: client.get_privacy(), PRIVACY_INTERVAL),
     )

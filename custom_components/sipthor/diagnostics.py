@@ -101,6 +101,8 @@ SOURCE_FIELDS: dict[Source, Callable[[Any], Any]] = {
         _pick(item, ("date", "action", "value", "balance")) for item in data
     ],
     Source.MONTHLY_USAGE: lambda data: _pick(data, ("calls", "price")),
+    # None: the settings page has no privacy checkbox; the switch's state is assumed.
+    Source.PRIVACY: lambda data: {"page_has_checkbox": data is not None, "caller_id_hidden": data},
 }
 
 
@@ -133,5 +135,11 @@ async def async_get_config_entry_diagnostics(
         "certificate": _pick(runtime.certificate, _CERTIFICATE_FIELDS)
         | {"needs_legacy_security_level": runtime.certificate.needs_legacy_security_level},
         "history_action": runtime.client.history_action,
+        # Whether the privacy switch shows the settings page's checkbox or what it last set.
+        "privacy_switch": (
+            "settings page"
+            if runtime.privacy.usable and runtime.privacy.data is not None
+            else "assumed"
+        ),
         "sources": sources,
     }

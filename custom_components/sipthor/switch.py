@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self
@@ -13,17 +12,14 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
-from .api import SipThorError, SipThorWriteTimeoutError
-from .const import DOMAIN, WRITE_TIMEOUT
 from .coordinator import (
     AcceptRulesCoordinator,
     AcceptRulesData,
     SipThorConfigEntry,
     SipThorCoordinator,
     SipThorRuntimeData,
-    translated_error,
 )
-from .entity import SipThorEntity, account_device_info
+from .entity import SipThorEntity
 
 # Each switch writes to the server: one request at a time.
 PARALLEL_UPDATES = 1
@@ -73,7 +69,7 @@ async def async_setup_entry(
                 SipThorSwitch(description.coordinator_fn(runtime), description)
                 for description in SWITCHES
             ),
-            PrivacySwitch(entry),
+            PrivacySwitch(runtime.privacy),
         ]
     )
 
@@ -122,26 +118,42 @@ class PrivacyState(ExtraStoredData):
         return None
 
 
-class PrivacySwitch(SwitchEntity, RestoreEntity):
+class PrivacySwitch(SipThorEntity[SipThorCoordinator[bool | None]], SwitchEntity, RestoreEntity):
     """Hide the caller ID on outgoing calls.
 
-    No action of the API reads this back (docs/settings-api.md §6.2), so the state is
-    the one this switch last set, restored across restarts, and shown as assumed. Home
+    No JSON action reads this back; the HTML settings tab does (docs/settings-api.md
+    §6.2), and is read at setup, hourly and after each change. Where the page has no
+    checkbox (PSTN access is off for the platform), or cannot be read, the state is the
+    one this switch last set, restored across restarts and shown as assumed. Home
     Assistant restores by entity id: the state of a deleted account would pass to a new
     one with the same address, so only what this very config entry saved is restored.
     """
 
-    _attr_has_entity_name = True
-    _attr_assumed_state = True
-    _attr_should_poll = False
-    entity_description = PRIVACY
+    def __init__(self, coordinator: SipThorCoordinator[bool | None]) -> None:
+        """Show what the page says, else what this switch last set."""
+        super().__init__(coordinator, PRIVACY)
+        self._last_set: bool | None = None
 
-    def __init__(self, entry: SipThorConfigEntry) -> None:
-        """Create the switch; it needs no polled data."""
-        self._entry = entry
-        self._attr_unique_id = f"{entry.unique_id}_{PRIVACY.key}"
-        self._attr_device_info = account_device_info(entry)
-        self._attr_is_on = None
+    @property
+    def page_state(self) -> bool | None:
+        """The checkbox as the page last showed it; None when it shows none."""
+        return self.coordinator.data if self.coordinator.usable else None
+
+    @property
+    def available(self) -> bool:
+        """Always: without the page, the switch still knows what it last set."""
+        return True
+
+    @property
+    def assumed_state(self) -> bool:
+        """Assumed unless the page answered."""
+        return self.page_state is None
+
+    @property
+    def is_on(self) -> bool | None:
+        """The page's checkbox, else what this switch last set."""
+        page = self.page_state
+        return page if page is not None else self._last_set
 
     async def async_added_to_hass(self) -> None:
         """Restore the state this entry last set."""
@@ -149,15 +161,15 @@ class PrivacySwitch(SwitchEntity, RestoreEntity):
         if (extra := await self.async_get_last_extra_data()) is None:
             return
         state = PrivacyState.from_dict(extra.as_dict())
-        if state is not None and state.config_entry_id == self._entry.entry_id:
-            self._attr_is_on = state.is_on
+        if state is not None and state.config_entry_id == self.coordinator.config_entry.entry_id:
+            self._last_set = state.is_on
 
     @property
     def extra_restore_state_data(self) -> PrivacyState | None:
         """Saved with the entry's id, see the class docstring."""
-        if self._attr_is_on is None:
+        if (is_on := self.is_on) is None:
             return None
-        return PrivacyState(self._entry.entry_id, self._attr_is_on)
+        return PrivacyState(self.coordinator.config_entry.entry_id, is_on)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Hide the caller ID."""
@@ -168,18 +180,18 @@ class PrivacySwitch(SwitchEntity, RestoreEntity):
         await self._async_set(on=False)
 
     async def _async_set(self, *, on: bool) -> None:
-        client = self._entry.runtime_data.client
+        client = self.coordinator.client
         try:
-            async with asyncio.timeout(WRITE_TIMEOUT):
-                await (client.set_privacy_on() if on else client.set_privacy_off())
-        except (SipThorWriteTimeoutError, TimeoutError) as err:
-            # Perhaps applied, and nothing can read it back: the state is unknown now.
-            self._attr_is_on = None
-            self.async_write_ha_state()
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="write_timeout"
-            ) from err
-        except SipThorError as err:
-            raise translated_error(self.hass, self._entry, err) from err
-        self._attr_is_on = on
+            await self.coordinator.async_write(
+                client.set_privacy_on if on else client.set_privacy_off,
+                applied=lambda _shown: on,
+            )
+        except HomeAssistantError as err:
+            if err.translation_key == "write_timeout":
+                # Perhaps applied; the page (if it has the box) was read again, and
+                # without it the state is unknown now.
+                self._last_set = None
+                self.async_write_ha_state()
+            raise
+        self._last_set = on
         self.async_write_ha_state()

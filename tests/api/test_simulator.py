@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from custom_components.sipthor.api import ClientCredentials, SipThorClient, load_credentials
+from custom_components.sipthor.api.privacy import privacy_from_settings_page
 from simulator import Behaviour, Platform, SettingsSimulator, SimulatedAccount
 from simulator.phpjson import php_json
 from tests.api.conftest import BOB, CAROL, ClientFactory, RawRequest
@@ -187,8 +188,13 @@ async def test_settings_page(
     assert overview.content_type == "text/html; charset=UTF-8"
     assert "<h1>SIP settings of alice@example.com</h1>" in overview.text
     assert "anonymous" not in overview.text
-    assert "<input type=checkbox name=anonymous value=1> Hide caller ID" in settings.text
-    assert "<input type=checkbox name=anonymous value=1 checked>" in private.text
+    assert privacy_from_settings_page(settings.text) is False
+    assert privacy_from_settings_page(private.text) is True
+    # Where PSTN access is off the box is not rendered (§6.2).
+    simulator.platform.behaviour.privacy_checkbox = False
+    without = await raw(params | {"tab": "settings"})
+    assert "<FORM" in without.text
+    assert privacy_from_settings_page(without.text) is None
 
 
 async def test_array_parameters_are_a_fatal_error(raw: RawRequest) -> None:

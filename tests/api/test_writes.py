@@ -14,6 +14,7 @@ from custom_components.sipthor.api import (
     SipThorApiError,
     SipThorClient,
 )
+from custom_components.sipthor.api.privacy import privacy_from_settings_page
 from simulator import Behaviour, SettingsSimulator
 from tests.api.conftest import BOB, CAROL, ClientFactory, RawRequest
 from tests.conftest import ACCOUNT
@@ -95,14 +96,14 @@ async def test_privacy_on_and_off(
     assert on.message == "Caller-ID is now hidden for outgoing calls"
     assert alice.privacy
     page = await raw({"account": ACCOUNT, "tab": "settings"})
-    assert "name=anonymous value=1 checked" in page.text
+    assert privacy_from_settings_page(page.text) is True
 
     off = await client.set_privacy_off()
     assert off.success
     assert off.message == "Caller-ID is now visible for outgoing calls"
     assert not alice.privacy
     page = await raw({"account": ACCOUNT, "tab": "settings"})
-    assert "name=anonymous value=1>" in page.text
+    assert privacy_from_settings_page(page.text) is False
 
 
 async def test_privacy_on_twice_may_fail(

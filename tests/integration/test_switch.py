@@ -27,6 +27,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import Hold, SettingsSimulator
+from simulator.server import Faults
 from tests.conftest import ACCOUNT
 from tests.integration.common import advance, setup_entry
 
@@ -149,29 +150,81 @@ async def test_refused_certificate_while_switching_starts_reauth(
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
 
 
-async def test_privacy_switch_is_assumed_and_changes_the_account(
-    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+async def test_privacy_switch_reads_the_settings_page(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
 ) -> None:
     account = simulator.platform.accounts[ACCOUNT]
+    # Read at setup from the page's checkbox: known, not assumed.
     state = hass.states.get(PRIVACY)
-    assert state.state == "unknown"
+    assert state.state == STATE_OFF
+    assert not state.attributes.get(ATTR_ASSUMED_STATE)
+
+    simulator.counters.reset()
+    await _switch(hass, SERVICE_TURN_ON, PRIVACY)
+    assert account.privacy is True
+    assert hass.states.get(PRIVACY).state == STATE_ON
+    # Confirmed by reading the page again.
+    assert simulator.counters.requests[""] == 1
+
+    await _switch(hass, SERVICE_TURN_OFF, PRIVACY)
+    assert account.privacy is False
+    assert hass.states.get(PRIVACY).state == STATE_OFF
+
+    # Changed on the web page: shown within the hour.
+    account.privacy = True
+    await advance(hass, freezer, timedelta(minutes=30))
+    assert hass.states.get(PRIVACY).state == STATE_OFF
+    await advance(hass, freezer, timedelta(minutes=31))
+    assert hass.states.get(PRIVACY).state == STATE_ON
+
+
+async def test_privacy_switch_without_checkbox_is_assumed(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    # PSTN access off: the page shows no checkbox (docs/settings-api.md §6.2).
+    simulator.platform.behaviour.privacy_checkbox = False
+    await setup_entry(hass, mock_config_entry, all_enabled=True)
+    account = simulator.platform.accounts[ACCOUNT]
+    state = hass.states.get(PRIVACY)
+    assert state.state == STATE_UNKNOWN
     assert state.attributes[ATTR_ASSUMED_STATE] is True
 
     await _switch(hass, SERVICE_TURN_ON, PRIVACY)
     assert account.privacy is True
     assert hass.states.get(PRIVACY).state == STATE_ON
+    assert hass.states.get(PRIVACY).attributes[ATTR_ASSUMED_STATE] is True
 
     await _switch(hass, SERVICE_TURN_OFF, PRIVACY)
     assert account.privacy is False
     assert hass.states.get(PRIVACY).state == STATE_OFF
 
 
+async def test_privacy_page_failing_falls_back_to_the_last_set_state(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    await _switch(hass, SERVICE_TURN_ON, PRIVACY)
+    simulator.faults = Faults(actions=frozenset({""}), status=500)
+    await advance(hass, freezer, timedelta(hours=1, minutes=1))
+    state = hass.states.get(PRIVACY)
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_ASSUMED_STATE] is True
+
+
 async def test_privacy_refusal_keeps_the_state(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
     await _switch(hass, SERVICE_TURN_ON, PRIVACY)
-    # NGNPro may refuse adding the account to "anonymous" twice (docs/settings-api.md §9 question
-    # 5).
+    # NGNPro may refuse adding the account to "anonymous" twice (docs/settings-api.md §9
+    # question 5).
     simulator.platform.behaviour.privacy_on_fails_when_set = True
     with pytest.raises(HomeAssistantError, match="already in group anonymous"):
         await _switch(hass, SERVICE_TURN_ON, PRIVACY)
@@ -184,6 +237,7 @@ async def test_privacy_state_restored_after_restart(
     stored_certificate,
     simulator: SettingsSimulator,
 ) -> None:
+    simulator.platform.behaviour.privacy_checkbox = False
     mock_restore_cache_with_extra_data(
         hass,
         [
@@ -197,6 +251,26 @@ async def test_privacy_state_restored_after_restart(
     assert hass.states.get(PRIVACY).state == STATE_ON
     # Restoring asks nothing of the server.
     assert "set_privacy_on" not in simulator.counters.requests
+
+
+async def test_page_wins_over_the_restored_state(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    # Turned off on the web page while Home Assistant was down.
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(PRIVACY, STATE_ON),
+                {"config_entry_id": mock_config_entry.entry_id, "is_on": True},
+            )
+        ],
+    )
+    await setup_entry(hass, mock_config_entry)
+    assert hass.states.get(PRIVACY).state == STATE_OFF
 
 
 @pytest.mark.parametrize(
@@ -214,6 +288,7 @@ async def test_privacy_state_of_another_entry_is_not_restored(
     extra: dict[str, object] | None,
 ) -> None:
     """A deleted and re-added account starts clean, though its entity id is the same."""
+    simulator.platform.behaviour.privacy_checkbox = False
     if extra is None:
         mock_restore_cache(hass, [State(PRIVACY, STATE_ON)])
     else:

@@ -45,9 +45,12 @@ from .models import (
     string_list,
 )
 from .parse import ParsedBody, UnparsableBodyError, is_credentials_error, parse_body, readable_text
+from .privacy import privacy_from_settings_page
 
 _LOGGER = logging.getLogger(__package__)
 
+# What the HTML settings tab is called in errors and logs (it has no action).
+SETTINGS_PAGE: Final = "the settings page"
 DEFAULT_URL: Final = "https://enrollment.sipthor.net/settings.phtml"
 # The Digest front of the same page: what Blink opens (docs/settings-api.md §2.5).
 DIGEST_URL: Final = "https://blink.sipthor.net/settings.phtml"
@@ -251,6 +254,19 @@ class SipThorClient:
         """Turn do not disturb off."""
         return await self._write("set_dnd_off")
 
+    async def get_privacy(self) -> bool | None:
+        """Caller-ID privacy as the HTML settings tab shows it (docs/settings-api.md §6.2).
+
+        No JSON action reads it. None when the page shows no privacy checkbox (PSTN
+        access is off for the platform) or is not such a page at all.
+        """
+        fields = {"account": self.account, **self._realm_field, "tab": "settings"}
+        status, raw = await self._transfer(SETTINGS_PAGE, fields, write=False)
+        return await _off_loop_if_large(
+            len(raw),
+            lambda: privacy_from_settings_page(self._page_text(SETTINGS_PAGE, status, raw)),
+        )
+
     async def set_privacy_on(self) -> StatusResult:
         """Hide the caller ID on outgoing calls."""
         return await self._write("set_privacy_on")
@@ -353,6 +369,14 @@ class SipThorClient:
         # Writes go as a form body: forwarding targets stay out of access logs, and
         # PHP reads both (docs/settings-api.md §1). Each parameter is sent exactly once.
         fields = {"action": action, "account": self.account, **self._realm_field, **params}
+        status, raw = await self._transfer(action, fields, write=write)
+        parsed = await _off_loop_if_large(len(raw), lambda: self._parse(action, status, raw))
+        return _Answer(parsed, len(raw))
+
+    async def _transfer(
+        self, action: str, fields: Mapping[str, str], *, write: bool
+    ) -> tuple[int, bytes]:
+        """Send one request within its bound; the status and the body (capped)."""
         session = self._get_session()
         timeout = self.write_timeout if write else self.request_timeout
         one_write_at_a_time: contextlib.AbstractAsyncContextManager[Any] = (
@@ -383,8 +407,7 @@ class SipThorClient:
                 raise SipThorAuthenticationError(msg) from err
             msg = f"Cannot reach {self.url}: {err}"
             raise SipThorConnectionError(msg) from err
-        parsed = await _off_loop_if_large(len(raw), lambda: self._parse(action, status, raw))
-        return _Answer(parsed, len(raw))
+        return status, raw
 
     async def _exchange(
         self, session: aiohttp.ClientSession, action: str, fields: Mapping[str, str], *, write: bool
@@ -438,6 +461,15 @@ class SipThorClient:
 
         Runs in an executor thread for a large answer: it changes nothing.
         """
+        body = self._page_text(action, status, raw)
+        try:
+            return parse_body(body)
+        except UnparsableBodyError as err:
+            msg = f"{action} answered without JSON: {err}"
+            raise SipThorServerError(msg) from err
+
+    def _page_text(self, action: str, status: int, raw: bytes) -> str:
+        """The text of a page that answered, or the client's error for why it did not."""
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             refused = "the SIP address or password" if self._digest else "the client certificate"
             msg = f"HTTP {status}: the server refused {refused}"
@@ -451,11 +483,7 @@ class SipThorClient:
         if not body.strip():
             msg = f"{action} answered with an empty body"
             raise SipThorEmptyBodyError(msg)
-        try:
-            return parse_body(body)
-        except UnparsableBodyError as err:
-            msg = f"{action} answered without JSON: {err}"
-            raise SipThorServerError(msg) from err
+        return body
 
     def _report_prefix(self, action: str, prefix: str) -> None:
         """Log text printed before the JSON once at warning level, then at debug."""
