@@ -1,4 +1,4 @@
-"""Caller-ID privacy read from the settings page's HTML checkbox (§6.2)."""
+"""Caller-ID privacy read from the settings page's HTML checkbox (docs/settings-api.md §6.2)."""
 
 from __future__ import annotations
 

@@ -190,7 +190,7 @@ async def test_settings_page(
     assert "anonymous" not in overview.text
     assert privacy_from_settings_page(settings.text) is False
     assert privacy_from_settings_page(private.text) is True
-    # Where PSTN access is off the box is not rendered (§6.2).
+    # Where PSTN access is off the box is not rendered (docs/settings-api.md §6.2).
     simulator.platform.behaviour.privacy_checkbox = False
     without = await raw(params | {"tab": "settings"})
     assert "<FORM" in without.text
