@@ -225,7 +225,18 @@ async def test_add_balance(
     wrong_number = await top_up("1001", "5502718364950127")
     used = await top_up("1004", "9081736452018836")
     missing = await raw(method="POST", data={"action": "add_balance", "account": ACCOUNT})
+    postpaid = await raw(
+        method="POST",
+        data={
+            "action": "add_balance",
+            "account": CAROL,
+            "id": "1001",
+            "number": "4829175530612847",
+        },
+    )
 
+    assert "Account is not prepaid" in postpaid.text
+    assert simulator.platform.vouchers[(1001, "4829175530612847")].used is False
     assert added.text == '{"success":true,"error_message":"Added balance succeeded"}'
     assert "already used" in again.text
     assert "not found" in wrong_number.text
