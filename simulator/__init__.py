@@ -4,7 +4,7 @@ Not shipped with the integration: it exists for tests, benchmarks and the demo.
 """
 
 from .server import Counters, Faults, Hold, RecordedRequest, SettingsSimulator
-from .state import Behaviour, Platform, SimulatedAccount, SimulatedCall
+from .state import Behaviour, Platform, SimulatedAccount, SimulatedCall, SimulatedVoucher
 
 __all__ = [
     "Behaviour",
@@ -16,4 +16,5 @@ __all__ = [
     "SettingsSimulator",
     "SimulatedAccount",
     "SimulatedCall",
+    "SimulatedVoucher",
 ]

@@ -795,7 +795,11 @@ class SettingsSimulator:
     async def _add_balance(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:
         if not params.get("id") or not params.get("number"):
             return _json({"success": False, "error_message": "Missing id or number"})
-        account.balance += 10.0
+        if self._backend_fails("add_balance"):
+            return self._status("add_balance", success=False, message="")
+        fault = self.platform.add_balance(account, _php_intval(params["id"]), params["number"])
+        if fault is not None:
+            return self._status("add_balance", success=False, message=fault)
         return self._status("add_balance", success=True, message="Added balance succeeded")
 
     async def _get_crt(self, account: SimulatedAccount, params: dict[str, str]) -> web.Response:

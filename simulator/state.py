@@ -92,6 +92,14 @@ class SimulatedAccount:
 
 
 @dataclass
+class SimulatedVoucher:
+    """A prepaid card of the platform: worth ``value`` once, then used."""
+
+    value: float
+    used: bool = False
+
+
+@dataclass
 class Behaviour:
     """Answers to the open questions of docs/settings-api.md §9, so tests can try each of them."""
 
@@ -145,8 +153,13 @@ class Platform:
         *,
         clock: Callable[[], float] | None = None,
         behaviour: Behaviour | None = None,
+        vouchers: dict[tuple[int, str], SimulatedVoucher] | None = None,
     ) -> None:
-        """Start with ``accounts`` (the demo accounts when None)."""
+        """Start with ``accounts`` (the demo accounts when None) and ``vouchers``.
+
+        Vouchers are keyed by id and number, as NGNPro's PrepaidCard names them; the
+        demo vouchers when None.
+        """
         # Looked up at each call, so that a test's frozen clock (freezegun) applies.
         self._clock = clock or (lambda: time.time())  # noqa: PLW0108
         self._offset = 0.0
@@ -155,6 +168,7 @@ class Platform:
         for account in demo_accounts(self.now()) if accounts is None else accounts:
             self.add_account(account)
         self._ids = itertools.count(1)
+        self.vouchers = demo_vouchers() if vouchers is None else vouchers
 
     def add_account(self, account: SimulatedAccount) -> None:
         """Make ``account`` known to the platform."""
@@ -314,6 +328,35 @@ class Platform:
         account.dnd_until = None
         return self.message(account, "Do not disturb has been enabled")
 
+    def add_balance(self, account: SimulatedAccount, voucher_id: int, number: str) -> str | None:
+        """Spend a voucher on a prepaid account: None, or NGNPro's fault text.
+
+        A card is found by id and number together; a wrong number, a used card and a
+        postpaid account each give a fault (codes and texts are inferred: the WSDL is
+        not public, docs/settings-api.md §9 question 3).
+        """
+        voucher = self.vouchers.get((voucher_id, number))
+        if not account.prepaid:
+            return "Error (SipPort): Account is not prepaid (1040): Not a prepaid account"
+        if voucher is None:
+            return "Error (SipPort): Invalid prepaid card (1050): Prepaid card not found"
+        if voucher.used:
+            return "Error (SipPort): Invalid prepaid card (1051): Prepaid card already used"
+        voucher.used = True
+        account.balance = round(account.balance + voucher.value, 4)
+        account.balance_history.insert(
+            0,
+            {
+                "date": self.now().strftime(_TIME_FORMAT),
+                "action": "Add balance",
+                "description": f"Prepaid card {voucher_id}",
+                "value": float(voucher.value),
+                "balance": account.balance,
+                "session": "",
+            },
+        )
+        return None
+
     def add_call(
         self,
         address: str,
@@ -341,6 +384,16 @@ class Platform:
         )
         self.accounts[address].calls.append(call)
         return call
+
+
+def demo_vouchers() -> dict[tuple[int, str], SimulatedVoucher]:
+    """Prepaid cards of the demo: two of 10.00, one of 25.00, one already used."""
+    return {
+        (1001, "4829175530612847"): SimulatedVoucher(10.0),
+        (1002, "7315902648170394"): SimulatedVoucher(10.0),
+        (1003, "5502718364950127"): SimulatedVoucher(25.0),
+        (1004, "9081736452018836"): SimulatedVoucher(10.0, used=True),
+    }
 
 
 def demo_accounts(now: datetime) -> list[SimulatedAccount]:

@@ -12,7 +12,7 @@ disabled entity costs no request.
 - Accept rules (do not disturb): every ``slow_scan_interval`` minutes, again when a
   timed do not disturb ends (the server states the minutes left), and after our writes.
 - Identity, forwarding, voicemail, aliases, ENUM, calls, balance history, monthly
-  usage: every ``slow_scan_interval`` minutes (10 by default).
+  usage, reject rules: every ``slow_scan_interval`` minutes (10 by default).
 
 A source that fails makes only its own entities unavailable; a source the server does
 not support is not asked again until the entry reloads.
@@ -91,6 +91,7 @@ class Source(StrEnum):
     BALANCE_HISTORY = "balance_history"
     MONTHLY_USAGE = "monthly_usage"
     PRIVACY = "privacy"
+    REJECT_RULES = "reject_rules"
 
 
 class PollQueue:
@@ -520,6 +521,7 @@ class SipThorRuntimeData:
     monthly_usage: SipThorCoordinator[MonthlyUsage]
     # True or False as the settings page's checkbox shows it; None where it has none.
     privacy: SipThorCoordinator[bool | None]
+    reject_rules: SipThorCoordinator[list[str]]
 
     @property
     def coordinators(self) -> tuple[SipThorCoordinator[Any], ...]:
@@ -609,4 +611,5 @@ def create_runtime_data(
         ),
         monthly_usage=simple(Source.MONTHLY_USAGE, lambda client: client.get_monthly_usage(), slow),
         privacy=simple(Source.PRIVACY, lambda client: client.get_privacy(), PRIVACY_INTERVAL),
+        reject_rules=simple(Source.REJECT_RULES, lambda client: client.get_reject_rules(), slow),
     )

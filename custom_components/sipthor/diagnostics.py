@@ -103,6 +103,8 @@ SOURCE_FIELDS: dict[Source, Callable[[Any], Any]] = {
     Source.MONTHLY_USAGE: lambda data: _pick(data, ("calls", "price")),
     # None: the settings page has no privacy checkbox; the switch's state is assumed.
     Source.PRIVACY: lambda data: {"page_has_checkbox": data is not None, "caller_id_hidden": data},
+    # The addresses are other people's: how many is what helps.
+    Source.REJECT_RULES: lambda data: {"count": len(data)},
 }
 
 

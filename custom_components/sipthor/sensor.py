@@ -14,8 +14,9 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import CONF_CURRENCY, EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_time_change
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
@@ -61,6 +62,8 @@ class SipThorSensorEntityDescription[DataT](SensorEntityDescription):
     attributes_fn: Callable[[DataT], dict[str, Any] | None] | None = None
     exists_fn: Callable[[DataT], bool] = lambda _data: True
     monetary: bool = False
+    # A count since local midnight: starts again at midnight, with ``last_reset`` set.
+    resets_daily: bool = False
 
 
 def _newest(calls: list[CallRecord], *, missed: bool) -> CallRecord | None:
@@ -91,13 +94,41 @@ def _call_attributes(record: CallRecord | None) -> dict[str, Any] | None:
     }
 
 
-def _missed_today(calls: list[CallRecord]) -> int:
+# The most calls per direction the call list holds (docs/settings-api.md §5.4).
+CALL_LIST_LIMIT = 50
+
+
+def _today(calls: list[CallRecord], direction: CallDirection) -> list[CallRecord]:
+    """The calls of ``direction`` that started since local midnight."""
     start = dt_util.start_of_local_day()
-    return sum(
-        1
+    return [
+        record
         for record in calls
-        if record.call.missed and record.started is not None and record.started >= start
+        if record.call.direction is direction
+        and record.started is not None
+        and record.started >= start
+    ]
+
+
+def _count_today(
+    direction: CallDirection, *, missed: bool = False
+) -> Callable[[list[CallRecord]], int]:
+    """Count today's calls of ``direction``; received ones split into answered and missed."""
+    return lambda calls: sum(
+        1 for record in _today(calls, direction) if record.call.missed is missed
     )
+
+
+def _count_attributes(direction: CallDirection) -> Callable[[list[CallRecord]], dict[str, Any]]:
+    """Whether the count may fall short: the list is full and all of it is from today."""
+
+    def attributes(calls: list[CallRecord]) -> dict[str, Any]:
+        listed = sum(1 for record in calls if record.call.direction is direction)
+        return {
+            "call_list_full": listed >= CALL_LIST_LIMIT and len(_today(calls, direction)) == listed
+        }
+
+    return attributes
 
 
 def _balance_change_attributes(history: list[BalanceEntry]) -> dict[str, Any] | None:
@@ -202,7 +233,28 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         key="missed_calls_today",
         translation_key="missed_calls_today",
         coordinator_fn=lambda runtime: runtime.calls,
-        value_fn=_missed_today,
+        state_class=SensorStateClass.TOTAL,
+        resets_daily=True,
+        value_fn=_count_today(CallDirection.RECEIVED, missed=True),
+        attributes_fn=_count_attributes(CallDirection.RECEIVED),
+    ),
+    SipThorSensorEntityDescription[list[CallRecord]](
+        key="received_calls_today",
+        translation_key="received_calls_today",
+        coordinator_fn=lambda runtime: runtime.calls,
+        state_class=SensorStateClass.TOTAL,
+        resets_daily=True,
+        value_fn=_count_today(CallDirection.RECEIVED),
+        attributes_fn=_count_attributes(CallDirection.RECEIVED),
+    ),
+    SipThorSensorEntityDescription[list[CallRecord]](
+        key="placed_calls_today",
+        translation_key="placed_calls_today",
+        coordinator_fn=lambda runtime: runtime.calls,
+        state_class=SensorStateClass.TOTAL,
+        resets_daily=True,
+        value_fn=_count_today(CallDirection.PLACED),
+        attributes_fn=_count_attributes(CallDirection.PLACED),
     ),
     SipThorSensorEntityDescription[AcceptRulesData](
         key="dnd_minutes_left",
@@ -266,6 +318,15 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         entity_registry_enabled_default=False,
         value_fn=lambda history: history[0].value if history else None,
         attributes_fn=_balance_change_attributes,
+    ),
+    SipThorSensorEntityDescription[list[str]](
+        key="reject_rules",
+        translation_key="reject_rules",
+        coordinator_fn=lambda runtime: runtime.reject_rules,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=len,
+        attributes_fn=lambda rejected: {"rejected": list(rejected)},
     ),
 )
 
@@ -344,10 +405,29 @@ class SipThorSensor[DataT](SipThorEntity[SipThorCoordinator[DataT]], SensorEntit
                 CONF_CURRENCY, DEFAULT_CURRENCY
             )
 
+    async def async_added_to_hass(self) -> None:
+        """Listen to the coordinator; a daily count also to the clock at midnight."""
+        await super().async_added_to_hass()
+        if self.entity_description.resets_daily:
+            # The call list is read every few minutes: without this the count would
+            # carry yesterday's calls until the first poll after midnight.
+            self.async_on_remove(
+                async_track_time_change(self.hass, self._async_midnight, hour=0, minute=0, second=0)
+            )
+
+    @callback
+    def _async_midnight(self, _now: datetime) -> None:
+        self.async_write_ha_state()
+
     @property
     def native_value(self) -> StateType | datetime:
         """The state, read from the coordinator's data."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Local midnight for a daily count: the statistics see each day start from 0."""
+        return dt_util.start_of_local_day() if self.entity_description.resets_daily else None
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Actions: call forwarding, do not disturb with a duration, a new alias."""
+"""Actions: call forwarding, do not disturb with a duration, a new alias, a top-up."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ import voluptuous as vol
 from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorError
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, POLL_TIMEOUT
 from .coordinator import SipThorConfigEntry, SipThorCoordinator, translated_error
-from .validation import alias_username, dnd_minutes, forwarding_target
+from .validation import alias_username, dnd_minutes, forwarding_target, voucher_id, voucher_number
 
 SERVICE_SET_CALL_FORWARDING: Final = "set_call_forwarding"
 SERVICE_ENABLE_DND: Final = "enable_dnd"
 SERVICE_ADD_ALIAS: Final = "add_alias"
+SERVICE_ADD_BALANCE: Final = "add_balance"
 
 ATTR_DURATION: Final = "duration"
 ATTR_USERNAME: Final = "username"
+ATTR_VOUCHER_ID: Final = "id"
+ATTR_VOUCHER_NUMBER: Final = "number"
 # Action fields, named for what they mean, and the condition each sets.
 FORWARDING_FIELDS: Final = {
     "always": ForwardingCondition.ALWAYS,
@@ -38,6 +41,13 @@ SET_CALL_FORWARDING_SCHEMA: Final = vol.Schema(
 )
 ENABLE_DND_SCHEMA: Final = vol.Schema(_ENTRY | {vol.Optional(ATTR_DURATION): dnd_minutes})
 ADD_ALIAS_SCHEMA: Final = vol.Schema(_ENTRY | {vol.Required(ATTR_USERNAME): alias_username})
+ADD_BALANCE_SCHEMA: Final = vol.Schema(
+    _ENTRY
+    | {
+        vol.Required(ATTR_VOUCHER_ID): voucher_id,
+        vol.Required(ATTR_VOUCHER_NUMBER): voucher_number,
+    }
+)
 
 
 def _entry(call: ServiceCall) -> SipThorConfigEntry:
@@ -121,6 +131,17 @@ async def _add_alias(call: ServiceCall) -> None:
     await entry.runtime_data.aliases.async_add_alias(username)
 
 
+async def _add_balance(call: ServiceCall) -> None:
+    entry = _entry(call)
+    runtime = entry.runtime_data
+    card_id: int = call.data[ATTR_VOUCHER_ID]
+    number: str = call.data[ATTR_VOUCHER_NUMBER]
+    # The server states no new balance (docs/settings-api.md §5.18): the write reads
+    # the balance back, then the history shows the top-up (when its sensor is enabled).
+    await runtime.prepaid.async_write(lambda: runtime.client.add_balance(card_id, number))
+    await runtime.balance_history.async_read_back()
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions (once, for every account)."""
@@ -129,3 +150,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
     hass.services.async_register(DOMAIN, SERVICE_ENABLE_DND, _enable_dnd, ENABLE_DND_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_ADD_ALIAS, _add_alias, ADD_ALIAS_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_ADD_BALANCE, _add_balance, ADD_BALANCE_SCHEMA)

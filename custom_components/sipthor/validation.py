@@ -126,3 +126,48 @@ def dnd_minutes(value: Any) -> int:
     if minutes is None or not 1 <= minutes <= MAX_DND_MINUTES:
         raise _refuse("invalid_duration", value=_preview(str(value)), maximum=str(MAX_DND_MINUTES))
     return minutes
+
+
+# NGNPro's PrepaidCard id is an integer (the page applies PHP's intval to it,
+# docs/settings-api.md §5.18); above a 32-bit integer it would be mangled.
+MAX_VOUCHER_ID: Final = 2**31 - 1
+MAX_VOUCHER_NUMBER_LENGTH: Final = 64
+# The number printed on a voucher: digits, on some platforms letters too. Nothing else
+# is accepted, not even the spaces or dashes that group it on a card: whether they are
+# part of the number is not documented, and a wrong guess would spend a request (and
+# the platform's attempt counter, where there is one) on a number that cannot match.
+_VOUCHER_NUMBER: Final = re.compile(r"[A-Za-z0-9]+")
+
+
+def voucher_id(value: Any) -> int:
+    """A voucher id: a whole number from 1, as printed on the voucher.
+
+    The page applies ``intval`` (docs/settings-api.md §5.18): "12abc" or 1.5 would
+    become another voucher's id, so neither is accepted.
+    """
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or not 1 <= number <= MAX_VOUCHER_ID:
+        raise _refuse("invalid_voucher_id", value=_preview(str(value)))
+    return number
+
+
+def voucher_number(value: Any) -> str:
+    """A voucher number: letters and digits only, as printed.
+
+    Never repeated in an error message: whoever holds the number holds the money.
+    """
+    if not isinstance(value, str):
+        # YAML reads 0123456 as a number, dropping the leading 0 (or as octal).
+        raise _refuse("voucher_number_not_text")
+    number = value.strip()
+    if len(number) > MAX_VOUCHER_NUMBER_LENGTH or not _VOUCHER_NUMBER.fullmatch(number):
+        raise _refuse("invalid_voucher_number", maximum=str(MAX_VOUCHER_NUMBER_LENGTH))
+    return number

@@ -20,7 +20,6 @@ NEVER_SENT = (
     "put_journal_entries",
     "delete_journal_entries",
     "export_identity_proof",
-    "add_balance",
 )
 
 
@@ -100,9 +99,10 @@ async def test_full_run_sends_the_account_and_no_dangerous_action(
     await client.set_privacy_off()
     await client.add_alias("alias2")
     await client.set_call_forwarding({ForwardingCondition.NO_ANSWER: "0612345678"})
+    await client.add_balance(1001, "4829175530612847")
 
     log = simulator.counters.log
-    assert len(log) == 19
+    assert len(log) == 20
     assert all(request.params.get("account") == ACCOUNT for request in log)
     assert not set(simulator.counters.requests) & set(NEVER_SENT)
     assert {request.action for request in log} == {
@@ -124,6 +124,7 @@ async def test_full_run_sends_the_account_and_no_dangerous_action(
         "set_privacy_off",
         "add_alias",
         "set_call_forwarding",
+        "add_balance",
     }
     reads = [request for request in log if request.action.startswith("get_")]
     writes = [request for request in log if not request.action.startswith("get_")]

@@ -212,20 +212,44 @@ async def test_array_parameters_are_a_fatal_error(raw: RawRequest) -> None:
 async def test_add_balance(
     simulator: SettingsSimulator, raw: RawRequest, client: SipThorClient
 ) -> None:
-    before = await client.get_prepaid()
+    """A known voucher adds its value once, with a history row; others are NGNPro faults."""
+    account = simulator.platform.accounts[ACCOUNT]
+    before = account.balance
 
-    added = await raw(
-        method="POST", data={"action": "add_balance", "account": ACCOUNT, "id": "7", "number": "1"}
-    )
+    async def top_up(voucher_id: str, number: str) -> Any:
+        data = {"action": "add_balance", "account": ACCOUNT, "id": voucher_id, "number": number}
+        return await raw(method="POST", data=data)
+
+    added = await top_up("1003", "5502718364950127")
+    again = await top_up("1003", "5502718364950127")
+    wrong_number = await top_up("1001", "5502718364950127")
+    used = await top_up("1004", "9081736452018836")
     missing = await raw(method="POST", data={"action": "add_balance", "account": ACCOUNT})
+    postpaid = await raw(
+        method="POST",
+        data={
+            "action": "add_balance",
+            "account": CAROL,
+            "id": "1001",
+            "number": "4829175530612847",
+        },
+    )
 
-    after = await client.get_prepaid()
+    assert "Account is not prepaid" in postpaid.text
+    assert simulator.platform.vouchers[(1001, "4829175530612847")].used is False
     assert added.text == '{"success":true,"error_message":"Added balance succeeded"}'
+    assert "already used" in again.text
+    assert "not found" in wrong_number.text
+    assert "already used" in used.text
+    for refused in (again, wrong_number, used):
+        assert refused.text.startswith('{"success":false,"error_message":"Error (SipPort): ')
     assert missing.text == '{"success":false,"error_message":"Missing id or number"}'
-    assert before is not None
+    after = await client.get_prepaid()
     assert after is not None
-    assert before.balance is not None
-    assert after.balance == pytest.approx(before.balance + 10)
+    assert after.balance == pytest.approx(before + 25)
+    history = await client.get_balance_history()
+    assert (history[0].action, history[0].value) == ("Add balance", 25.0)
+    assert history[0].balance == pytest.approx(before + 25)
 
 
 async def test_get_crt_mints_an_owner_certificate(
@@ -362,13 +386,11 @@ async def test_untranslated_texts(raw: RawRequest) -> None:
     See docs/settings-api.md §1.
     """
     alias = await raw(method="POST", data={"action": "add_alias", "account": CAROL})
-    balance = await raw(
-        method="POST", data={"action": "add_balance", "account": CAROL, "id": "1", "number": "2"}
-    )
+    balance = await raw(method="POST", data={"action": "add_balance", "account": CAROL})
     forwarding = await raw(method="POST", data={"action": "set_call_forwarding", "account": CAROL})
 
     assert alias.text == '{"success":false,"error_message":"Error: missing username"}'
-    assert balance.text == '{"success":true,"error_message":"Added balance succeeded"}'
+    assert balance.text == '{"success":false,"error_message":"Missing id or number"}'
     assert forwarding.text == '{"success":true,"error_message":"Diversions remained the same"}'
 
 

@@ -274,3 +274,54 @@ async def test_mobile_number_keyword_without_a_mobile_number(make_client: Client
 
     forwarding = await bob.get_call_forwarding()
     assert forwarding.target(ALWAYS) == "<mobile-number>@example.com"
+
+
+async def test_add_balance_tops_up_and_the_history_shows_it(
+    simulator: SettingsSimulator, client: SipThorClient
+) -> None:
+    result = await client.add_balance(1001, " 4829175530612847 ")
+
+    assert result.success
+    assert result.message == "Added balance succeeded"
+    sent = simulator.counters.last("add_balance")
+    # In the form body, never in the URL (access logs keep URLs).
+    assert sent.method == "POST"
+    assert "4829175530612847" not in sent.query_string
+    assert (sent.params["id"], sent.params["number"]) == ("1001", "4829175530612847")
+    prepaid = await client.get_prepaid()
+    assert prepaid is not None
+    assert prepaid.balance == pytest.approx(22.3456)
+    history = await client.get_balance_history()
+    assert history[0].value == pytest.approx(10.0)
+
+
+async def test_add_balance_refused_with_the_servers_message(client: SipThorClient) -> None:
+    await client.add_balance(1002, "7315902648170394")
+
+    with pytest.raises(SipThorApiError, match="Prepaid card already used"):
+        await client.add_balance(1002, "7315902648170394")
+
+
+async def test_add_balance_masks_the_voucher_number_in_a_refusal(
+    simulator: SettingsSimulator, client: SipThorClient
+) -> None:
+    """A fault text that repeats the number (a platform may) does not carry it further."""
+    simulator.faults.backend_error = True
+    simulator.faults.backend_message = "Error (SipPort): Card 5502718364950127 is blocked (1052): "
+
+    with pytest.raises(SipThorApiError) as raised:
+        await client.add_balance(1003, "5502718364950127")
+
+    assert raised.value.message == "Error (SipPort): Card ******** is blocked (1052): "
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+
+
+@pytest.mark.parametrize(("voucher_id", "number"), [(0, "123"), (-1, "123"), (5, "  ")])
+async def test_add_balance_refuses_what_is_not_a_voucher(
+    simulator: SettingsSimulator, client: SipThorClient, voucher_id: int, number: str
+) -> None:
+    with pytest.raises(ValueError, match="positive id and a number"):
+        await client.add_balance(voucher_id, number)
+
+    assert simulator.counters.requests["add_balance"] == 0

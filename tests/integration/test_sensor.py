@@ -86,6 +86,105 @@ async def test_missed_calls_today_counts_from_local_midnight(
     )
     await setup_entry(hass, mock_config_entry)
     assert state(hass, "sensor.alice_example_com_missed_calls_today") == "1"
+    assert state(hass, "sensor.alice_example_com_received_calls_today") == "1"
+    assert state(hass, "sensor.alice_example_com_placed_calls_today") == "0"
+
+
+COUNTS = (
+    "sensor.alice_example_com_received_calls_today",
+    "sensor.alice_example_com_placed_calls_today",
+    "sensor.alice_example_com_missed_calls_today",
+)
+
+
+async def test_call_counts_today_for_long_term_statistics(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    """Counted from the call list already fetched; each day's total starts at midnight."""
+    freezer.move_to("2026-11-26 20:00:00+00:00")  # 12:00 in US/Pacific
+    platform = simulator.platform
+    platform.accounts[ACCOUNT].calls.clear()
+    platform.add_call(ACCOUNT, "received", "sip:a@example.net", duration=60, seconds_ago=3600)
+    platform.add_call(ACCOUNT, "received", "sip:b@example.net", duration=5, seconds_ago=600)
+    platform.add_call(ACCOUNT, "received", "sip:c@example.net", seconds_ago=300)
+    platform.add_call(ACCOUNT, "placed", "sip:d@example.net", duration=30, seconds_ago=1200)
+    # Yesterday evening in Pacific time: not today.
+    platform.add_call(ACCOUNT, "placed", "sip:e@example.net", duration=30, seconds_ago=13 * 3600)
+    await setup_entry(hass, mock_config_entry)
+    simulator.counters.reset()
+
+    assert [state(hass, entity_id) for entity_id in COUNTS] == ["2", "1", "1"]
+    midnight = dt_util.parse_datetime("2026-11-26 00:00:00-08:00")
+    for entity_id in COUNTS:
+        attributes = hass.states.get(entity_id).attributes
+        assert attributes["state_class"] == "total"
+        assert dt_util.parse_datetime(attributes["last_reset"]) == midnight
+        assert attributes["call_list_full"] is False
+    # The counts come from the call list: no request of their own.
+    assert not simulator.counters.requests
+
+
+async def test_call_counts_start_again_at_local_midnight(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    """At midnight, not at the first poll after it (up to an hour later)."""
+    freezer.move_to("2026-11-27 07:59:00+00:00")  # 23:59 in US/Pacific
+    platform = simulator.platform
+    platform.accounts[ACCOUNT].calls.clear()
+    platform.add_call(ACCOUNT, "received", "sip:a@example.net", duration=60, seconds_ago=600)
+    platform.add_call(ACCOUNT, "received", "sip:b@example.net", seconds_ago=300)
+    platform.add_call(ACCOUNT, "placed", "sip:c@example.net", duration=30, seconds_ago=120)
+    await setup_entry(hass, mock_config_entry)
+    assert [state(hass, entity_id) for entity_id in COUNTS] == ["1", "1", "1"]
+    simulator.counters.reset()
+
+    await advance(hass, freezer, timedelta(minutes=1))
+
+    assert not simulator.counters.requests["get_history"]
+    assert [state(hass, entity_id) for entity_id in COUNTS] == ["0", "0", "0"]
+    midnight = dt_util.parse_datetime("2026-11-27 00:00:00-08:00")
+    last_reset = hass.states.get(COUNTS[0]).attributes["last_reset"]
+    assert dt_util.parse_datetime(last_reset) == midnight
+
+
+async def test_call_counts_say_when_the_call_list_is_full(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    """The server lists 50 calls per direction: on a busy day the count is a floor."""
+    freezer.move_to("2026-11-26 20:00:00+00:00")
+    platform = simulator.platform
+    platform.accounts[ACCOUNT].calls.clear()
+    for minute in range(60):
+        platform.add_call(
+            ACCOUNT, "placed", f"sip:{minute}@example.net", duration=9, seconds_ago=60 * minute + 30
+        )
+    await setup_entry(hass, mock_config_entry)
+
+    placed = hass.states.get("sensor.alice_example_com_placed_calls_today")
+    assert placed.state == "50"
+    assert placed.attributes["call_list_full"] is True
+    received = hass.states.get("sensor.alice_example_com_received_calls_today")
+    assert received.attributes["call_list_full"] is False
+
+
+async def test_reject_rules(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    rejected = hass.states.get("sensor.alice_example_com_rejected_callers")
+    assert rejected.state == "1"
+    assert rejected.attributes["rejected"] == ["sip:spammer@example.net"]
 
 
 async def test_history_in_utc_option(
@@ -194,6 +293,7 @@ async def test_disabled_by_default(
         "sensor.alice_example_com_monthly_calls",
         "sensor.alice_example_com_monthly_cost",
         "sensor.alice_example_com_last_balance_change",
+        "sensor.alice_example_com_rejected_callers",
     ):
         entry = entity_registry.async_get(entity_id)
         assert entry is not None
@@ -201,6 +301,7 @@ async def test_disabled_by_default(
     # Nothing an enabled entity needs is missing, and nothing else is asked for.
     assert "get_monthly_usage" not in simulator.counters.requests
     assert "get_balance_history" not in simulator.counters.requests
+    assert "get_reject_rules" not in simulator.counters.requests
 
 
 async def test_polling_updates_the_balance(

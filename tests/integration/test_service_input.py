@@ -13,7 +13,7 @@ from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
 
-WRITES = ("set_call_forwarding", "set_dnd_on", "add_alias")
+WRITES = ("set_call_forwarding", "set_dnd_on", "add_alias", "add_balance")
 
 
 async def _refused(
@@ -206,3 +206,84 @@ async def test_duration_accepted(
         blocking=True,
     )
     assert simulator.counters.last("set_dnd_on").params["duration"] == sent
+
+
+VOUCHER = "4829175530612847"
+
+
+@pytest.mark.parametrize(
+    "voucher_id", [0, -1, 1.5, True, "12abc", "", " ", "1e3", 2**31, "١٢", None]
+)
+async def test_voucher_id_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    voucher_id: Any,
+) -> None:
+    """The page would send intval() of it: "12abc" is voucher 12, someone else's."""
+    refusal = await _refused(
+        hass, init_integration, simulator, "add_balance", {"id": voucher_id, "number": VOUCHER}
+    )
+    assert refusal.translation_key == "invalid_voucher_id"
+    assert simulator.platform.vouchers[(1001, VOUCHER)].used is False
+
+
+@pytest.mark.parametrize(
+    ("number", "translation_key"),
+    [
+        ("", "invalid_voucher_number"),
+        ("   ", "invalid_voucher_number"),
+        ("4829 1755 3061 2847", "invalid_voucher_number"),
+        ("4829-1755-3061-2847", "invalid_voucher_number"),
+        ("4829175530612847&id=1002", "invalid_voucher_number"),
+        ("48291755\n30612847", "invalid_voucher_number"),
+        ("\uff14\uff18\uff12\uff19", "invalid_voucher_number"),  # full-width digits
+        ("9" * 65, "invalid_voucher_number"),
+        (4829175530612847, "voucher_number_not_text"),
+    ],
+)
+async def test_voucher_number_refused_without_repeating_it(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    *,
+    caplog: pytest.LogCaptureFixture,
+    number: Any,
+    translation_key: str,
+) -> None:
+    refusal = await _refused(
+        hass, init_integration, simulator, "add_balance", {"id": 1001, "number": number}
+    )
+    assert refusal.translation_key == translation_key
+    # Whoever reads the number can spend it: not in the message, not in the log.
+    if str(number).strip():
+        assert str(number) not in str(refusal)
+        assert str(number) not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("voucher_id", "number", "sent"),
+    [
+        (1001, VOUCHER, ("1001", VOUCHER)),
+        (1001.0, f" {VOUCHER} ", ("1001", VOUCHER)),
+        ("1003", "5502718364950127", ("1003", "5502718364950127")),
+    ],
+)
+async def test_voucher_accepted(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    *,
+    voucher_id: Any,
+    number: str,
+    sent: tuple[str, str],
+) -> None:
+    """A number selector answers 1001.0; a pasted number may carry spaces around it."""
+    await hass.services.async_call(
+        DOMAIN,
+        "add_balance",
+        {"config_entry_id": init_integration.entry_id, "id": voucher_id, "number": number},
+        blocking=True,
+    )
+    request = simulator.counters.last("add_balance")
+    assert (request.params["id"], request.params["number"]) == sent

@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.common import advance
+from tests.integration.common import advance, setup_entry
 
 
 async def _call(hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any) -> None:
@@ -273,3 +273,54 @@ async def test_nothing_is_read_back_that_no_entity_shows(
     simulator.counters.reset()
     await _call(hass, "set_call_forwarding", init_integration, always="0612345678")
     assert set(simulator.counters.requests) == {"set_call_forwarding"}
+
+
+async def test_add_balance_reads_back_the_balance_and_its_history(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    simulator.counters.reset()
+    await _call(hass, "add_balance", init_integration, id=1003, number="5502718364950127")
+
+    # The server states no new balance: it is read back at once, not at the next poll.
+    assert _state(hass, "sensor.alice_example_com_balance") == "37.3456"
+    change = hass.states.get("sensor.alice_example_com_last_balance_change")
+    assert change.state == "25.0"
+    assert change.attributes["action"] == "Add balance"
+    assert simulator.counters.requests == {
+        "add_balance": 1,
+        "get_prepaid": 1,
+        "get_balance_history": 1,
+    }
+
+
+async def test_add_balance_refused_shows_the_servers_message(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(hass, "add_balance", init_integration, id=1004, number="9081736452018836")
+
+    assert raised.value.translation_key == "server_refused"
+    assert str(raised.value) == (
+        "The server refused: Error (SipPort): Invalid prepaid card (1051): "
+        "Prepaid card already used"
+    )
+    assert _state(hass, "sensor.alice_example_com_balance") == "12.3456"
+    assert "9081736452018836" not in caplog.text
+
+
+async def test_add_balance_without_the_history_sensor_reads_only_the_balance(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+) -> None:
+    """The balance-history sensor is off by default: nothing shows it, nothing is read."""
+    await setup_entry(hass, mock_config_entry)
+    simulator.counters.reset()
+    await _call(hass, "add_balance", mock_config_entry, id=1001, number="4829175530612847")
+
+    assert _state(hass, "sensor.alice_example_com_balance") == "22.3456"
+    assert simulator.counters.requests == {"add_balance": 1, "get_prepaid": 1}

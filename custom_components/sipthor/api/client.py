@@ -283,6 +283,24 @@ class SipThorClient:
             raise ValueError(msg)
         return await self._write("add_alias", {"username": username})
 
+    async def add_balance(self, voucher_id: int, number: str) -> StatusResult:
+        """Top up a prepaid account with the voucher ``voucher_id`` / ``number``.
+
+        The number is what makes a voucher worth money: it goes in the form body only,
+        and a refusal that repeats it has it masked (docs/settings-api.md §5.18).
+        """
+        number = number.strip()
+        if voucher_id < 1 or not number:
+            msg = "A voucher needs a positive id and a number"
+            raise ValueError(msg)
+        try:
+            return await self._write("add_balance", {"id": str(voucher_id), "number": number})
+        except SipThorApiError as err:
+            if number not in err.message:
+                raise
+            # Not chained: the original error, and its traceback, would repeat the number.
+            raise SipThorApiError(err.message.replace(number, "********")) from None
+
     async def set_call_forwarding(
         self, targets: Mapping[ForwardingCondition, str | None]
     ) -> StatusResult:
