@@ -6,7 +6,7 @@ simulated settings page over mutual TLS; the only mock is the one unexpected err
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import json
@@ -90,31 +90,6 @@ class Credential:
     name: str
     content: bytes
     password: str | None = None
-
-
-@pytest.fixture
-def quiet_refused_handshakes(hass: HomeAssistant) -> Iterator[None]:
-    """Keep the simulator's end of a refused TLS handshake out of the test result.
-
-    The simulator shares Home Assistant's event loop. When the client hangs up in the
-    middle of a handshake (it does not trust the server's certificate), asyncio's debug
-    mode reports the *server's* failed accept to the loop's exception handler, which
-    the ``hass`` fixture turns into a test error. Those reports, and only those, are
-    dropped here; every other exception still fails the test.
-    """
-    loop = hass.loop
-    handler = loop.get_exception_handler()
-    assert handler is not None
-
-    def ignore_server_accept(loop: Any, context: dict[str, Any]) -> None:
-        message = str(context.get("message", ""))
-        if message.startswith("Error on transport creation for incoming connection"):
-            return
-        handler(loop, context)
-
-    loop.set_exception_handler(ignore_server_accept)
-    yield
-    loop.set_exception_handler(handler)
 
 
 @pytest.fixture
