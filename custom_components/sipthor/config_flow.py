@@ -301,7 +301,8 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             raise _FormError(CONF_CERTIFICATE_UPLOAD, err.problem.value) from err
         except SipThorAuthenticationError as err:
             if connection.password is not None:
-                # A wrong password and an unknown user look alike (HTTP 401, §2.5).
+                # A wrong password and an unknown user look alike: HTTP 401
+                # (docs/settings-api.md §2.5).
                 raise _FormError("base", "password_refused") from err
             raise _FormError("base", "invalid_auth") from err
         except SipThorServerCertificateError as err:

@@ -218,7 +218,7 @@ async def test_password_flow_refused(
 async def test_password_flow_web_password(
     hass: HomeAssistant, simulator: SettingsSimulator
 ) -> None:
-    """Where the provider set a web password, the page takes it instead (§2.5)."""
+    """Where the provider set a web password, the page takes it (docs/settings-api.md §2.5)."""
     simulator.platform.accounts[ACCOUNT].web_password = "the-web-password"
     result = await _start_password_flow(hass)
     result = await hass.config_entries.flow.async_configure(
