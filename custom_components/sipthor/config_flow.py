@@ -128,8 +128,9 @@ class _Connection:
     url: str
     account: str
     verify_ssl: bool
-    credentials: ClientCredentials | None = None  # the client certificate, or
-    password: str | None = None  # the SIP password (HTTP Digest)
+    # One way to sign in: the client certificate, or else the SIP password (HTTP Digest).
+    credentials: ClientCredentials | None = None
+    password: str | None = None
 
 
 def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> ClientCredentials:
@@ -204,9 +205,11 @@ def _check_sip_address(account: str) -> None:
     password, so none is made.
     """
     user, at, domain = account.partition("@")
-    if not (at and user and domain) or any(char.isspace() for char in account):
+    if not (at and user and domain) or any(
+        char.isspace() or not char.isprintable() for char in account
+    ):
         raise _FormError(CONF_ACCOUNT, "invalid_sip_address")
-    if not (user.isascii() and user.isprintable()):
+    if not user.isascii():
         raise _FormError(CONF_ACCOUNT, "non_ascii_user")
 
 

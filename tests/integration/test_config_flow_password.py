@@ -166,7 +166,7 @@ async def test_password_flow(
         ("@example.com", "invalid_sip_address"),
         # CDRTool's page cannot read RFC 7616's username* (docs/settings-api.md §2.5).
         ("élise@example.com", "non_ascii_user"),
-        ("ali\u0007ce@example.com", "non_ascii_user"),
+        ("ali\u0007ce@example.com", "invalid_sip_address"),
     ],
 )
 async def test_password_flow_refuses_the_address(
