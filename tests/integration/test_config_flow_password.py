@@ -151,6 +151,9 @@ async def test_password_flow(
     balance = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{ACCOUNT}_balance")
     assert balance is not None
     assert hass.states.get(balance).state == "12.3456"
+    # The HTML settings tab, too, answers through the Digest page.
+    assert hass.states.get("switch.alice_example_com_hide_caller_id").state == "off"
+    assert simulator.counters.last("").authorization.startswith("Digest ")
     # No certificate, so neither its sensor nor its repair issue.
     assert _expiry_sensor(hass) is None
     assert not ir.async_get(hass).issues
