@@ -1,9 +1,10 @@
 """The demo: ``scripts/develop`` runs ``python -m demo``.
 
-The simulator with its demo account and a real Home Assistant running the integration
-against it (demo/stack.py), the account added through the real config flow. Prints the
-URL, the login and the entities, then runs until Ctrl-C. Running it again reuses config/
-(owner, account, history); ``--reset`` starts afresh.
+The simulator with its demo accounts and a real Home Assistant running the integration
+against it (demo/stack.py), the accounts added through the real config flow: Alice with
+her SIP password, Bob with his certificate. Prints the URL, the login and the entities,
+then runs until Ctrl-C. Running it again reuses config/ (owner, accounts, history);
+``--reset`` starts afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from demo.stack import (
     ACCOUNT,
+    CERTIFICATE_ACCOUNT,
     DASHBOARD_PATH,
     DEMO_CERTS,
     DEMO_CONFIG,
@@ -40,16 +42,26 @@ def _say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-async def _ensure_demo_account(stack: Stack) -> str:
-    """The demo account's entry id: the existing one, or one added by the config flow."""
-    entries = await stack.api.entries()
-    for entry in entries:
-        if entry.get("unique_id") == ACCOUNT or entry.get("title") == ACCOUNT:
-            _say(f"Reusing the configured account {ACCOUNT} (entry {entry['entry_id']}).")
-            return str(entry["entry_id"])
-    _say(f"Adding {ACCOUNT} through the config flow (uploading {ACCOUNT}.crt) ...")
-    result = await add_account(stack.api, stack.simulator)
-    return str(result["result"]["entry_id"])
+async def _ensure_demo_accounts(stack: Stack) -> str:
+    """The demo accounts' entries, existing or added by the config flow; Alice's entry id.
+
+    Alice signs in with her SIP password, Bob with his certificate: the two ways a user
+    can choose.
+    """
+    entries = {str(entry.get("unique_id")): entry for entry in await stack.api.entries()}
+    entry_ids = {}
+    for account, method, how in (
+        (ACCOUNT, "password", "her SIP password"),
+        (CERTIFICATE_ACCOUNT, "certificate", f"uploading {CERTIFICATE_ACCOUNT}.crt"),
+    ):
+        if (entry := entries.get(account)) is not None:
+            _say(f"Reusing the configured account {account} (entry {entry['entry_id']}).")
+            entry_ids[account] = str(entry["entry_id"])
+            continue
+        _say(f"Adding {account} through the config flow ({how}) ...")
+        result = await add_account(stack.api, stack.simulator, account=account, method=method)
+        entry_ids[account] = str(result["result"]["entry_id"])
+    return entry_ids[ACCOUNT]
 
 
 def _reset(config_dir: Path) -> None:
@@ -85,7 +97,7 @@ async def demo(args: argparse.Namespace) -> int:
             f"Home Assistant is up after {timings['running']:.1f} s "
             f"(HTTP after {timings['http']:.1f} s)."
         )
-        entry_id = await _ensure_demo_account(stack)
+        entry_id = await _ensure_demo_accounts(stack)
         states = await wait_for_entities(api, process=stack.hass)
         device_id = await api.device_id(KEY_ENTITIES[0])
         entity_ids = await api.entity_ids()
@@ -135,7 +147,8 @@ def _summary(
         ("Dashboard", f"{url}/{DASHBOARD_PATH}"),
         ("Account device", f"{url}/config/devices/device/{device_id}"),
         ("Integration", f"{url}/config/integrations/integration/{DOMAIN} (entry {entry_id})"),
-        ("Simulator", stack.simulator.url),
+        ("Password page", f"{stack.simulator.digest_url} ({ACCOUNT})"),
+        ("Certificate page", f"{stack.simulator.url} ({CERTIFICATE_ACCOUNT})"),
         ("Certificates", str(stack.simulator.certs.directory)),
         ("Log", str(stack.hass.log_file)),
     ]

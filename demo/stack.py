@@ -7,12 +7,13 @@ The demo (``python -m demo``, which ``scripts/develop`` runs) and the end-to-end
    look at and change its state directly);
 2. Home Assistant runs as a real subprocess (``python -m homeassistant -c DIR
    --skip-pip``) with ``custom_components/sipthor`` linked into its configuration
-   directory, and with ``SSL_CERT_FILE`` pointing at the system CAs plus the
-   simulator's server CA, so that the integration verifies the server as it would a
-   public provider;
+   directory, and with ``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE`` pointing at the
+   system CAs plus the simulator's server CA, so that the integration verifies the
+   server as it would a public provider;
 3. the owner is created through the onboarding API (or logged in, when it exists);
-4. the account is added through the integration's real config flow over the REST API,
-   its certificate uploaded through Home Assistant's file-upload endpoint.
+4. the accounts are added through the integration's real config flow over the REST
+   API: one with its SIP password, one with its certificate, uploaded through Home
+   Assistant's file-upload endpoint.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from simulator import Platform, SettingsSimulator
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAIN = "sipthor"
-ACCOUNT = "alice@example.com"
+ACCOUNT = "alice@example.com"  # signs in with her SIP password
+CERTIFICATE_ACCOUNT = "bob@example.com"  # signs in with his client certificate
 DEMO_CONFIG = REPO / "config"
 DEMO_CERTS = REPO / ".sim-certs"
 DEMO_HA_PORT = 8123
@@ -590,29 +592,40 @@ async def add_account(
     simulator: SettingsSimulator,
     *,
     account: str = ACCOUNT,
+    method: str = "password",
     currency: str = "EUR",
 ) -> dict[str, Any]:
     """Add ``account`` through the real config flow; the flow's final result.
 
-    The certificate is the platform-issued ``user@domain.crt`` of the simulator,
-    uploaded as the frontend's file selector uploads it. The account field stays
-    empty: the flow reads it from the certificate. Server verification stays on.
+    ``method`` is the first step's menu option. ``password``: the SIP address and the
+    simulated account's SIP password, on the simulator's Digest page (the form's
+    advanced section). ``certificate``: the platform-issued ``user@domain.crt`` of the
+    simulator, uploaded as the frontend's file selector uploads it, the account field
+    left empty (the flow reads it from the certificate). Server verification stays on.
     """
-    form = await api.start_flow(DOMAIN)
-    if form.get("type") != "form" or form.get("step_id") != "user":
-        msg = f"The config flow did not show its form: {form}"
+    menu = await api.start_flow(DOMAIN)
+    if menu.get("type") != "menu" or menu.get("step_id") != "user":
+        msg = f"The config flow did not show its menu: {menu}"
         raise StackError(msg)
-    certificate = simulator.client_certificate(f"{account}.crt")
-    file_id = await api.upload(certificate.name, certificate.read_bytes())
-    result = await api.configure_flow(
-        form["flow_id"],
-        {
+    form = await api.configure_flow(menu["flow_id"], {"next_step_id": method})
+    if form.get("type") != "form" or form.get("step_id") != method:
+        msg = f"The config flow did not show its {method} form: {form}"
+        raise StackError(msg)
+    if method == "password":
+        data: dict[str, Any] = {
+            "account": account,
+            "password": simulator.platform.accounts[account].password,
+            "advanced": {"url": simulator.digest_url, "verify_ssl": True},
+        }
+    else:
+        certificate = simulator.client_certificate(f"{account}.crt")
+        data = {
             "url": simulator.url,
-            "certificate": file_id,
+            "certificate": await api.upload(certificate.name, certificate.read_bytes()),
             "verify_ssl": True,
             "currency": currency,
-        },
-    )
+        }
+    result = await api.configure_flow(form["flow_id"], data)
     if result.get("type") != "create_entry":
         msg = f"The config flow did not create the entry: {result}"
         raise StackError(msg)
@@ -686,7 +699,10 @@ async def running_stack(
     try:
         prepare_config(config_dir, copy_from=copy_config_from)
         bundle = write_trust_bundle(simulator.certs.server_ca, certs_dir / "trust-bundle.pem")
-        hass = HomeAssistantProcess(config_dir, ha_port, env={"SSL_CERT_FILE": str(bundle)})
+        # SSL_CERT_FILE for the certificate path's own SSL context; REQUESTS_CA_BUNDLE
+        # for Home Assistant's shared session, which the password path uses.
+        trust = {"SSL_CERT_FILE": str(bundle), "REQUESTS_CA_BUNDLE": str(bundle)}
+        hass = HomeAssistantProcess(config_dir, ha_port, env=trust)
         await hass.start()
         try:
             async with HomeAssistantApi(hass.url) as api:

@@ -181,9 +181,10 @@ def _keyed(schema: Any) -> Callable[[Any], Any]:
 
 def _data_description_in_data(value: dict[str, Any]) -> dict[str, Any]:
     for step in value["step"].values():
-        for key in step.get("data_description", {}):
-            if key not in step.get("data", {}):
-                raise vol.Invalid(f"data_description key {key} is not in data")
+        for part in (step, *step.get("sections", {}).values()):
+            for key in part.get("data_description", {}):
+                if key not in part.get("data", {}):
+                    raise vol.Invalid(f"data_description key {key} is not in data")
     return value
 
 
@@ -200,6 +201,14 @@ _FLOW = vol.All(
                     vol.Optional("data_description"): {str: _TEXT},
                     vol.Optional("menu_options"): {str: _TEXT},
                     vol.Optional("submit"): _TEXT,
+                    vol.Optional("sections"): {
+                        str: {
+                            vol.Optional("name"): _TEXT,
+                            vol.Optional("description"): _TEXT,
+                            vol.Optional("data"): {str: _TEXT},
+                            vol.Optional("data_description"): {str: _TEXT},
+                        }
+                    },
                 }
             },
             vol.Optional("error"): {str: _TEXT},

@@ -7,23 +7,21 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, Platform
+from homeassistant.const import CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv, device_registry as dr
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
-from .api import SipThorClient, SipThorCredentialsError, create_ssl_context
 from .certificate import (
     certificate_file_name,
     certificate_path,
     move_certificate,
-    read_certificate,
     remove_certificate,
 )
+from .client_factory import async_client_of_entry
 from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN, LOGGER, OPTIONS_NEED_UPDATE_LISTENER
 from .coordinator import (
     SipThorConfigEntry,
@@ -56,31 +54,12 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> bool:
-    """Load the certificate, build the client and start polling."""
-    path = certificate_path(hass, entry.data[CONF_CERTIFICATE_FILE])
-    try:
-        credentials = await hass.async_add_executor_job(read_certificate, path)
-    except (OSError, SipThorCredentialsError) as err:
-        # A missing, unreadable or expired certificate: only a new one helps.
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN,
-            translation_key="certificate_unusable",
-            translation_placeholders={"error": str(err)},
-        ) from err
-    # Loading CA stores and keys blocks: the executor builds the entry's own context.
-    ssl_context = await hass.async_add_executor_job(
-        partial(create_ssl_context, credentials, verify_server=entry.data[CONF_VERIFY_SSL])
-    )
-    client = SipThorClient(
-        entry.data[CONF_ACCOUNT],
-        ssl_context,
-        url=entry.data[CONF_URL],
-        session=async_get_clientsession(hass),
-    )
+    """Build the client (SIP password or certificate) and start polling."""
+    client, certificate = await async_client_of_entry(hass, entry.data)
     store = SipThorStore(hass, entry.entry_id)
     await store.async_load()
     entry.async_on_unload(store.async_flush)
-    runtime = entry.runtime_data = create_runtime_data(hass, entry, client, credentials.info, store)
+    runtime = entry.runtime_data = create_runtime_data(hass, entry, client, certificate, store)
     # One round trip: the client sends up to three requests at once.
     await _async_first_refresh(runtime.setup_coordinators)
     async_check_certificate_expiry(hass, entry)
@@ -200,9 +179,9 @@ async def _async_migrate_to_1_2(hass: HomeAssistant, entry: SipThorConfigEntry) 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
     """Delete the private certificate file and the remembered state."""
-    file_name = entry.data[CONF_CERTIFICATE_FILE]
+    file_name = entry.data.get(CONF_CERTIFICATE_FILE)
     # Entries not migrated yet (a disabled one is not set up) may still share a file.
-    if not any(
+    if file_name is not None and not any(
         other.data.get(CONF_CERTIFICATE_FILE) == file_name
         for other in hass.config_entries.async_entries(DOMAIN)
         if other.entry_id != entry.entry_id

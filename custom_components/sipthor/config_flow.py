@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +23,8 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
 from homeassistant.generated.currencies import ACTIVE_CURRENCIES
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
     FileSelector,
@@ -45,26 +44,27 @@ from yarl import URL
 
 from .api import (
     DEFAULT_URL,
+    DIGEST_URL,
     ClientCredentials,
     CredentialsProblem,
     Identity,
     SipThorAuthenticationError,
-    SipThorClient,
     SipThorConnectionError,
     SipThorCredentialsError,
     SipThorEmptyBodyError,
     SipThorError,
     SipThorServerCertificateError,
     SipThorServerError,
-    create_ssl_context,
     load_credentials,
 )
 from .certificate import (
     certificate_file_name,
     certificate_path,
     read_certificate,
+    remove_certificate,
     write_certificate,
 )
+from .client_factory import async_create_client, signs_in_with_password
 from .const import (
     CONF_ACCOUNT,
     CONF_CERTIFICATE_FILE,
@@ -99,6 +99,8 @@ MAX_UPLOAD_BYTES = 64 * 1024
 FLOW_TIMEOUT = 15.0
 # Never put back into a re-shown form.
 _NOT_SUGGESTED = frozenset({CONF_CERTIFICATE_UPLOAD, CONF_PASSWORD})
+# The collapsed part of the password forms: the settings page and its verification.
+SECTION_ADVANCED = "advanced"
 # Errors after which a certificate uploaded in reconfiguration is not kept.
 _REFUSED_CERTIFICATE = frozenset({"invalid_auth", "certificate_for_other_account"})
 
@@ -121,12 +123,14 @@ class _FormError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Connection:
-    """What a flow checks before anything is stored."""
+    """What a flow checks before anything is stored: one of two ways to sign in."""
 
     url: str
     account: str
     verify_ssl: bool
-    credentials: ClientCredentials
+    # One way to sign in: the client certificate, or else the SIP password (HTTP Digest).
+    credentials: ClientCredentials | None = None
+    password: str | None = None
 
 
 def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> ClientCredentials:
@@ -150,26 +154,28 @@ def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> Cli
         raise _FormError(field, err.problem.value) from err
 
 
-def _settings_url(text: str) -> str:
+def _settings_url(text: str, field: str = CONF_URL) -> str:
     """The settings page URL as typed, refused unless it names nothing but the page.
 
-    Only https: a client certificate means nothing without TLS. User info would be
-    stored with the entry, shown wherever the URL is, and sent by aiohttp as a password
-    of its own; a query would be sent with every request (``?action=set_dnd_on`` makes
-    each read a write); a fragment is never sent, so it can only be a mistake.
+    Only https: neither the certificate nor the password may travel without TLS. User
+    info would be stored with the entry, shown wherever the URL is, and sent by aiohttp
+    as a password of its own; a query would be sent with every request
+    (``?action=set_dnd_on`` makes each read a write); a fragment is never sent, so it
+    can only be a mistake. The error goes next to ``field``: the password forms keep
+    the URL in a section, which carries the errors of its fields.
     """
     try:
         url = URL(text.strip())
     except ValueError as err:  # a port out of range, a broken IPv6 address, bad IDNA
-        raise _FormError(CONF_URL, "invalid_url") from err
+        raise _FormError(field, "invalid_url") from err
     if url.scheme != "https" or not url.host:
-        raise _FormError(CONF_URL, "invalid_url")
+        raise _FormError(field, "invalid_url")
     if url.user is not None or url.password is not None:
-        raise _FormError(CONF_URL, "url_has_user_info")
+        raise _FormError(field, "url_has_user_info")
     if url.raw_query_string:
-        raise _FormError(CONF_URL, "url_has_query")
+        raise _FormError(field, "url_has_query")
     if url.raw_fragment:
-        raise _FormError(CONF_URL, "url_has_fragment")
+        raise _FormError(field, "url_has_fragment")
     return str(url)
 
 
@@ -191,23 +197,67 @@ def _check_account(account: str) -> None:
         raise _FormError(CONF_ACCOUNT, "invalid_account")
 
 
+def _check_sip_address(account: str) -> None:
+    """Refuse what the Digest page cannot sign in: not user@domain, or a user beyond ASCII.
+
+    The client sends such a user name as RFC 7616's ``username*``, which CDRTool's page
+    does not read (docs/settings-api.md §2.5): every attempt would fail as a wrong
+    password, so none is made.
+    """
+    user, at, domain = account.partition("@")
+    if not (at and user and domain) or any(
+        char.isspace() or not char.isprintable() for char in account
+    ):
+        raise _FormError(CONF_ACCOUNT, "invalid_sip_address")
+    if not user.isascii():
+        raise _FormError(CONF_ACCOUNT, "non_ascii_user")
+
+
 async def _async_identity(hass: HomeAssistant, connection: _Connection) -> Identity:
     """Ask the server who the account is: the proof that everything works."""
-    ssl_context = await hass.async_add_executor_job(
-        partial(create_ssl_context, connection.credentials, verify_server=connection.verify_ssl)
-    )
-    client = SipThorClient(
+    client = await async_create_client(
+        hass,
         connection.account,
-        ssl_context,
         url=connection.url,
-        session=async_get_clientsession(hass),
+        verify_ssl=connection.verify_ssl,
+        password=connection.password,
+        credentials=connection.credentials,
         request_timeout=FLOW_TIMEOUT,
     )
     return await client.get_identity()
 
 
+def _advanced_section() -> section:
+    """The settings page and its verification: rarely changed, so folded away.
+
+    Built anew for each form: Home Assistant fills suggested values into a section in
+    place.
+    """
+    schema = vol.Schema(
+        {
+            vol.Required(CONF_URL, default=DIGEST_URL): _URL_SELECTOR,
+            vol.Required(CONF_VERIFY_SSL, default=True): BooleanSelector(),
+        }
+    )
+    return section(schema, {"collapsed": True})
+
+
+def _new_or_stored_password(typed: str | None, stored: str | None) -> str:
+    """The password typed in reconfiguration, else the one the entry signs in with."""
+    password = typed or stored
+    if not password:  # switching from the certificate: there is none yet
+        raise _FormError(CONF_PASSWORD, "password_required")
+    return password
+
+
+def _advanced_input(user_input: Mapping[str, Any]) -> tuple[str, bool]:
+    """The URL and verification as sent in the advanced section (the URL unchecked)."""
+    advanced = user_input[SECTION_ADVANCED]
+    return advanced[CONF_URL], advanced[CONF_VERIFY_SSL]
+
+
 class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add a SIP Thor account with its client certificate."""
+    """Add a SIP Thor account with its SIP password or its client certificate."""
 
     VERSION = 1
     # 1.2: the certificate file's name holds a hash of the account (__init__ migrates).
@@ -241,7 +291,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_check(self, connection: _Connection) -> Identity:
         """Call get_identity; raise what goes wrong as a form error."""
-        named = connection.credentials.info.account
+        named = connection.credentials.info.account if connection.credentials else None
         if named is not None and named.casefold() != connection.account.casefold():
             # An enrollment certificate names its account in the CN. A server that does
             # not compare it (docs/settings-api.md §2.2: owner 0 may match any account)
@@ -253,6 +303,10 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             # OpenSSL refused what cryptography accepted (load_cert_chain).
             raise _FormError(CONF_CERTIFICATE_UPLOAD, err.problem.value) from err
         except SipThorAuthenticationError as err:
+            if connection.password is not None:
+                # A wrong password and an unknown user look alike: HTTP 401
+                # (docs/settings-api.md §2.5).
+                raise _FormError("base", "password_refused") from err
             raise _FormError("base", "invalid_auth") from err
         except SipThorServerCertificateError as err:
             raise _FormError("base", "server_certificate") from err
@@ -280,6 +334,64 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         return file_name
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask how the account signs in: with its SIP password or its client certificate."""
+        return self.async_show_menu(step_id="user", menu_options=["password", "certificate"])
+
+    async def async_step_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the SIP address and its password; the page under advanced settings."""
+        errors: dict[str, str] = {}
+        suggested: dict[str, Any] = {}
+        advanced: dict[str, Any] = {}
+        if user_input is not None:
+            url, verify_ssl = _advanced_input(user_input)
+            account = user_input[CONF_ACCOUNT].strip()
+            suggested[CONF_ACCOUNT] = account
+            advanced = {CONF_URL: _without_user_info(url), CONF_VERIFY_SSL: verify_ssl}
+            try:
+                _check_sip_address(account)
+                connection = _Connection(
+                    url=_settings_url(url, SECTION_ADVANCED),
+                    account=account,
+                    verify_ssl=verify_ssl,
+                    password=user_input[CONF_PASSWORD],
+                )
+                identity = await self._async_check(connection)
+            except _FormError as err:
+                errors[err.field] = err.key
+            else:
+                await self.async_set_unique_id(identity.sip_address)
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=identity.sip_address,
+                    data={
+                        CONF_URL: connection.url,
+                        CONF_ACCOUNT: identity.sip_address,
+                        CONF_VERIFY_SSL: connection.verify_ssl,
+                        CONF_PASSWORD: connection.password,
+                    },
+                    options={CONF_CURRENCY: DEFAULT_CURRENCY},
+                )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_ACCOUNT): TextSelector(),
+                vol.Required(CONF_PASSWORD): _PASSWORD_SELECTOR,
+                vol.Required(SECTION_ADVANCED): _advanced_section(),
+            }
+        )
+        return self.async_show_form(
+            step_id="password",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, suggested | {SECTION_ADVANCED: advanced}
+            ),
+            errors=errors,
+            description_placeholders=self._placeholders(),
+        )
+
+    async def async_step_certificate(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Ask for the settings page, the account and its certificate."""
         errors: dict[str, str] = {}
         suggested: dict[str, Any] = {
@@ -331,15 +443,39 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             }
         )
         return self.async_show_form(
-            step_id="user",
+            step_id="certificate",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
             description_placeholders=self._placeholders(),
         )
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """The server refused the certificate, or it expired."""
+        """The server refused the password or the certificate, or the certificate expired."""
+        if signs_in_with_password(entry_data):
+            return await self.async_step_reauth_password()
         return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the account's SIP password again."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                return await self._async_update_entry(
+                    entry.data[CONF_URL],
+                    entry.data[CONF_VERIFY_SSL],
+                    password=user_input[CONF_PASSWORD],
+                )
+            except _FormError as err:
+                errors[err.field] = err.key
+        return self.async_show_form(
+            step_id="reauth_password",
+            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): _PASSWORD_SELECTOR}),
+            errors=errors,
+            description_placeholders={"account": entry.title},
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -351,7 +487,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 credentials = await self._async_credentials(user_input)
                 return await self._async_update_entry(
-                    entry.data[CONF_URL], entry.data[CONF_VERIFY_SSL], credentials
+                    entry.data[CONF_URL], entry.data[CONF_VERIFY_SSL], credentials=credentials
                 )
             except _FormError as err:
                 errors[err.field] = err.key
@@ -370,25 +506,76 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Ask how the account signs in from now on; either way may change the page."""
+        return self.async_show_menu(
+            step_id="reconfigure",
+            menu_options=["reconfigure_password", "reconfigure_certificate"],
+            description_placeholders={"account": self._get_reconfigure_entry().title},
+        )
+
+    async def async_step_reconfigure_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Sign in with the SIP password: a new one, or the stored one on another page."""
+        entry = self._get_reconfigure_entry()
+        has_password = signs_in_with_password(entry.data)
+        errors: dict[str, str] = {}
+        advanced: dict[str, Any] = {
+            # Switching from the certificate: the Digest page, not the certificate one.
+            CONF_URL: entry.data[CONF_URL] if has_password else DIGEST_URL,
+            CONF_VERIFY_SSL: entry.data[CONF_VERIFY_SSL],
+        }
+        if user_input is not None:
+            url, verify_ssl = _advanced_input(user_input)
+            advanced = {CONF_URL: _without_user_info(url), CONF_VERIFY_SSL: verify_ssl}
+            try:
+                password = _new_or_stored_password(
+                    user_input.get(CONF_PASSWORD), entry.data.get(CONF_PASSWORD)
+                )
+                return await self._async_update_entry(
+                    _settings_url(url, SECTION_ADVANCED), verify_ssl, password=password
+                )
+            except _FormError as err:
+                errors[err.field] = err.key
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_PASSWORD): _PASSWORD_SELECTOR,
+                vol.Required(SECTION_ADVANCED): _advanced_section(),
+            }
+        )
+        return self.async_show_form(
+            step_id="reconfigure_password",
+            data_schema=self.add_suggested_values_to_schema(schema, {SECTION_ADVANCED: advanced}),
+            errors=errors,
+            description_placeholders={"account": entry.title, **self._placeholders()},
+        )
+
+    async def async_step_reconfigure_certificate(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Change the settings page URL, the certificate or server verification."""
         entry = self._get_reconfigure_entry()
+        has_certificate = not signs_in_with_password(entry.data)
         errors: dict[str, str] = {}
         suggested: dict[str, Any] = {
-            CONF_URL: entry.data[CONF_URL],
+            # Switching from the password: the certificate page, not the Digest one.
+            CONF_URL: entry.data[CONF_URL] if has_certificate else DEFAULT_URL,
             CONF_VERIFY_SSL: entry.data[CONF_VERIFY_SSL],
         }
         if user_input is not None:
             suggested |= {k: v for k, v in user_input.items() if k not in _NOT_SUGGESTED}
             suggested[CONF_URL] = _without_user_info(user_input[CONF_URL])
             try:
-                if user_input.get(CONF_CERTIFICATE_UPLOAD):
+                if user_input.get(CONF_CERTIFICATE_UPLOAD) or not has_certificate:
                     credentials = await self._async_credentials(user_input)
                 else:
                     credentials = self._credentials or await self._async_stored_credentials(
                         entry.data[CONF_CERTIFICATE_FILE]
                     )
                 return await self._async_update_entry(
-                    _settings_url(user_input[CONF_URL]), user_input[CONF_VERIFY_SSL], credentials
+                    _settings_url(user_input[CONF_URL]),
+                    user_input[CONF_VERIFY_SSL],
+                    credentials=credentials,
                 )
             except _FormError as err:
                 errors[err.field] = err.key
@@ -401,7 +588,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             }
         )
         return self.async_show_form(
-            step_id="reconfigure",
+            step_id="reconfigure_certificate",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
             description_placeholders={"account": entry.title, **self._placeholders()},
@@ -419,19 +606,27 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             raise _FormError(CONF_CERTIFICATE_UPLOAD, err.problem.value) from err
 
     async def _async_update_entry(
-        self, url: str, verify_ssl: bool, credentials: ClientCredentials
+        self,
+        url: str,
+        verify_ssl: bool,
+        *,
+        credentials: ClientCredentials | None = None,
+        password: str | None = None,
     ) -> ConfigFlowResult:
-        """Check the new settings against the same account, then store and reload.
+        """Check the new sign-in against the same account, then store it and reload.
 
         Shared by reauthentication and reconfiguration, which differ only in what the
-        user may change.
+        user may change. The entry keeps one way to sign in: the other's password or
+        certificate file is removed.
         """
         entry = (
             self._get_reauth_entry()
             if self.source == SOURCE_REAUTH
             else self._get_reconfigure_entry()
         )
-        connection = _Connection(url, entry.data[CONF_ACCOUNT], verify_ssl, credentials)
+        connection = _Connection(
+            url, entry.data[CONF_ACCOUNT], verify_ssl, credentials=credentials, password=password
+        )
         try:
             identity = await self._async_check(connection)
         except _FormError as err:
@@ -442,19 +637,29 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             raise
         await self.async_set_unique_id(identity.sip_address)
         self._abort_if_unique_id_mismatch(reason="wrong_account")
-        file_name = await self._async_store_certificate(identity.sip_address, credentials)
-        return self.async_update_reload_and_abort(
-            entry,
-            data_updates={
-                CONF_URL: url,
-                CONF_VERIFY_SSL: verify_ssl,
-                CONF_CERTIFICATE_FILE: file_name,
-            },
-        )
+        data = {
+            key: value
+            for key, value in entry.data.items()
+            if key not in (CONF_PASSWORD, CONF_CERTIFICATE_FILE)
+        } | {CONF_URL: url, CONF_VERIFY_SSL: verify_ssl}
+        old_file = entry.data.get(CONF_CERTIFICATE_FILE)
+        if credentials is None:
+            data[CONF_PASSWORD] = password
+        else:
+            data[CONF_CERTIFICATE_FILE] = await self._async_store_certificate(
+                identity.sip_address, credentials
+            )
+        result = self.async_update_reload_and_abort(entry, data=data)
+        if old_file is not None and old_file != data.get(CONF_CERTIFICATE_FILE):
+            # Signing in with the password now: the key is of no use, and is secret.
+            await self.hass.async_add_executor_job(
+                remove_certificate, certificate_path(self.hass, old_file)
+            )
+        return result
 
     @staticmethod
     def _placeholders() -> dict[str, str]:
-        return {"default_url": DEFAULT_URL}
+        return {"default_url": DEFAULT_URL, "digest_url": DIGEST_URL}
 
 
 class SipThorOptionsFlow(_OptionsFlow):

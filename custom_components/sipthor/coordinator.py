@@ -307,8 +307,8 @@ def translated_error(
 ) -> HomeAssistantError:
     """The translated error a user sees for a failed action.
 
-    A refused certificate also starts reauthentication, so the user is asked for a
-    new one. A refusal by the server carries the server's own message.
+    A refused password or certificate also starts reauthentication, so the user is
+    asked for a new one. A refusal by the server carries the server's own message.
     """
     if isinstance(err, SipThorAuthenticationError):
         async_certificate_refused(hass, entry)
@@ -503,7 +503,8 @@ class SipThorRuntimeData:
     """What a loaded entry holds: the client, what it remembers, one coordinator per source."""
 
     client: SipThorClient
-    certificate: CertificateInfo
+    # None when the account signs in with its SIP password.
+    certificate: CertificateInfo | None
     store: SipThorStore
     poll_queue: PollQueue
     # The options the entry was set up with (to tell an options change from others).
@@ -545,7 +546,7 @@ def create_runtime_data(
     hass: HomeAssistant,
     entry: SipThorConfigEntry,
     client: SipThorClient,
-    certificate: CertificateInfo,
+    certificate: CertificateInfo | None,
     store: SipThorStore,
 ) -> SipThorRuntimeData:
     """One coordinator per source, each at the pace its data changes."""

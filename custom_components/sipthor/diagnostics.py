@@ -11,7 +11,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED
-from homeassistant.const import CONF_URL
+from homeassistant.const import CONF_PASSWORD, CONF_URL
 from homeassistant.core import HomeAssistant
 from yarl import URL
 
@@ -19,7 +19,7 @@ from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE
 from .coordinator import AcceptRulesData, CallRecord, SipThorConfigEntry, Source
 
 # Personal or secret: shown as redacted wherever they would appear.
-_ENTRY_REDACTED = {CONF_ACCOUNT, CONF_CERTIFICATE_FILE}
+_ENTRY_REDACTED = {CONF_ACCOUNT, CONF_CERTIFICATE_FILE, CONF_PASSWORD}
 _CERTIFICATE_FIELDS = (
     "issuer",
     "not_valid_before",
@@ -132,10 +132,14 @@ async def async_get_config_entry_diagnostics(
             "update_interval": str(coordinator.update_interval),
             "data": shown(coordinator.data) if shown and coordinator.usable else None,
         }
+    certificate = runtime.certificate
     return {
         "entry": {"data": data, "options": dict(entry.options)},
-        "certificate": _pick(runtime.certificate, _CERTIFICATE_FIELDS)
-        | {"needs_legacy_security_level": runtime.certificate.needs_legacy_security_level},
+        # None: the account signs in with its SIP password.
+        "certificate": None
+        if certificate is None
+        else _pick(certificate, _CERTIFICATE_FIELDS)
+        | {"needs_legacy_security_level": certificate.needs_legacy_security_level},
         "history_action": runtime.client.history_action,
         # Whether the privacy switch shows the settings page's checkbox or what it last set.
         "privacy_switch": (

@@ -69,10 +69,13 @@ def async_check_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntr
     refusal issue is over.
     """
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_REFUSED, entry.entry_id))
+    certificate = entry.runtime_data.certificate
+    if certificate is None:
+        return  # the account signs in with its SIP password, which does not expire
 
     @callback
     def check(_now: datetime | None = None) -> None:
-        expires = entry.runtime_data.certificate.not_valid_after
+        expires = certificate.not_valid_after
         if expires - dt_util.utcnow() > CERTIFICATE_WARNING:
             ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_EXPIRING, entry.entry_id))
             return

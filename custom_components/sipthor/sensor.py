@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -15,6 +16,7 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import CONF_CURRENCY, EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_time_change
 from homeassistant.helpers.typing import StateType
@@ -24,6 +26,7 @@ from .api import (
     BalanceEntry,
     CallDirection,
     CallForwarding,
+    CertificateInfo,
     ForwardingCondition,
     Identity,
     MonthlyUsage,
@@ -32,7 +35,7 @@ from .api import (
     Transport,
     Voicemail,
 )
-from .const import DEFAULT_CURRENCY
+from .const import DEFAULT_CURRENCY, DOMAIN
 from .coordinator import (
     AcceptRulesData,
     CallRecord,
@@ -370,7 +373,11 @@ async def async_setup_entry(
 ) -> None:
     """Add the account's sensors, and those of each phone as it registers."""
     runtime = entry.runtime_data
-    entities: list[SensorEntity] = [CertificateExpirySensor(entry)]
+    entities: list[SensorEntity] = []
+    if runtime.certificate is None:
+        _async_remove_certificate_expiry(hass, entry)
+    else:
+        entities.append(CertificateExpirySensor(entry, runtime.certificate))
     for description in SENSORS:
         coordinator = description.coordinator_fn(runtime)
         # Only sources fetched during setup can tell whether a sensor exists.
@@ -437,6 +444,18 @@ class SipThorSensor[DataT](SipThorEntity[SipThorCoordinator[DataT]], SensorEntit
         return self.entity_description.attributes_fn(self.coordinator.data)
 
 
+def _async_remove_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
+    """Forget the expiry sensor of an account that signs in with its password now.
+
+    After reconfiguration from the certificate to the password it would stay behind,
+    unavailable for good.
+    """
+    registry = er.async_get(hass)
+    unique_id = f"{entry.unique_id}_{CERTIFICATE_EXPIRY.key}"
+    if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id):
+        registry.async_remove(entity_id)
+
+
 class CertificateExpirySensor(SensorEntity):
     """When the client certificate expires: known from the file, nothing to poll."""
 
@@ -444,11 +463,11 @@ class CertificateExpirySensor(SensorEntity):
     _attr_should_poll = False
     entity_description = CERTIFICATE_EXPIRY
 
-    def __init__(self, entry: SipThorConfigEntry) -> None:
+    def __init__(self, entry: SipThorConfigEntry, certificate: CertificateInfo) -> None:
         """Read the expiry of the entry's certificate."""
         self._attr_unique_id = f"{entry.unique_id}_{CERTIFICATE_EXPIRY.key}"
         self._attr_device_info = account_device_info(entry)
-        self._attr_native_value = entry.runtime_data.certificate.not_valid_after
+        self._attr_native_value = certificate.not_valid_after
 
 
 class RegistrationSensor(RegistrationEntity, SensorEntity):

@@ -12,6 +12,7 @@ import pytest
 
 from demo.stack import (
     ACCOUNT,
+    CERTIFICATE_ACCOUNT,
     DOMAIN,
     KEY_ENTITIES,
     Stack,
@@ -27,6 +28,8 @@ DND = "switch.alice_example_com_do_not_disturb"
 NOT_ONLINE = "sensor.alice_example_com_forward_when_not_online"
 NIGHT = "automation.do_not_disturb_at_night_demo"
 LOW_BALANCE = "automation.warn_when_the_balance_runs_low_demo"
+BOB_BALANCE = "sensor.bob_example_com_balance"
+NEW_PASSWORD = "alice-new-sip-password"
 
 
 async def _state(stack: Stack, entity_id: str) -> str | None:
@@ -57,19 +60,25 @@ async def test_account_in_a_real_home_assistant(stack: Stack) -> None:
         assert await _state(stack, automation) == "on", f"{automation} did not load"
     await stack.api.call("automation", "turn_off", {"entity_id": NIGHT})
 
+    # Alice signs in with her SIP password; every entity and action works so.
     entry_id = await _config_flow(stack)
     await _states(stack)
     await _dnd_switch(stack)
     await _forwarding(stack, entry_id)
     await _low_balance(stack)
-    # Nothing so far made the integration log an error.
+    bob_entry_id = await _certificate_account(stack)
+    # Nothing so far made the integration log an error, or the password.
     errors = [line for line in stack.hass.errors() if "sipthor" in line]
     assert not errors, "\n".join(errors)
-    await _reauthentication(stack, entry_id)
+    password = stack.simulator.platform.accounts[ACCOUNT].password
+    assert password not in stack.hass.tail(100_000)
+    await _password_reauthentication(stack, entry_id)
+    await _reauthentication(stack, bob_entry_id)
+    assert NEW_PASSWORD not in stack.hass.tail(100_000)
 
 
 async def _config_flow(stack: Stack) -> str:
-    """The config flow, as the frontend drives it: upload, then submit the form."""
+    """The config flow, as the frontend drives it: the menu, then the password form."""
     result = await add_account(stack.api, stack.simulator)
     assert result["title"] == ACCOUNT
     entry_id = str(result["result"]["entry_id"])
@@ -77,7 +86,23 @@ async def _config_flow(stack: Stack) -> str:
     assert entry["entry_id"] == entry_id
     assert entry["state"] == "loaded"
     assert DOMAIN in await stack.api.components()
+    # Signed in on the Digest page, not with a certificate.
+    assert stack.simulator.counters.last("get_identity").authorization.startswith("Digest ")
     return entry_id
+
+
+async def _certificate_account(stack: Stack) -> str:
+    """A second account beside the first, with its certificate uploaded as the frontend does."""
+    result = await add_account(
+        stack.api, stack.simulator, account=CERTIFICATE_ACCOUNT, method="certificate"
+    )
+    assert result["title"] == CERTIFICATE_ACCOUNT
+    states = await wait_for_entities(stack.api, (BOB_BALANCE,), process=stack.hass)
+    assert states[BOB_BALANCE]["state"] != "unknown"
+    assert "sensor.bob_example_com_certificate_expiry" in await stack.api.entity_ids()
+    # Alice, who signs in with her password, has no certificate to expire.
+    assert "sensor.alice_example_com_certificate_expiry" not in await stack.api.entity_ids()
+    return str(result["result"]["entry_id"])
 
 
 async def _states(stack: Stack) -> None:
@@ -139,15 +164,9 @@ async def _low_balance(stack: Stack) -> None:
     await wait_for(warned, timeout=30, what="the low-balance automation", process=stack.hass)
 
 
-async def _reauthentication(stack: Stack, entry_id: str) -> None:
-    """The simulator refuses the certificate; the entry asks for a new one.
-
-    Refused at the TLS layer on new connections, and with the settings page's
-    credentials error on connections still open.
-    """
-    faults = stack.simulator.faults
-    faults.tls_reject = True
-    faults.credentials_error = True
+async def _password_reauthentication(stack: Stack, entry_id: str) -> None:
+    """The SIP password changes on the platform; the entry asks for the new one."""
+    stack.simulator.platform.accounts[ACCOUNT].password = NEW_PASSWORD
     await stack.api.call("homeassistant", "update_entity", {"entity_id": BALANCE})
 
     async def asked() -> bool:
@@ -156,16 +175,45 @@ async def _reauthentication(stack: Stack, entry_id: str) -> None:
     await wait_for(asked, timeout=60, what="a reauthentication flow", process=stack.hass)
     await _until_state(stack, BALANCE, "unavailable")
     (flow,) = await _reauth_flows(stack)
+    assert flow["step_id"] == "reauth_password"
+    assert flow["context"]["entry_id"] == entry_id
+
+    result = await stack.api.configure_flow(flow["flow_id"], {"password": NEW_PASSWORD})
+    assert result["type"] == "abort", result
+    assert result["reason"] == "reauth_successful"
+    await _until_state(stack, BALANCE, "2.5")
+    assert not await _reauth_flows(stack)
+
+
+async def _reauthentication(stack: Stack, entry_id: str) -> None:
+    """The simulator refuses the certificate; the entry asks for a new one.
+
+    Refused at the TLS layer on new connections, and with the settings page's
+    credentials error on connections still open.
+    """
+    balance = await _state(stack, BOB_BALANCE)
+    faults = stack.simulator.faults
+    faults.tls_reject = True
+    faults.credentials_error = True
+    await stack.api.call("homeassistant", "update_entity", {"entity_id": BOB_BALANCE})
+
+    async def asked() -> bool:
+        return bool(await _reauth_flows(stack))
+
+    await wait_for(asked, timeout=60, what="a reauthentication flow", process=stack.hass)
+    await _until_state(stack, BOB_BALANCE, "unavailable")
+    (flow,) = await _reauth_flows(stack)
     assert flow["step_id"] == "reauth_confirm"
     assert flow["context"]["entry_id"] == entry_id
 
     # The user uploads a certificate the server takes again: the entry comes back.
     faults.tls_reject = False
     faults.credentials_error = False
-    certificate = stack.simulator.client_certificate(f"{ACCOUNT}.crt")
+    certificate = stack.simulator.client_certificate(f"{CERTIFICATE_ACCOUNT}.crt")
     file_id = await stack.api.upload(certificate.name, certificate.read_bytes())
     result = await stack.api.configure_flow(flow["flow_id"], {"certificate": file_id})
     assert result["type"] == "abort", result
     assert result["reason"] == "reauth_successful"
-    await _until_state(stack, BALANCE, "2.5")
+    assert balance is not None
+    await _until_state(stack, BOB_BALANCE, balance)
     assert not await _reauth_flows(stack)

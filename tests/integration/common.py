@@ -8,8 +8,12 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.sipthor.const import DOMAIN
 
 type Upload = Callable[[bytes, str], Awaitable[str]]
 
@@ -43,3 +47,25 @@ async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: ti
     async_fire_time_changed(hass)
     # Coordinators poll in background tasks.
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def start_certificate_flow(hass: HomeAssistant) -> ConfigFlowResult:
+    """The user flow past its menu: the certificate form."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["password", "certificate"]
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "certificate"}
+    )
+
+
+async def start_reconfigure_flow(
+    hass: HomeAssistant, entry: MockConfigEntry, method: str
+) -> ConfigFlowResult:
+    """Reconfiguration past its menu: the form of ``method`` (password or certificate)."""
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["reconfigure_password", "reconfigure_certificate"]
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": f"reconfigure_{method}"}
+    )

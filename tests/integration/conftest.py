@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import os
 from pathlib import Path
 import ssl
 import tempfile
+from typing import Any
 
 import aiohttp
-from homeassistant.const import CONF_CURRENCY, CONF_URL, CONF_VERIFY_SSL
+import certifi
+from homeassistant.const import CONF_CURRENCY, CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from homeassistant.util import ssl as ssl_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -23,7 +27,7 @@ from custom_components.sipthor.certificate import (
 )
 from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
 from simulator import SettingsSimulator
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 from tests.integration.common import Upload, setup_entry
 
 
@@ -50,15 +54,46 @@ def simulator(
 ) -> SettingsSimulator:
     """The simulator, its server CA trusted as a system CA, so verification stays on.
 
-    The integration verifies the server against the system trust store, which
-    OpenSSL reads from ``SSL_CERT_FILE``. Only tests that talk to a server start one.
+    The certificate path verifies the server against the system trust store, which
+    OpenSSL reads from ``SSL_CERT_FILE``. The password path uses Home Assistant's
+    shared session, whose context trusts certifi's bundle (read once, at import): its
+    connector, made on first use, gets a context trusting the simulator as well. Only
+    tests that talk to a server start one.
     """
     bundle = tmp_path / "ca-bundle.crt"
     system = Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile or "")
     system_pem = system.read_bytes() if system.is_file() else b""
     bundle.write_bytes(system_pem + simulator.certs.server_ca.read_bytes())
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    trusting = ssl.create_default_context(cafile=certifi.where())
+    trusting.load_verify_locations(cafile=simulator.certs.server_ca)
+    monkeypatch.setattr(ssl_util, "client_context", lambda *_args: trusting)
     return simulator
+
+
+@pytest.fixture
+def quiet_refused_handshakes(hass: HomeAssistant) -> Iterator[None]:
+    """Keep the simulator's end of a refused TLS handshake out of the test result.
+
+    The simulator shares Home Assistant's event loop. When the client hangs up in the
+    middle of a handshake (it does not trust the server's certificate), asyncio's debug
+    mode reports the *server's* failed accept to the loop's exception handler, which
+    the ``hass`` fixture turns into a test error. Those reports, and only those, are
+    dropped here; every other exception still fails the test.
+    """
+    loop = hass.loop
+    handler = loop.get_exception_handler()
+    assert handler is not None
+
+    def ignore_server_accept(loop: Any, context: dict[str, Any]) -> None:
+        message = str(context.get("message", ""))
+        if message.startswith("Error on transport creation for incoming connection"):
+            return
+        handler(loop, context)
+
+    loop.set_exception_handler(ignore_server_accept)
+    yield
+    loop.set_exception_handler(handler)
 
 
 @pytest.fixture
@@ -73,6 +108,24 @@ def mock_config_entry(simulator: SettingsSimulator) -> MockConfigEntry:
             CONF_ACCOUNT: ACCOUNT,
             CONF_VERIFY_SSL: True,
             CONF_CERTIFICATE_FILE: certificate_file_name(ACCOUNT),
+        },
+        options={CONF_CURRENCY: "EUR"},
+    )
+
+
+@pytest.fixture
+def password_entry(simulator: SettingsSimulator) -> MockConfigEntry:
+    """Alice's entry signing in with her SIP password on the simulator's Digest page."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=ACCOUNT,
+        unique_id=ACCOUNT,
+        minor_version=2,
+        data={
+            CONF_URL: simulator.digest_url,
+            CONF_ACCOUNT: ACCOUNT,
+            CONF_VERIFY_SSL: True,
+            CONF_PASSWORD: ACCOUNT_PASSWORD,
         },
         options={CONF_CURRENCY: "EUR"},
     )

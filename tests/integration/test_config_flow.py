@@ -6,7 +6,7 @@ simulated settings page over mutual TLS; the only mock is the one unexpected err
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import json
@@ -21,7 +21,7 @@ from unittest.mock import patch
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
     CONF_CURRENCY,
@@ -56,7 +56,12 @@ from custom_components.sipthor.const import (
 from simulator import Faults, SettingsSimulator
 from simulator.certs import IssuedCertificate, issue_client_certificate
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
-from tests.integration.common import Upload, setup_entry
+from tests.integration.common import (
+    Upload,
+    setup_entry,
+    start_certificate_flow,
+    start_reconfigure_flow,
+)
 
 OTHER_ACCOUNT = "bob@example.com"
 KEY_PASSWORD = "key-file-password"
@@ -85,31 +90,6 @@ class Credential:
     name: str
     content: bytes
     password: str | None = None
-
-
-@pytest.fixture
-def quiet_refused_handshakes(hass: HomeAssistant) -> Iterator[None]:
-    """Keep the simulator's end of a refused TLS handshake out of the test result.
-
-    The simulator shares Home Assistant's event loop. When the client hangs up in the
-    middle of a handshake (it does not trust the server's certificate), asyncio's debug
-    mode reports the *server's* failed accept to the loop's exception handler, which
-    the ``hass`` fixture turns into a test error. Those reports, and only those, are
-    dropped here; every other exception still fails the test.
-    """
-    loop = hass.loop
-    handler = loop.get_exception_handler()
-    assert handler is not None
-
-    def ignore_server_accept(loop: Any, context: dict[str, Any]) -> None:
-        message = str(context.get("message", ""))
-        if message.startswith("Error on transport creation for incoming connection"):
-            return
-        handler(loop, context)
-
-    loop.set_exception_handler(ignore_server_accept)
-    yield
-    loop.set_exception_handler(handler)
 
 
 @pytest.fixture
@@ -334,9 +314,9 @@ async def test_user_flow_pem(
     hass: HomeAssistant, simulator: SettingsSimulator, upload: Upload, alice_pem: bytes
 ) -> None:
     """The platform's user@domain.crt alone is enough: the account comes from its CN."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "certificate"
     assert result["errors"] == {}
     assert _suggested(result, CONF_URL) == DEFAULT_URL
     assert _suggested(result, CONF_VERIFY_SSL) is True
@@ -376,7 +356,7 @@ async def test_user_flow_p12(
 ) -> None:
     """A .p12 opens with the SIP password; the key is stored unlocked, the password nowhere."""
     p12 = credential("p12")
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator) | await _upload_credential(upload, p12)
     )
@@ -402,7 +382,7 @@ async def test_user_flow_owner_certificate(
     credential: Callable[[str], Credential],
 ) -> None:
     """An owner certificate opens every account of its owner: the typed one is added."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator)
@@ -429,7 +409,7 @@ async def test_user_flow_invalid_account(
     account: str,
 ) -> None:
     """The owner certificate names no account: it must be typed, as user@domain."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator)
@@ -478,13 +458,13 @@ async def test_user_flow_credential_errors(
     fix: str,
 ) -> None:
     """A file that cannot be used is named on its field, before the server is asked."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator) | await _upload_credential(upload, credential(kind)),
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "certificate"
     assert result["errors"] == {field: error}
     assert simulator.counters.requests["get_identity"] == 0
     assert not _stored_path(hass).exists()
@@ -507,7 +487,7 @@ async def test_user_flow_certificate_required(
     alice_pem: bytes,
 ) -> None:
     """No upload, or one that is gone, asks for the certificate."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator)
     )
@@ -538,7 +518,7 @@ async def test_user_flow_unusable_upload_replaces_the_kept_one(
 ) -> None:
     """After a file that cannot be used, the one kept from before is not used behind it."""
     simulator.faults.status = 404
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator) | await _upload_credential(upload, credential("pem")),
@@ -580,7 +560,7 @@ async def test_user_flow_server_errors(
 ) -> None:
     """What the server answers is a form error; once it works, nothing is uploaded again."""
     setattr(simulator.faults, fault, value)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
     )
@@ -627,7 +607,7 @@ async def test_user_flow_wrong_url(
 ) -> None:
     """A mistyped URL is corrected in the same form; the certificate is kept."""
     url = _url(url, simulator)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_URL: url},
@@ -661,7 +641,7 @@ async def test_user_flow_url_with_user_info(
 ) -> None:
     """A user name or password in the URL is refused, and never stored, sent or shown."""
     url = simulator.url.replace("https://", f"https://{user_info}@")
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_URL: url},
@@ -695,7 +675,7 @@ async def test_user_flow_certificate_for_other_account(
     any account, as docs/settings-api.md §2.2 says a platform may.
     """
     assert simulator.platform.behaviour.owner_zero_matches_any
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
@@ -731,7 +711,7 @@ async def test_user_flow_certificate_refused(
     """
     simulator.platform.behaviour.owner_zero_matches_any = enrollment_certificates_work
     refused = credential("other_owner") if enrollment_certificates_work else credential("pem")
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator)
@@ -763,7 +743,7 @@ async def test_user_flow_server_certificate(
 ) -> None:
     """A server certificate the system does not trust: verification can be turned off."""
     monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
     )
@@ -785,9 +765,9 @@ async def test_user_flow_unknown_error(
     hass: HomeAssistant, simulator: SettingsSimulator, upload: Upload, alice_pem: bytes
 ) -> None:
     """A bug of our own is "unknown", and the next attempt can still succeed."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     with patch(
-        "custom_components.sipthor.config_flow.SipThorClient.get_identity",
+        "custom_components.sipthor.api.SipThorClient.get_identity",
         side_effect=RuntimeError("boom"),
     ):
         result = await hass.config_entries.flow.async_configure(
@@ -818,7 +798,7 @@ async def test_user_flow_already_configured(
     """The same account twice is refused, and the configured one keeps its certificate."""
     mock_config_entry.add_to_hass(hass)
     before = stored_certificate.read_bytes()
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator)
@@ -991,7 +971,7 @@ async def test_update_flow_server_errors(
         result = await init_integration.start_reauth_flow(hass)
         form: dict[str, Any] = {}
     else:
-        result = await init_integration.start_reconfigure_flow(hass)
+        result = await start_reconfigure_flow(hass, init_integration, "certificate")
         form = _reconfigure_input(simulator.url)
     setattr(simulator.faults, fault, value)
     result = await hass.config_entries.flow.async_configure(
@@ -1045,7 +1025,7 @@ async def test_wrong_account(
         result = await entry.start_reauth_flow(hass)
         user_input: dict[str, Any] = {}
     else:
-        result = await entry.start_reconfigure_flow(hass)
+        result = await start_reconfigure_flow(hass, entry, "certificate")
         user_input = _reconfigure_input(simulator.url)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], user_input | await _upload_credential(upload, credential("owner"))
@@ -1069,7 +1049,7 @@ async def test_reconfigure_reloads_the_entry_once(
 ) -> None:
     """One check and one reload, not two reloads (an update listener hears every change)."""
     simulator.counters.reset()
-    result = await init_integration.start_reconfigure_flow(hass)
+    result = await start_reconfigure_flow(hass, init_integration, "certificate")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _reconfigure_input(simulator.url)
     )
@@ -1095,9 +1075,9 @@ async def test_reconfigure_url(
     await setup_entry(hass, mock_config_entry)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
 
-    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await start_reconfigure_flow(hass, mock_config_entry, "certificate")
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "reconfigure"
+    assert result["step_id"] == "reconfigure_certificate"
     assert result["description_placeholders"]["account"] == ACCOUNT
     assert _suggested(result, CONF_URL) == old_url
     assert _suggested(result, CONF_VERIFY_SSL) is True
@@ -1140,7 +1120,7 @@ async def test_reconfigure_certificate(
 
     new = mint()
     p12 = Credential("new.p12", new.pkcs12("p12-password"), "p12-password")
-    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await start_reconfigure_flow(hass, mock_config_entry, "certificate")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _reconfigure_input(simulator.url) | await _upload_credential(upload, p12),
@@ -1169,7 +1149,7 @@ async def test_reconfigure_verification_off(
 ) -> None:
     """The provider's certificate is no longer trusted: verification is turned off."""
     monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
-    result = await init_integration.start_reconfigure_flow(hass)
+    result = await start_reconfigure_flow(hass, init_integration, "certificate")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _reconfigure_input(simulator.url)
     )
@@ -1220,7 +1200,7 @@ async def test_reconfigure_errors_keep_the_certificate(
     """Errors change nothing; leaving the certificate empty then keeps the current one."""
     url = _url(url or simulator.url, simulator)
     fields = {} if kind is None else await _upload_credential(upload, credential(kind))
-    result = await init_integration.start_reconfigure_flow(hass)
+    result = await start_reconfigure_flow(hass, init_integration, "certificate")
     simulator.counters.reset()
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _reconfigure_input(url) | fields
@@ -1253,7 +1233,7 @@ async def test_reconfigure_invalid_auth(
     alice_pem: bytes,
 ) -> None:
     """A certificate of another owner is refused; the stored one stays until a good one."""
-    result = await init_integration.start_reconfigure_flow(hass)
+    result = await start_reconfigure_flow(hass, init_integration, "certificate")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _reconfigure_input(simulator.url)
@@ -1282,7 +1262,7 @@ async def test_password_is_not_filled_in_again(
 ) -> None:
     """A re-shown form never carries the password back to the browser."""
     p12 = simulator.client_certificate(f"{ACCOUNT}.p12").read_bytes()
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         _user_input(simulator, await upload(p12, f"{ACCOUNT}.p12"))
@@ -1301,7 +1281,7 @@ async def test_page_without_get_identity(
 ) -> None:
     """A page that answers, but not get_identity (the invalid-action JSON)."""
     handler = simulator._handlers.pop("get_identity")
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
     )
@@ -1324,8 +1304,8 @@ async def test_openssl_refuses_what_cryptography_read(
 ) -> None:
     """OpenSSL's own refusal of the pair (load_cert_chain): cannot be produced on purpose."""
     refusal = SipThorCredentialsError(CredentialsProblem.INVALID_CERTIFICATE, "refused")
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    with patch("custom_components.sipthor.config_flow.create_ssl_context", side_effect=refusal):
+    result = await start_certificate_flow(hass)
+    with patch("custom_components.sipthor.client_factory.create_ssl_context", side_effect=refusal):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
         )
@@ -1367,7 +1347,7 @@ async def test_reconfigure_stored_certificate_unusable(
         await hass.async_add_executor_job(path.parent.mkdir, 0o700, True)
         await hass.async_add_executor_job(path.write_bytes, damaged)
     mock_config_entry.add_to_hass(hass)
-    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await start_reconfigure_flow(hass, mock_config_entry, "certificate")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _reconfigure_input(simulator.url)
     )

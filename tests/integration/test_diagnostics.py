@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
-from homeassistant.const import CONF_URL
+from homeassistant.const import CONF_PASSWORD, CONF_URL
 from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -15,7 +17,7 @@ from syrupy.filters import props
 from yarl import URL
 
 from simulator import SettingsSimulator
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 from tests.integration.common import setup_entry
 
 
@@ -82,3 +84,20 @@ async def test_diagnostics_show_no_user_info_of_the_url(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, mock_config_entry)
     assert diagnostics["entry"]["data"][CONF_URL] == simulator.url
     assert "s3cret-Pa55" not in json.dumps(diagnostics)
+
+
+async def test_diagnostics_of_a_password_entry(
+    hass: HomeAssistant,
+    hass_client,
+    password_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The SIP password is redacted; there is no certificate to describe."""
+    caplog.set_level(logging.DEBUG)
+    assert await setup_entry(hass, password_entry)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, password_entry)
+    assert diagnostics["entry"]["data"][CONF_PASSWORD] == "**REDACTED**"
+    assert diagnostics["certificate"] is None
+    assert all(source["last_update_success"] for source in diagnostics["sources"].values())
+    assert ACCOUNT_PASSWORD not in json.dumps(diagnostics)
+    assert ACCOUNT_PASSWORD not in caplog.text

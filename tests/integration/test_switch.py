@@ -29,7 +29,7 @@ from custom_components.sipthor.const import DOMAIN
 from simulator import Hold, SettingsSimulator
 from simulator.server import Faults
 from tests.conftest import ACCOUNT
-from tests.integration.common import advance, setup_entry
+from tests.integration.common import advance, setup_entry, start_certificate_flow
 
 DND = "switch.alice_example_com_do_not_disturb"
 DND_SENSOR = "binary_sensor.alice_example_com_do_not_disturb"
@@ -304,7 +304,7 @@ async def test_whole_path_from_upload_to_entity_state(
     alice_pem: bytes,
 ) -> None:
     """Certificate upload → entry → entities → switch → simulator state → entity state."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"})
+    result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {

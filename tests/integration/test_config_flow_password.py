@@ -1,0 +1,580 @@
+"""Signing in with the SIP password: setup, reauthentication, reconfiguration.
+
+Everything runs against the simulator's Digest page (docs/settings-api.md §2.5) over
+real TLS, verified against the simulator's CA; certificates go through Home
+Assistant's real ``/api/file_upload`` endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+import socket
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.const import (
+    CONF_CURRENCY,
+    CONF_PASSWORD,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.util import ssl as ssl_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sipthor.api import DEFAULT_URL, DIGEST_URL
+from custom_components.sipthor.certificate import certificate_file_name, certificate_path
+from custom_components.sipthor.const import (
+    CONF_ACCOUNT,
+    CONF_CERTIFICATE_FILE,
+    CONF_CERTIFICATE_UPLOAD,
+    DOMAIN,
+)
+from simulator import Faults, SettingsSimulator
+from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
+from tests.integration.common import (
+    Upload,
+    setup_entry,
+    start_certificate_flow,
+    start_reconfigure_flow,
+)
+
+ADVANCED = "advanced"
+NEW_PASSWORD = "a-new-sip-password"
+STORED_FILE = certificate_file_name(ACCOUNT)
+EXPIRY_SENSOR_ID = f"{ACCOUNT}_certificate_expiry"
+
+# What the Digest page does (a simulator fault), and the form error it gives.
+SERVER_FAULTS = [
+    ("drop_connection", True, "cannot_connect"),
+    ("status", 404, "not_settings_page"),
+    ("status", 500, "server_error"),
+    ("status", 503, "server_error"),
+    ("empty_body", True, "server_error"),
+    ("malformed_json", True, "not_settings_page"),
+]
+
+
+def _password_input(
+    simulator: SettingsSimulator,
+    account: str = ACCOUNT,
+    password: str = ACCOUNT_PASSWORD,
+    url: str | None = None,
+) -> dict[str, Any]:
+    """The password form as sent: the address, the password, the advanced section."""
+    return {
+        CONF_ACCOUNT: account,
+        CONF_PASSWORD: password,
+        ADVANCED: {CONF_URL: url or simulator.digest_url, CONF_VERIFY_SSL: True},
+    }
+
+
+async def _start_password_flow(hass: HomeAssistant) -> Any:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "password"}
+    )
+
+
+def _shown(schema: Any, field: str) -> Any:
+    """What a form shows in ``field`` (of the form or its advanced section) before typing."""
+    for key, value in schema.schema.items():
+        if key == field:
+            if key.description and "suggested_value" in key.description:
+                return key.description["suggested_value"]
+            return key.default() if callable(key.default) else None
+        if key == ADVANCED and field in (CONF_URL, CONF_VERIFY_SSL):
+            return _shown(value.schema, field)
+    raise AssertionError(field)
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"https://127.0.0.1:{port}/settings.phtml"
+
+
+def _key_file(hass: HomeAssistant) -> Path:
+    return certificate_path(hass, STORED_FILE)
+
+
+def _expiry_sensor(hass: HomeAssistant) -> str | None:
+    return er.async_get(hass).async_get_entity_id("sensor", DOMAIN, EXPIRY_SENSOR_ID)
+
+
+# -- adding an account -----------------------------------------------------------------
+
+
+async def test_password_flow(
+    hass: HomeAssistant, simulator: SettingsSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SIP address and password are enough; the entry works with every entity."""
+    caplog.set_level(logging.DEBUG)
+    result = await _start_password_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "password"
+    assert result["errors"] == {}
+    assert _shown(result["data_schema"], CONF_URL) == DIGEST_URL
+    assert _shown(result["data_schema"], CONF_VERIFY_SSL) is True
+    assert result["data_schema"].schema[ADVANCED].options == {"collapsed": True}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator, account=f" {ACCOUNT} ")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == ACCOUNT
+    assert result["data"] == {
+        CONF_URL: simulator.digest_url,
+        CONF_ACCOUNT: ACCOUNT,
+        CONF_VERIFY_SSL: True,
+        CONF_PASSWORD: ACCOUNT_PASSWORD,
+    }
+    assert result["options"] == {CONF_CURRENCY: "EUR"}
+    entry = result["result"]
+    assert entry.unique_id == ACCOUNT
+    # Signed in on the Digest page, with the realm Blink sends.
+    identity = simulator.counters.last("get_identity")
+    assert identity.authorization.startswith("Digest ")
+    assert identity.params["realm"] == "example.com"
+    assert not _key_file(hass).parent.exists()
+
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    balance = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{ACCOUNT}_balance")
+    assert balance is not None
+    assert hass.states.get(balance).state == "12.3456"
+    # The HTML settings tab, too, answers through the Digest page.
+    assert hass.states.get("switch.alice_example_com_hide_caller_id").state == "off"
+    assert simulator.counters.last("").authorization.startswith("Digest ")
+    # No certificate, so neither its sensor nor its repair issue.
+    assert _expiry_sensor(hass) is None
+    assert not ir.async_get(hass).issues
+    assert ACCOUNT_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("account", "error"),
+    [
+        ("", "invalid_sip_address"),
+        ("alice", "invalid_sip_address"),
+        ("alice @example.com", "invalid_sip_address"),
+        ("@example.com", "invalid_sip_address"),
+        # CDRTool's page cannot read RFC 7616's username* (docs/settings-api.md §2.5).
+        ("élise@example.com", "non_ascii_user"),
+        ("ali\u0007ce@example.com", "invalid_sip_address"),
+    ],
+)
+async def test_password_flow_refuses_the_address(
+    hass: HomeAssistant, simulator: SettingsSimulator, account: str, error: str
+) -> None:
+    """An address the page cannot sign in is refused before any request."""
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator, account=account)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ACCOUNT: error}
+    assert _shown(result["data_schema"], CONF_ACCOUNT) == account.strip()
+    assert _shown(result["data_schema"], CONF_PASSWORD) is None
+    assert not simulator.counters.log
+
+
+@pytest.mark.parametrize(
+    ("account", "password"),
+    [(ACCOUNT, "not-the-sip-password"), ("nobody@example.com", ACCOUNT_PASSWORD)],
+)
+async def test_password_flow_refused(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+    account: str,
+    password: str,
+) -> None:
+    """A wrong password and an unknown user are one error; the next attempt can succeed."""
+    caplog.set_level(logging.DEBUG)
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator, account=account, password=password)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "password_refused"}
+    assert _shown(result["data_schema"], CONF_PASSWORD) is None  # never shown again
+    assert simulator.counters.challenges >= 2  # answered, and refused
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert password not in caplog.text
+    assert ACCOUNT_PASSWORD not in caplog.text
+
+
+async def test_password_flow_web_password(
+    hass: HomeAssistant, simulator: SettingsSimulator
+) -> None:
+    """Where the provider set a web password, the page takes it (docs/settings-api.md §2.5)."""
+    simulator.platform.accounts[ACCOUNT].web_password = "the-web-password"
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator)
+    )
+    assert result["errors"] == {"base": "password_refused"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator, password="the-web-password")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_PASSWORD] == "the-web-password"
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize(("fault", "value", "error"), SERVER_FAULTS)
+async def test_password_flow_server_errors(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    fault: str,
+    value: Any,
+    error: str,
+) -> None:
+    """What the page answers is the same form error as on the certificate path."""
+    setattr(simulator.faults, fault, value)
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    assert _shown(result["data_schema"], CONF_ACCOUNT) == ACCOUNT
+
+    simulator.faults = Faults()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "errors"),
+    [
+        ("{closed_port}", {"base": "cannot_connect"}),
+        ("http://127.0.0.1/settings.phtml", {ADVANCED: "invalid_url"}),
+        ("https://127.0.0.1:99999/settings.phtml", {ADVANCED: "invalid_url"}),
+        ("https://alice:secret@127.0.0.1/settings.phtml", {ADVANCED: "url_has_user_info"}),
+        ("{digest}?action=set_dnd_on", {ADVANCED: "url_has_query"}),
+        ("{digest}#account", {ADVANCED: "url_has_fragment"}),
+    ],
+)
+async def test_password_flow_wrong_url(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    url: str,
+    errors: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The URL's errors go to the advanced section, which holds it (no traceback)."""
+    typed = url.replace("{closed_port}", _closed_port_url()).format(digest=simulator.digest_url)
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator, url=typed)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert "secret" not in str(_shown(result["data_schema"], CONF_URL))
+    assert "Traceback" not in caplog.text
+    assert not simulator.counters.requests
+
+
+@pytest.mark.usefixtures("quiet_refused_handshakes")
+async def test_password_flow_server_certificate(
+    hass: HomeAssistant, simulator: SettingsSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server certificate Home Assistant does not trust: verification can be turned off."""
+    monkeypatch.setattr(ssl_util, "client_context", lambda *_args: ssl_util.get_default_context())
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "server_certificate"}
+    assert not simulator.counters.requests  # nothing sent to that server
+
+    form = _password_input(simulator)
+    form[ADVANCED][CONF_VERIFY_SSL] = False
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_VERIFY_SSL] is False
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["result"].state is ConfigEntryState.LOADED
+
+
+async def test_one_account_once_password_then_certificate(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    password_entry: MockConfigEntry,
+    upload: Upload,
+    alice_pem: bytes,
+) -> None:
+    """An account added with its password cannot be added again with its certificate."""
+    password_entry.add_to_hass(hass)
+    result = await start_certificate_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_URL: simulator.url,
+            CONF_VERIFY_SSL: True,
+            CONF_CURRENCY: "EUR",
+            CONF_CERTIFICATE_UPLOAD: await upload(alice_pem, f"{ACCOUNT}.crt"),
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert not _key_file(hass).exists()
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_one_account_once_certificate_then_password(
+    hass: HomeAssistant, simulator: SettingsSimulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """An account added with its certificate cannot be added again with its password."""
+    mock_config_entry.add_to_hass(hass)
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert CONF_PASSWORD not in mock_config_entry.data
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+# -- reauthentication ------------------------------------------------------------------
+
+
+async def test_reauth_password(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    password_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The password changed on the platform: setup asks for it, and it works again."""
+    caplog.set_level(logging.DEBUG)
+    simulator.platform.accounts[ACCOUNT].password = NEW_PASSWORD
+    assert not await setup_entry(hass, password_entry)
+    assert password_entry.state is ConfigEntryState.SETUP_ERROR
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+    assert flow["step_id"] == "reauth_password"
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_PASSWORD: "still-wrong"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "password_refused"}
+    assert result["description_placeholders"]["account"] == ACCOUNT
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert password_entry.data[CONF_PASSWORD] == NEW_PASSWORD
+    assert password_entry.state is ConfigEntryState.LOADED
+    for secret in (ACCOUNT_PASSWORD, NEW_PASSWORD, "still-wrong"):
+        assert secret not in caplog.text
+
+
+async def test_reauth_password_wrong_account(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    password_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page answers for another address than the entry's: nothing is changed."""
+    password_entry.add_to_hass(hass)
+    identity = simulator.platform.identity
+    monkeypatch.setattr(
+        simulator.platform,
+        "identity",
+        lambda account: identity(account) | {"sip_address": "alice.jansen@example.com"},
+    )
+    result = await password_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: ACCOUNT_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert password_entry.unique_id == ACCOUNT
+
+
+# -- reconfiguration -------------------------------------------------------------------
+
+
+async def test_reconfigure_password_keeps_the_stored_one(
+    hass: HomeAssistant, simulator: SettingsSimulator, password_entry: MockConfigEntry
+) -> None:
+    """An empty password field keeps the stored password; the page may change."""
+    await setup_entry(hass, password_entry)
+    hass.config_entries.async_update_entry(
+        password_entry, data=password_entry.data | {CONF_VERIFY_SSL: False}
+    )
+    result = await start_reconfigure_flow(hass, password_entry, "password")
+    assert result["step_id"] == "reconfigure_password"
+    assert _shown(result["data_schema"], CONF_URL) == simulator.digest_url
+    assert _shown(result["data_schema"], CONF_VERIFY_SSL) is False
+
+    typed = {ADVANCED: {CONF_URL: f" {simulator.digest_url} ", CONF_VERIFY_SSL: True}}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert password_entry.data == {
+        CONF_URL: simulator.digest_url,
+        CONF_ACCOUNT: ACCOUNT,
+        CONF_VERIFY_SSL: True,
+        CONF_PASSWORD: ACCOUNT_PASSWORD,
+    }
+    assert password_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_password_errors(
+    hass: HomeAssistant, simulator: SettingsSimulator, password_entry: MockConfigEntry
+) -> None:
+    """A refused password or a wrong URL is a form error; the stored password stays."""
+    await setup_entry(hass, password_entry)
+    simulator.platform.accounts[ACCOUNT].password = NEW_PASSWORD
+    result = await start_reconfigure_flow(hass, password_entry, "password")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_PASSWORD: "wrong", ADVANCED: {CONF_URL: "http://x", CONF_VERIFY_SSL: True}},
+    )
+    assert result["errors"] == {ADVANCED: "invalid_url"}
+    assert _shown(result["data_schema"], CONF_URL) == "http://x"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_PASSWORD: "wrong", ADVANCED: {CONF_URL: simulator.digest_url, CONF_VERIFY_SSL: True}},
+    )
+    assert result["errors"] == {"base": "password_refused"}
+    assert password_entry.data[CONF_PASSWORD] == ACCOUNT_PASSWORD
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_PASSWORD: NEW_PASSWORD,
+            ADVANCED: {CONF_URL: simulator.digest_url, CONF_VERIFY_SSL: True},
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert password_entry.data[CONF_PASSWORD] == NEW_PASSWORD
+    assert password_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_from_certificate_to_password(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The account signs in with its password from now on; the key file is deleted."""
+    caplog.set_level(logging.DEBUG)
+    entry = init_integration
+    assert _key_file(hass).exists()
+    expiry = _expiry_sensor(hass)
+    assert expiry is not None
+    assert hass.states.get(expiry).state != STATE_UNAVAILABLE
+
+    result = await start_reconfigure_flow(hass, entry, "password")
+    # Not the certificate page: the Digest page is another one.
+    assert _shown(result["data_schema"], CONF_URL) == DIGEST_URL
+    advanced = {CONF_URL: simulator.digest_url, CONF_VERIFY_SSL: True}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {ADVANCED: advanced})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PASSWORD: "password_required"}
+    assert _key_file(hass).exists()
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: ACCOUNT_PASSWORD, ADVANCED: advanced}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.data == {
+        CONF_URL: simulator.digest_url,
+        CONF_ACCOUNT: ACCOUNT,
+        CONF_VERIFY_SSL: True,
+        CONF_PASSWORD: ACCOUNT_PASSWORD,
+    }
+    assert entry.state is ConfigEntryState.LOADED
+    assert not _key_file(hass).exists()
+    # The certificate's sensor does not stay behind, unavailable.
+    assert _expiry_sensor(hass) is None
+    assert hass.states.get(expiry) is None
+    assert ACCOUNT_PASSWORD not in caplog.text
+
+
+async def test_reconfigure_from_password_to_certificate(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    password_entry: MockConfigEntry,
+    upload: Upload,
+    alice_pem: bytes,
+) -> None:
+    """The account signs in with a certificate from now on; the password is forgotten."""
+    await setup_entry(hass, password_entry)
+    result = await start_reconfigure_flow(hass, password_entry, "certificate")
+    assert result["step_id"] == "reconfigure_certificate"
+    form = {CONF_URL: simulator.url, CONF_VERIFY_SSL: True}
+    # No certificate to keep: one must be uploaded.
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CERTIFICATE_UPLOAD: "certificate_required"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        form | {CONF_CERTIFICATE_UPLOAD: await upload(alice_pem, f"{ACCOUNT}.crt")},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert password_entry.data == {
+        CONF_URL: simulator.url,
+        CONF_ACCOUNT: ACCOUNT,
+        CONF_VERIFY_SSL: True,
+        CONF_CERTIFICATE_FILE: STORED_FILE,
+    }
+    assert ACCOUNT_PASSWORD not in json.dumps(password_entry.as_dict(), default=str)
+    assert _key_file(hass).exists()
+    assert password_entry.state is ConfigEntryState.LOADED
+    assert _expiry_sensor(hass) is not None
+
+
+async def test_reconfigure_certificate_suggests_the_certificate_page(
+    hass: HomeAssistant, password_entry: MockConfigEntry
+) -> None:
+    """From the password, the certificate form offers the certificate page, not the Digest one."""
+    await setup_entry(hass, password_entry)
+    result = await start_reconfigure_flow(hass, password_entry, "certificate")
+    (url_key,) = (key for key in result["data_schema"].schema if key == CONF_URL)
+    assert url_key.description["suggested_value"] == DEFAULT_URL
+
+
+async def test_removing_a_password_entry(
+    hass: HomeAssistant, password_entry: MockConfigEntry
+) -> None:
+    """Removing an entry without a certificate file removes its state, and nothing else."""
+    await setup_entry(hass, password_entry)
+    await hass.config_entries.async_remove(password_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not hass.config_entries.async_entries(DOMAIN)
