@@ -60,6 +60,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     await store.async_load()
     entry.async_on_unload(store.async_flush)
     runtime = entry.runtime_data = create_runtime_data(hass, entry, client, certificate, store)
+    entry.async_on_unload(runtime.link.async_close)
     # One round trip: the client sends up to three requests at once.
     await _async_first_refresh(runtime.setup_coordinators)
     async_check_certificate_expiry(hass, entry)

@@ -27,7 +27,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+import logging
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from homeassistant.config_entries import ConfigEntry
@@ -94,6 +95,62 @@ class Source(StrEnum):
     REJECT_RULES = "reject_rules"
 
 
+# What DataUpdateCoordinator logs (at info) when a coordinator's fetch works again.
+_RECOVERED: Final = "Fetching %s data recovered"
+
+
+class AccountLink(logging.Filter):
+    """Whether the account's settings page answers, said once per change for the account.
+
+    When the page cannot be reached (or refuses the credentials), every source fails,
+    each at its own time. Home Assistant would log a line for each coordinator that
+    fails and another for each that recovers; the user needs one of each. The
+    coordinator that meets the outage first logs it, the others fail quietly, and
+    instead of each source's recovery the link logs once that the page answers again.
+    A failure of one action only (the page answered with an error for it) is that
+    source's own, logged by its coordinator, recovery included.
+    """
+
+    def __init__(self, entry: SipThorConfigEntry) -> None:
+        """Log for ``entry`` through its own logger, which this filter watches."""
+        super().__init__()
+        self.reachable = True
+        self._title = entry.title
+        self._quiet_recoveries: set[str] = set()
+        # One logger per entry (a child of the integration's): its filter is this link.
+        self.logger = LOGGER.getChild(entry.entry_id)
+        for earlier in list(self.logger.filters):  # a reload's link replaces the last one
+            self.logger.removeFilter(earlier)
+        self.logger.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the recovery lines of sources that failed only because of an outage."""
+        if record.msg == _RECOVERED and isinstance(record.args, tuple) and record.args:
+            name = record.args[0]
+            if name in self._quiet_recoveries:
+                self._quiet_recoveries.discard(name)
+                return False
+        return True
+
+    @callback
+    def async_answered(self) -> None:
+        """The page answered: log once that it is back."""
+        if not self.reachable:
+            self.reachable = True
+            self.logger.info("%s: the settings page answers again", self._title)
+
+    @callback
+    def async_unreachable(self, coordinator_name: str) -> None:
+        """The page did not answer a coordinator: the account is out of reach."""
+        self.reachable = False
+        self._quiet_recoveries.add(coordinator_name)
+
+    @callback
+    def async_close(self) -> None:
+        """The entry unloads: stop filtering its logger."""
+        self.logger.removeFilter(self)
+
+
 class PollQueue:
     """Scheduled polls of one account take turns; setup and its first fetch do not.
 
@@ -151,6 +208,7 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         fetch: Callable[[SipThorClient], Awaitable[Any]],
         update_interval: timedelta,
         queue: PollQueue,
+        link: AccountLink,
     ) -> None:
         """Poll ``source`` with ``fetch`` every ``update_interval``.
 
@@ -159,11 +217,12 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         """
         super().__init__(
             hass,
-            LOGGER,
+            link.logger,
             config_entry=entry,
             name=f"{entry.title} {source.replace('_', ' ')}",
             update_interval=update_interval,
         )
+        self._link = link
         self.client = client
         self.source = source
         self.supported = True
@@ -181,6 +240,21 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
     def has_listeners(self) -> bool:
         """Whether an entity shows this source (only then is it polled)."""
         return bool(self._listeners)
+
+    async def _async_refresh(
+        self,
+        log_failures: bool = True,
+        raise_on_auth_failed: bool = False,
+        scheduled: bool = False,
+        raise_on_entry_error: bool = False,
+    ) -> None:
+        # While the account is out of reach, the coordinator that found out has said so.
+        await super()._async_refresh(
+            log_failures=log_failures and self._link.reachable,
+            raise_on_auth_failed=raise_on_auth_failed,
+            scheduled=scheduled,
+            raise_on_entry_error=raise_on_entry_error,
+        )
 
     async def _async_update_data(self) -> DataT:
         generation = self._generation
@@ -212,9 +286,7 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         ``queued``: a poll, which waits for its turn (inside the bound).
         """
         try:
-            async with asyncio.timeout(POLL_TIMEOUT):
-                async with self._queue.turn() if queued else contextlib.nullcontext():
-                    return await self._fetch(self.client)
+            answer = await self._async_fetch_within_bound(queued=queued)
         except SipThorAuthenticationError as err:
             async_certificate_refused(self.hass, self.config_entry)
             raise ConfigEntryAuthFailed(
@@ -242,6 +314,24 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
                 translation_key="server_error",
                 translation_placeholders={"error": str(err)},
             ) from err
+        return answer
+
+    async def _async_fetch_within_bound(self, *, queued: bool) -> Any:
+        """Fetch the source; tell the account's link whether the page answered."""
+        try:
+            async with asyncio.timeout(POLL_TIMEOUT):
+                async with self._queue.turn() if queued else contextlib.nullcontext():
+                    answer = await self._fetch(self.client)
+        except (SipThorApiError, SipThorNotSupportedError):
+            # The page answered, with an error of this action's own.
+            self._link.async_answered()
+            raise
+        except (SipThorError, TimeoutError):
+            # No answer, a refusal, or not the settings page: the account is out of reach.
+            self._link.async_unreachable(self.name)
+            raise
+        self._link.async_answered()
+        return answer
 
     async def _async_prepare(self, answer: Any) -> DataT:
         """Turn the client's answer into this coordinator's data (hook)."""
@@ -375,6 +465,7 @@ class AcceptRulesCoordinator(SipThorCoordinator[AcceptRulesData]):
         *,
         update_interval: timedelta,
         queue: PollQueue,
+        link: AccountLink,
     ) -> None:
         """Poll at the slow pace; sooner when a timed do not disturb ends."""
         super().__init__(
@@ -385,6 +476,7 @@ class AcceptRulesCoordinator(SipThorCoordinator[AcceptRulesData]):
             fetch=lambda client: client.get_accept_rules(),
             update_interval=update_interval,
             queue=queue,
+            link=link,
         )
         self.store = store
         self._slow_interval = update_interval
@@ -459,6 +551,7 @@ class CallsCoordinator(SipThorCoordinator[list[CallRecord]]):
         *,
         update_interval: timedelta,
         queue: PollQueue,
+        link: AccountLink,
         on_new_call: Callable[[], None],
     ) -> None:
         """Poll the call list; call ``on_new_call`` when a call appears in it."""
@@ -470,6 +563,7 @@ class CallsCoordinator(SipThorCoordinator[list[CallRecord]]):
             fetch=lambda client: client.get_call_history(),
             update_interval=update_interval,
             queue=queue,
+            link=link,
         )
         self._on_new_call = on_new_call
         self._zones: dict[str, ZoneInfo | None] = {}
@@ -507,6 +601,7 @@ class SipThorRuntimeData:
     certificate: CertificateInfo | None
     store: SipThorStore
     poll_queue: PollQueue
+    link: AccountLink
     # The options the entry was set up with (to tell an options change from others).
     options: dict[str, Any]
     prepaid: SipThorCoordinator[PrepaidStatus | None]
@@ -554,12 +649,20 @@ def create_runtime_data(
     slow = timedelta(minutes=entry.options.get(CONF_SLOW_SCAN_INTERVAL, DEFAULT_SLOW_SCAN_INTERVAL))
     balance = max(fast, min(BALANCE_INTERVAL, slow))
     queue = PollQueue()
+    link = AccountLink(entry)
 
     def simple[T](
         source: Source, fetch: Callable[[SipThorClient], Awaitable[T]], interval: timedelta
     ) -> SipThorCoordinator[T]:
         return SipThorCoordinator(
-            hass, entry, client, source=source, fetch=fetch, update_interval=interval, queue=queue
+            hass,
+            entry,
+            client,
+            source=source,
+            fetch=fetch,
+            update_interval=interval,
+            queue=queue,
+            link=link,
         )
 
     prepaid = simple(Source.PREPAID, lambda client: client.get_prepaid(), balance)
@@ -577,11 +680,12 @@ def create_runtime_data(
         certificate=certificate,
         store=store,
         poll_queue=queue,
+        link=link,
         options=dict(entry.options),
         prepaid=prepaid,
         registrations=simple(Source.REGISTRATIONS, lambda client: client.get_devices(), fast),
         accept_rules=AcceptRulesCoordinator(
-            hass, entry, client, store, update_interval=slow, queue=queue
+            hass, entry, client, store, update_interval=slow, queue=queue, link=link
         ),
         identity=simple(Source.IDENTITY, lambda client: client.get_identity(), slow),
         call_forwarding=CallForwardingCoordinator(
@@ -592,6 +696,7 @@ def create_runtime_data(
             fetch=lambda client: client.get_call_forwarding(),
             update_interval=slow,
             queue=queue,
+            link=link,
         ),
         voicemail=simple(Source.VOICEMAIL, lambda client: client.get_voicemail(), slow),
         aliases=AliasesCoordinator(
@@ -602,10 +707,17 @@ def create_runtime_data(
             fetch=lambda client: client.get_aliases(),
             update_interval=slow,
             queue=queue,
+            link=link,
         ),
         enum=simple(Source.ENUM, lambda client: client.get_enum(), slow),
         calls=CallsCoordinator(
-            hass, entry, client, update_interval=slow, queue=queue, on_new_call=on_new_call
+            hass,
+            entry,
+            client,
+            update_interval=slow,
+            queue=queue,
+            link=link,
+            on_new_call=on_new_call,
         ),
         balance_history=simple(
             Source.BALANCE_HISTORY, lambda client: client.get_balance_history(), slow

@@ -70,7 +70,9 @@ async def test_unreachable_then_back(
     simulator.platform.accounts[ACCOUNT].registrations = []
     await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(REGISTERED).state == "0"
-    assert _lines(caplog, "Fetching alice@example.com registrations data recovered")
+    # Once for the account, not once per source that failed meanwhile.
+    assert len(_lines(caplog, "alice@example.com: the settings page answers again")) == 1
+    assert not _lines(caplog, "data recovered")
 
 
 async def test_one_failing_source_leaves_the_rest(
