@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 BALANCE = "sensor.alice_example_com_balance"
 DND = "switch.alice_example_com_do_not_disturb"
-NOT_ONLINE = "sensor.alice_example_com_forward_when_not_online"
+NOT_ONLINE = "select.alice_example_com_forward_when_not_online"
 NIGHT = "automation.do_not_disturb_at_night_demo"
 LOW_BALANCE = "automation.warn_when_the_balance_runs_low_demo"
 BOB_BALANCE = "sensor.bob_example_com_balance"
@@ -114,7 +114,7 @@ async def _states(stack: Stack) -> None:
     assert states["sensor.alice_example_com_registered_devices"]["state"] == "2"
     assert states[DND]["state"] == "off"
     assert states["sensor.alice_example_com_last_missed_caller"]["state"] == "Bob de Vries"
-    assert states["sensor.alice_example_com_forward_when_busy"]["state"] == "<voice-mailbox>"
+    assert states["select.alice_example_com_forward_when_busy"]["state"] == "voice_mailbox"
     assert set(KEY_ENTITIES) <= set(await stack.api.entity_ids())
 
 

@@ -48,10 +48,10 @@ async def test_set_call_forwarding(
         "FUNV": "sip:0612345678@example.com",
     }
     # Read back at once, without waiting for the slow poll.
-    assert _state(hass, "sensor.alice_example_com_forward_all_calls") == "+31612345678@example.com"
-    assert _state(hass, "sensor.alice_example_com_forward_when_busy") == "off"
-    assert _state(hass, "sensor.alice_example_com_forward_when_not_answered") == "<voice-mailbox>"
-    assert _state(hass, "sensor.alice_example_com_forward_when_unavailable") == (
+    assert _state(hass, "select.alice_example_com_forward_all_calls") == "+31612345678@example.com"
+    assert _state(hass, "select.alice_example_com_forward_when_busy") == "off"
+    assert _state(hass, "select.alice_example_com_forward_when_not_answered") == "voice_mailbox"
+    assert _state(hass, "select.alice_example_com_forward_when_unavailable") == (
         "0612345678@example.com"
     )
 
@@ -62,7 +62,7 @@ async def test_forwarding_target_reaches_the_server_unchanged(
     target = "bob+home@example.net"
     await _call(hass, "set_call_forwarding", init_integration, not_online=target)
     assert simulator.counters.last("set_call_forwarding").params["FNOL"] == target
-    assert _state(hass, "sensor.alice_example_com_forward_when_not_online") == target
+    assert _state(hass, "select.alice_example_com_forward_when_not_online") == target
 
 
 async def test_forwarding_only_reads_back_forwarding(
@@ -79,7 +79,7 @@ async def test_forwarding_shows_the_new_target_before_the_read_back(
 ) -> None:
     """The server said success: the new target shows at once, then is confirmed."""
     shown: list[str] = []
-    entity_id = "sensor.alice_example_com_forward_when_busy"
+    entity_id = "select.alice_example_com_forward_when_busy"
 
     @callback
     def on_change(event: Event[EventStateChangedData]) -> None:
@@ -170,7 +170,7 @@ async def test_forwarding_refused_by_the_server(
         await _call(hass, "set_call_forwarding", init_integration, busy="", no_answer=None)
     assert raised.value.translation_key == "server_refused"
     assert "Empty diversion set" in str(raised.value)
-    assert _state(hass, "sensor.alice_example_com_forward_when_busy") == "<voice-mailbox>"
+    assert _state(hass, "select.alice_example_com_forward_when_busy") == "voice_mailbox"
 
 
 async def test_enable_dnd_with_a_duration(
