@@ -157,14 +157,16 @@ async def test_polls_only_what_enabled_entities_show(
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
 ) -> None:
-    entity_registry.async_update_entity(VOICEMAIL, disabled_by=er.RegistryEntryDisabler.USER)
+    entity_registry.async_update_entity(
+        "sensor.alice_example_com_aliases", disabled_by=er.RegistryEntryDisabler.USER
+    )
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     simulator.counters.reset()
 
     await advance(hass, freezer, timedelta(minutes=11))
     assert simulator.counters.requests["get_call_forwarding"] == 1
-    assert "get_voicemail" not in simulator.counters.requests
+    assert "get_aliases" not in simulator.counters.requests
 
 
 async def test_enabling_an_entity_fetches_its_data_at_once(
