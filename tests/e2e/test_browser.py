@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.stack import DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
+from demo.stack import ACCOUNT, DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
 from tests.e2e.browser import screenshots
 
 pytestmark = pytest.mark.e2e
@@ -19,6 +19,8 @@ pytestmark = pytest.mark.e2e
 async def test_device_page_and_dashboard_in_chromium(
     chromium: str, stack: Stack, artifacts: Path
 ) -> None:
+    # A custom target: the select shows it as it is, next to translated options.
+    stack.simulator.platform.accounts[ACCOUNT].forwarding["FUNV"] = "sip:bob@example.net"
     await add_account(stack.api, stack.simulator)
     await wait_for_entities(stack.api, process=stack.hass)
     assert "frontend" in await stack.api.components(), "the frontend did not load"
@@ -31,7 +33,11 @@ async def test_device_page_and_dashboard_in_chromium(
         stack.owner,
         [
             ("device-page", f"config/devices/device/{device_id}", (*expected, "Hide caller ID")),
-            ("dashboard", DASHBOARD_PATH, (*expected, "Recent calls", "Forwarding")),
+            (
+                "dashboard",
+                DASHBOARD_PATH,
+                (*expected, "Recent calls", "Forwarding", "Voice mailbox", "bob@example.net"),
+            ),
         ],
         artifacts,
     )
