@@ -15,7 +15,8 @@ from homeassistant.components.select import (
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -319,3 +320,86 @@ async def test_the_forwarding_sensors_are_removed(
     assert hass.states.get(old.entity_id) is None
     assert entity_registry.async_get_entity_id("select", DOMAIN, f"{ACCOUNT}_forwarding_busy")
     assert _state(hass, BUSY) == "voice_mailbox"
+
+
+@pytest.mark.usefixtures("simulator", "stored_certificate")
+async def test_automations_using_the_removed_sensors_are_named(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    issue_registry: ir.IssueRegistry,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """An automation on a removed sensor would never run again: the user is told which."""
+    old = "sensor.alice_example_com_forward_when_busy"
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "id": "busy_watch",
+                "alias": "Busy watch",
+                "triggers": [{"trigger": "state", "entity_id": old}],
+                "actions": [],
+            }
+        },
+    )
+    mock_config_entry.add_to_hass(hass)
+    for key, object_id in (("busy", "forward_when_busy"), ("always", "forward_all_calls")):
+        entity_registry.async_get_or_create(
+            "sensor",
+            DOMAIN,
+            f"{ACCOUNT}_forwarding_{key}",
+            config_entry=mock_config_entry,
+            suggested_object_id=f"alice_example_com_{object_id}",
+        )
+    await setup_entry(hass, mock_config_entry)
+
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"forwarding_sensors_replaced_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.is_persistent
+    assert issue.translation_placeholders == {
+        "account": ACCOUNT,
+        "entities": "sensor.alice_example_com_forward_all_calls, " + old,
+        "users": "automation.busy_watch",
+    }
+
+
+@pytest.mark.usefixtures("simulator", "stored_certificate")
+async def test_the_notice_goes_once_nothing_uses_the_removed_sensors(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    # Raised at an earlier start; the automation has been changed since.
+    mock_config_entry.add_to_hass(hass)
+    issue_id = f"forwarding_sensors_replaced_{mock_config_entry.entry_id}"
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        is_persistent=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="forwarding_sensors_replaced",
+        data={"removed": "sensor.alice_example_com_forward_when_busy"},
+    )
+    assert await async_setup_component(hass, "automation", {"automation": []})
+    await setup_entry(hass, mock_config_entry)
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+@pytest.mark.usefixtures("simulator", "stored_certificate")
+async def test_no_notice_when_nothing_used_the_removed_sensors(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    issue_registry: ir.IssueRegistry,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    entity_registry.async_get_or_create(
+        "sensor", DOMAIN, f"{ACCOUNT}_forwarding_busy", config_entry=mock_config_entry
+    )
+    await setup_entry(hass, mock_config_entry)
+    assert not [issue for (domain, _), issue in issue_registry.issues.items() if domain == DOMAIN]
