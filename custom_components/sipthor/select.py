@@ -4,9 +4,10 @@ The options are state-dependent. *Off*, *voice mailbox* and *mobile number* are
 translation keys (``entity.select.<key>.state``); the voice mailbox and the mobile
 number are offered only when the account has them. A target that is neither, set with
 ``sipthor.set_call_forwarding`` or on the provider's page, is shown as it is, as one
-more option: it has no translation, and the frontend shows an untranslated state as
-the raw value. Read-back targets always hold an ``@`` (the server adds the account's
-domain), so none can be mistaken for a fixed option.
+more option. Translated keys and a raw value mix: neither Home Assistant 2025.4 nor
+2026.x checks options against the translations, and the frontend shows a state without
+one as it is. Such a target reads back with an ``@`` (the server adds the account's
+domain), so it is never mistaken for a fixed option.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ SELECTS: tuple[ForwardingSelectEntityDescription, ...] = tuple(
 def stored_form(target: str, domain: str) -> str:
     """``target`` as the server reads it back once stored (docs/settings-api.md §5.17).
 
-    A number gets the account's domain, and a number with a domain has it replaced;
+    A target without a domain gets the account's, and a number has its domain replaced;
     ``sip:`` is added on write and removed on read (docs/settings-api.md §5.9).
     """
     if target[:4].lower() == "sip:":
@@ -127,7 +128,8 @@ def _async_report_users_of_removed_sensors(
     replaced = issue_id(ISSUE_SENSORS_REPLACED, entry.entry_id)
     issue = ir.async_get(hass).async_get_issue(DOMAIN, replaced)
     if issue is not None and issue.data and isinstance(known := issue.data.get(_REMOVED), str):
-        removed = sorted({*removed, *known.split(",")})
+        removed = [*removed, *known.split(",")]
+    removed = sorted(set(removed))
     if not removed:
         return
 
