@@ -63,7 +63,7 @@ KEY_ENTITIES = (
     "switch.alice_example_com_hide_caller_id",
     "sensor.alice_example_com_last_missed_caller",
     "event.alice_example_com_call",
-    "sensor.alice_example_com_forward_when_busy",
+    "select.alice_example_com_forward_when_busy",
 )
 
 

@@ -4,7 +4,9 @@
 - ``certificate_refused``: the settings page refuses a certificate that has not expired
   (revoked, or replaced by a new one downloaded elsewhere).
 
-Their fix flow starts reauthentication, which asks for the new certificate.
+Their fix flow starts reauthentication, which asks for the new certificate. One more,
+``forwarding_sensors_replaced``, only informs: select.py raises it while automations or
+scripts use the forwarding sensors that the selects replaced.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 _CHECK_INTERVAL: Final = timedelta(hours=12)
 ISSUE_EXPIRING: Final = "certificate_expiring"
 ISSUE_REFUSED: Final = "certificate_refused"
+ISSUE_SENSORS_REPLACED: Final = "forwarding_sensors_replaced"
 # Where an issue keeps the entry its fix flow reauthenticates.
 _ENTRY_ID: Final = "entry_id"
 
@@ -105,7 +108,7 @@ def async_certificate_refused(hass: HomeAssistant, entry: SipThorConfigEntry) ->
 @callback
 def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Remove the issues of a deleted entry."""
-    for kind in (ISSUE_EXPIRING, ISSUE_REFUSED):
+    for kind in (ISSUE_EXPIRING, ISSUE_REFUSED, ISSUE_SENSORS_REPLACED):
         ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
 
 

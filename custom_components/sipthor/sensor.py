@@ -1,4 +1,4 @@
-"""Sensors: balance, calls, registrations, do-not-disturb time, forwarding, voicemail."""
+"""Sensors: balance, calls, registrations, do-not-disturb time, voicemail."""
 
 from __future__ import annotations
 
@@ -25,9 +25,7 @@ from homeassistant.util import dt as dt_util
 from .api import (
     BalanceEntry,
     CallDirection,
-    CallForwarding,
     CertificateInfo,
-    ForwardingCondition,
     Identity,
     MonthlyUsage,
     PrepaidStatus,
@@ -52,8 +50,6 @@ from .entity import (
 
 # Read-only entities updated by the coordinators.
 PARALLEL_UPDATES = 0
-
-FORWARDING_OFF = "off"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,18 +139,6 @@ def _balance_change_attributes(history: list[BalanceEntry]) -> dict[str, Any] | 
         "description": newest.description,
         "date": newest.date.isoformat() if newest.date else None,
     }
-
-
-def _forwarding(
-    condition: ForwardingCondition,
-) -> SipThorSensorEntityDescription[CallForwarding]:
-    return SipThorSensorEntityDescription[CallForwarding](
-        key=f"forwarding_{condition.name.lower()}",
-        translation_key=f"forwarding_{condition.name.lower()}",
-        coordinator_fn=lambda runtime: runtime.call_forwarding,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda forwarding: forwarding.target(condition) or FORWARDING_OFF,
-    )
 
 
 SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
@@ -267,7 +251,6 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         native_unit_of_measurement=UnitOfTime.MINUTES,
         value_fn=lambda rules: rules.dnd_minutes_left,
     ),
-    *(_forwarding(condition) for condition in ForwardingCondition),
     SipThorSensorEntityDescription[Voicemail | None](
         key="voicemail",
         translation_key="voicemail",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.stack import DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
+from demo.stack import ACCOUNT, DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
 from tests.e2e.browser import screenshots
 
 pytestmark = pytest.mark.e2e
@@ -19,6 +19,8 @@ pytestmark = pytest.mark.e2e
 async def test_device_page_and_dashboard_in_chromium(
     chromium: str, stack: Stack, artifacts: Path
 ) -> None:
+    # A custom target: the select shows it as it is, next to translated options.
+    stack.simulator.platform.accounts[ACCOUNT].forwarding["FUNV"] = "sip:bob@example.net"
     await add_account(stack.api, stack.simulator)
     await wait_for_entities(stack.api, process=stack.hass)
     assert "frontend" in await stack.api.components(), "the frontend did not load"
@@ -40,3 +42,7 @@ async def test_device_page_and_dashboard_in_chromium(
         assert "€12.35" in page.text, page.text[:2000]
         # The DND switch as a toggle, not only its name (and Hide caller ID's buttons).
         assert page.toggles >= 1, page.name
+    # The forwarding selects: fixed options translated, the custom target as it is.
+    dashboard = pages[1]
+    assert "Voice mailbox" in dashboard.text, dashboard.text[:2000]
+    assert "bob@example.net" in dashboard.text, dashboard.text[:2000]

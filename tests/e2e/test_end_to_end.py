@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 
 BALANCE = "sensor.alice_example_com_balance"
 DND = "switch.alice_example_com_do_not_disturb"
-NOT_ONLINE = "sensor.alice_example_com_forward_when_not_online"
+NOT_ONLINE = "select.alice_example_com_forward_when_not_online"
+ALWAYS = "select.alice_example_com_forward_all_calls"
 NIGHT = "automation.do_not_disturb_at_night_demo"
 LOW_BALANCE = "automation.warn_when_the_balance_runs_low_demo"
 BOB_BALANCE = "sensor.bob_example_com_balance"
@@ -114,7 +115,7 @@ async def _states(stack: Stack) -> None:
     assert states["sensor.alice_example_com_registered_devices"]["state"] == "2"
     assert states[DND]["state"] == "off"
     assert states["sensor.alice_example_com_last_missed_caller"]["state"] == "Bob de Vries"
-    assert states["sensor.alice_example_com_forward_when_busy"]["state"] == "<voice-mailbox>"
+    assert states["select.alice_example_com_forward_when_busy"]["state"] == "voice_mailbox"
     assert set(KEY_ENTITIES) <= set(await stack.api.entity_ids())
 
 
@@ -131,8 +132,25 @@ async def _dnd_switch(stack: Stack) -> None:
 
 
 async def _forwarding(stack: Stack, entry_id: str) -> None:
-    """A forwarding action: stored on the simulator, read back into its sensor."""
+    """Forwarding through a select, then the action: stored on the simulator, read back."""
     account = stack.simulator.platform.accounts[ACCOUNT]
+    # What a dashboard card does: select.select_option over the service API.
+    await stack.api.call(
+        "select", "select_option", {"entity_id": ALWAYS, "option": "mobile_number"}
+    )
+    assert account.forwarding["FUNC"] == "sip:+31612345678@example.com"
+    await _until_state(stack, ALWAYS, "mobile_number")
+    await stack.api.call("select", "select_option", {"entity_id": ALWAYS, "option": "off"})
+    assert account.forwarding.get("FUNC") is None
+    await _until_state(stack, ALWAYS, "off")
+    # An option the select does not offer: a translated refusal, nothing sent.
+    answer = await stack.api.ws_call(
+        "select", "select_option", {"entity_id": ALWAYS, "option": "bob@example.com"}
+    )
+    assert not answer["success"]
+    assert answer["error"]["translation_key"] == "not_valid_option"
+    assert account.forwarding.get("FUNC") is None
+
     await stack.api.call(
         DOMAIN,
         "set_call_forwarding",
@@ -140,7 +158,16 @@ async def _forwarding(stack: Stack, entry_id: str) -> None:
     )
     assert account.forwarding["FNOL"] == "sip:bob@example.com"
     assert account.forwarding["FBUS"] == "<voice-mailbox>"
+    # A target set by the action is the select's state, and one more of its options.
     await _until_state(stack, NOT_ONLINE, "bob@example.com")
+    state = await stack.api.state(NOT_ONLINE)
+    assert state is not None
+    assert state["attributes"]["options"] == [
+        "off",
+        "voice_mailbox",
+        "mobile_number",
+        "bob@example.com",
+    ]
     # A bad target, as the frontend calls actions: a translated error, nothing changed.
     answer = await stack.api.ws_call(
         DOMAIN, "set_call_forwarding", {"config_entry_id": entry_id, "busy": "<other>"}

@@ -26,7 +26,7 @@ REGISTERED = "sensor.alice_example_com_registered_devices"
 VOICEMAIL = "sensor.alice_example_com_voicemail"
 DND = "switch.alice_example_com_do_not_disturb"
 DND_LEFT = "sensor.alice_example_com_do_not_disturb_time_left"
-FORWARD_BUSY = "sensor.alice_example_com_forward_when_busy"
+FORWARD_BUSY = "select.alice_example_com_forward_when_busy"
 SLOW_ACTIONS = (
     "get_identity",
     "get_call_forwarding",
@@ -53,7 +53,7 @@ async def test_unreachable_then_back(
     assert hass.states.get(REGISTERED).state == STATE_UNAVAILABLE
     # The other sources are not due yet: still shown.
     assert hass.states.get(BALANCE).state == "12.3456"
-    assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
+    assert hass.states.get(FORWARD_BUSY).state == "voice_mailbox"
 
     await advance(hass, freezer, timedelta(seconds=61))
     lost = _lines(caplog, "Error fetching alice@example.com registrations data")
@@ -86,7 +86,7 @@ async def test_one_failing_source_leaves_the_rest(
     simulator.faults.actions = frozenset({"get_voicemail"})
     await advance(hass, freezer, timedelta(minutes=11))
     assert hass.states.get(VOICEMAIL).state == STATE_UNAVAILABLE
-    assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
+    assert hass.states.get(FORWARD_BUSY).state == "voice_mailbox"
     assert hass.states.get(BALANCE).state == "12.3456"
 
     await advance(hass, freezer, timedelta(minutes=11))
@@ -157,14 +157,16 @@ async def test_polls_only_what_enabled_entities_show(
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
 ) -> None:
-    entity_registry.async_update_entity(VOICEMAIL, disabled_by=er.RegistryEntryDisabler.USER)
+    entity_registry.async_update_entity(
+        "sensor.alice_example_com_aliases", disabled_by=er.RegistryEntryDisabler.USER
+    )
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     simulator.counters.reset()
 
     await advance(hass, freezer, timedelta(minutes=11))
     assert simulator.counters.requests["get_call_forwarding"] == 1
-    assert "get_voicemail" not in simulator.counters.requests
+    assert "get_aliases" not in simulator.counters.requests
 
 
 async def test_enabling_an_entity_fetches_its_data_at_once(
@@ -297,7 +299,7 @@ async def test_setup_takes_one_round_trip(
     assert [len(wave) for wave in after_setup] == [3, 3]
     assert sorted(action for wave in after_setup for action in wave) == sorted(SLOW_ACTIONS)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert hass.states.get(FORWARD_BUSY).state == "<voice-mailbox>"
+    assert hass.states.get(FORWARD_BUSY).state == "voice_mailbox"
 
 
 async def test_a_poll_older_than_a_write_does_not_undo_it(

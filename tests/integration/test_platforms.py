@@ -54,7 +54,8 @@ async def certificate_with_fixed_dates(
 @pytest.mark.freeze_time("2026-11-27 10:30:00+00:00")
 @pytest.mark.usefixtures("certificate_with_fixed_dates", "simulator")
 @pytest.mark.parametrize(
-    "platform", [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR, Platform.SWITCH]
+    "platform",
+    [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SELECT, Platform.SENSOR, Platform.SWITCH],
 )
 async def test_entities(
     hass: HomeAssistant,

@@ -48,10 +48,11 @@ async def test_set_call_forwarding(
         "FUNV": "sip:0612345678@example.com",
     }
     # Read back at once, without waiting for the slow poll.
-    assert _state(hass, "sensor.alice_example_com_forward_all_calls") == "+31612345678@example.com"
-    assert _state(hass, "sensor.alice_example_com_forward_when_busy") == "off"
-    assert _state(hass, "sensor.alice_example_com_forward_when_not_answered") == "<voice-mailbox>"
-    assert _state(hass, "sensor.alice_example_com_forward_when_unavailable") == (
+    # The mobile number comes back as a number: the select knows it for the mobile's.
+    assert _state(hass, "select.alice_example_com_forward_all_calls") == "mobile_number"
+    assert _state(hass, "select.alice_example_com_forward_when_busy") == "off"
+    assert _state(hass, "select.alice_example_com_forward_when_not_answered") == "voice_mailbox"
+    assert _state(hass, "select.alice_example_com_forward_when_unavailable") == (
         "0612345678@example.com"
     )
 
@@ -62,7 +63,7 @@ async def test_forwarding_target_reaches_the_server_unchanged(
     target = "bob+home@example.net"
     await _call(hass, "set_call_forwarding", init_integration, not_online=target)
     assert simulator.counters.last("set_call_forwarding").params["FNOL"] == target
-    assert _state(hass, "sensor.alice_example_com_forward_when_not_online") == target
+    assert _state(hass, "select.alice_example_com_forward_when_not_online") == target
 
 
 async def test_forwarding_only_reads_back_forwarding(
@@ -79,7 +80,7 @@ async def test_forwarding_shows_the_new_target_before_the_read_back(
 ) -> None:
     """The server said success: the new target shows at once, then is confirmed."""
     shown: list[str] = []
-    entity_id = "sensor.alice_example_com_forward_when_busy"
+    entity_id = "select.alice_example_com_forward_when_busy"
 
     @callback
     def on_change(event: Event[EventStateChangedData]) -> None:
@@ -100,9 +101,12 @@ async def test_forwarding_asks_for_what_is_not_known(
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
 ) -> None:
-    entity_registry.async_update_entity(
-        "sensor.alice_example_com_voicemail", disabled_by=er.RegistryEntryDisabler.USER
-    )
+    # Nothing shows the voicemail: the sensor and the forwarding selects are disabled.
+    for entry in er.async_entries_for_config_entry(entity_registry, init_integration.entry_id):
+        if entry.domain == "select" or entry.entity_id == "sensor.alice_example_com_voicemail":
+            entity_registry.async_update_entity(
+                entry.entity_id, disabled_by=er.RegistryEntryDisabler.USER
+            )
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     simulator.platform.accounts[ACCOUNT].voicemail = None
@@ -170,7 +174,7 @@ async def test_forwarding_refused_by_the_server(
         await _call(hass, "set_call_forwarding", init_integration, busy="", no_answer=None)
     assert raised.value.translation_key == "server_refused"
     assert "Empty diversion set" in str(raised.value)
-    assert _state(hass, "sensor.alice_example_com_forward_when_busy") == "<voice-mailbox>"
+    assert _state(hass, "select.alice_example_com_forward_when_busy") == "voice_mailbox"
 
 
 async def test_enable_dnd_with_a_duration(

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from custom_components.sipthor.select import FIXED_OPTIONS, SELECTS
+
 PACKAGE = Path(__file__).parents[2] / "custom_components" / "sipthor"
 TRANSLATIONS = PACKAGE / "translations"
 LANGUAGES = sorted(path.stem for path in TRANSLATIONS.glob("*.json"))
@@ -51,11 +53,12 @@ def test_every_key_the_code_uses_exists() -> None:
         | set(english["selector"])
     )
     assert used - known == set()
-    # Forwarding sensors are named from their condition.
-    assert {
-        f"forwarding_{name}"
-        for name in ("always", "not_online", "busy", "no_answer", "unavailable")
-    } <= set(english["entity"]["sensor"])
+    # Forwarding selects are named from their condition, and every fixed option of each
+    # is translated (the custom target is shown as it is).
+    selects = english["entity"]["select"]
+    assert {description.translation_key for description in SELECTS} <= set(selects)
+    for description in SELECTS:
+        assert set(selects[description.translation_key]["state"]) == set(FIXED_OPTIONS)
 
 
 def test_every_form_error_exists() -> None:

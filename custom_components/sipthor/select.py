@@ -1,0 +1,272 @@
+"""Selects: where each forwarding condition sends calls, changed in one tap.
+
+The options are state-dependent. *Off*, *voice mailbox* and *mobile number* are
+translation keys (``entity.select.<key>.state``); the voice mailbox and the mobile
+number are offered only when the account has them. A target that is neither, set with
+``sipthor.set_call_forwarding`` or on the provider's page, is shown as it is, as one
+more option. Translated keys and a raw value mix: neither Home Assistant 2025.4 nor
+2026.x checks options against the translations, and the frontend shows a state without
+one as it is. Such a target reads back with an ``@`` (the server adds the account's
+domain), so it is never mistaken for a fixed option.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from homeassistant.components.automation import automations_with_entity
+from homeassistant.components.script import scripts_with_entity
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.start import async_at_started
+
+from .api import (
+    MOBILE_NUMBER,
+    VOICE_MAILBOX,
+    CallForwarding,
+    ForwardingCondition,
+    Identity,
+    Voicemail,
+)
+from .const import DOMAIN
+from .coordinator import (
+    CallForwardingCoordinator,
+    SipThorConfigEntry,
+    SipThorCoordinator,
+    SipThorRuntimeData,
+)
+from .entity import SipThorEntity
+from .repairs import ISSUE_SENSORS_REPLACED, issue_id
+from .validation import forwarding_target
+
+# Each select writes to the server: one request at a time.
+PARALLEL_UPDATES = 1
+
+OPTION_OFF: Final = "off"
+OPTION_VOICE_MAILBOX: Final = "voice_mailbox"
+OPTION_MOBILE_NUMBER: Final = "mobile_number"
+FIXED_OPTIONS: Final = (OPTION_OFF, OPTION_VOICE_MAILBOX, OPTION_MOBILE_NUMBER)
+# Where the issue keeps the entity IDs of the removed sensors (comma-separated).
+_REMOVED: Final = "removed"
+# What each fixed option writes ("" turns the condition off).
+_OPTION_TARGETS: Final = {
+    OPTION_OFF: "",
+    OPTION_VOICE_MAILBOX: VOICE_MAILBOX,
+    OPTION_MOBILE_NUMBER: MOBILE_NUMBER,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForwardingSelectEntityDescription(SelectEntityDescription):
+    """The select of one forwarding condition."""
+
+    condition: ForwardingCondition
+    # The field of sipthor.set_call_forwarding for this condition, named in errors.
+    field: str
+
+
+SELECTS: tuple[ForwardingSelectEntityDescription, ...] = tuple(
+    ForwardingSelectEntityDescription(
+        # The keys of the forwarding sensors these selects replace.
+        key=f"forwarding_{condition.name.lower()}",
+        translation_key=f"forwarding_{condition.name.lower()}",
+        condition=condition,
+        field=condition.name.lower(),
+    )
+    for condition in ForwardingCondition
+)
+
+
+def stored_form(target: str, domain: str) -> str:
+    """``target`` as the server reads it back once stored (docs/settings-api.md §5.17).
+
+    A target without a domain gets the account's, and a number has its domain replaced;
+    ``sip:`` is added on write and removed on read (docs/settings-api.md §5.9).
+    """
+    if target[:4].lower() == "sip:":
+        target = target[4:]
+    if "@" not in target:
+        target = f"{target}@{domain}"
+    if target[:1] in ("+", "0", "|"):
+        target = f"{target.rsplit('@', 1)[0]}@{domain}"
+    return target
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SipThorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add one select per forwarding condition; remove the sensors they replace."""
+    registry = er.async_get(hass)
+    removed: list[str] = []
+    for description in SELECTS:
+        unique_id = f"{entry.unique_id}_{description.key}"
+        # Up to 0.1.0 each condition was a read-only sensor with the same unique ID.
+        if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
+            registry.async_remove(entity_id)
+            removed.append(entity_id)
+    _async_report_users_of_removed_sensors(hass, entry, removed)
+    runtime = entry.runtime_data
+    async_add_entities(ForwardingSelect(runtime, description) for description in SELECTS)
+
+
+@callback
+def _async_report_users_of_removed_sensors(
+    hass: HomeAssistant, entry: SipThorConfigEntry, removed: list[str]
+) -> None:
+    """Name the automations and scripts that still use the removed sensors.
+
+    They would fail silently. The sensors are removed once, so the issue is persistent
+    and keeps their IDs; each start checks again and drops the issue when nothing uses
+    them any more. Automations are loaded only once Home Assistant has started.
+    """
+    replaced = issue_id(ISSUE_SENSORS_REPLACED, entry.entry_id)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, replaced)
+    if issue is not None and issue.data and isinstance(known := issue.data.get(_REMOVED), str):
+        removed = [*removed, *known.split(",")]
+    removed = sorted(set(removed))
+    if not removed:
+        return
+
+    @callback
+    def check(hass: HomeAssistant) -> None:
+        users = sorted(
+            {
+                user
+                for entity_id in removed
+                for user in (
+                    *automations_with_entity(hass, entity_id),
+                    *scripts_with_entity(hass, entity_id),
+                )
+            }
+        )
+        if not users:
+            ir.async_delete_issue(hass, DOMAIN, replaced)
+            return
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            replaced,
+            is_fixable=False,
+            is_persistent=True,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_SENSORS_REPLACED,
+            translation_placeholders={
+                "account": entry.title,
+                "entities": ", ".join(removed),
+                "users": ", ".join(users),
+            },
+            data={_REMOVED: ",".join(removed)},
+        )
+
+    entry.async_on_unload(async_at_started(hass, check))
+
+
+class ForwardingSelect(SipThorEntity[CallForwardingCoordinator], SelectEntity):
+    """Where one forwarding condition sends calls.
+
+    Besides the forwarding, it follows the voicemail (whether there is a mailbox to
+    offer) and the identity (the mobile number, to offer and to recognise in a target).
+    """
+
+    entity_description: ForwardingSelectEntityDescription
+
+    def __init__(
+        self, runtime: SipThorRuntimeData, description: ForwardingSelectEntityDescription
+    ) -> None:
+        """Show ``description.condition`` of the account's forwarding."""
+        super().__init__(runtime.call_forwarding, description)
+        self._identity: SipThorCoordinator[Identity] = runtime.identity
+        self._voicemail: SipThorCoordinator[Voicemail | None] = runtime.voicemail
+        self._domain = runtime.client.account.partition("@")[2]
+
+    async def async_added_to_hass(self) -> None:
+        """Also follow the sources that decide the options."""
+        await super().async_added_to_hass()
+        for source in (self._identity, self._voicemail):
+            self.async_on_remove(source.async_add_listener(self._handle_coordinator_update))
+
+    @property
+    def available(self) -> bool:
+        """Unavailable until the forwarding, and the mobile number, have been read.
+
+        Without the mobile number a forwarding to it reads as a raw number, then turns
+        into *mobile number* when the identity arrives: a change of state that never
+        happened. After the identity fails, the raw number is the best there is.
+        """
+        identity = self._identity
+        # None until the first read (the type does not say so).
+        read: Identity | None = identity.data
+        identity_settled = (
+            read is not None or not identity.last_update_success or not identity.supported
+        )
+        return super().available and identity_settled
+
+    @property
+    def _target(self) -> str | None:
+        """The current target of the condition; None when off."""
+        forwarding: CallForwarding | None = self.coordinator.data
+        if forwarding is None:
+            return None
+        return forwarding.target(self.entity_description.condition)
+
+    @property
+    def _mobile_number(self) -> str | None:
+        """The account's mobile number, as last read (kept while identity fails)."""
+        identity: Identity | None = self._identity.data
+        return identity.mobile_number if identity is not None else None
+
+    def _option_of(self, target: str | None) -> str:
+        """The option a target stands for: a fixed one, or the target itself."""
+        if not target:
+            return OPTION_OFF
+        if target == VOICE_MAILBOX:
+            return OPTION_VOICE_MAILBOX
+        if target == MOBILE_NUMBER:
+            # Shown this way between our write and its read-back.
+            return OPTION_MOBILE_NUMBER
+        mobile = self._mobile_number
+        if mobile and (
+            stored_form(target, self._domain).casefold()
+            == stored_form(mobile, self._domain).casefold()
+        ):
+            return OPTION_MOBILE_NUMBER
+        return target
+
+    @property
+    def current_option(self) -> str | None:
+        """The option the server holds now."""
+        forwarding: CallForwarding | None = self.coordinator.data
+        if forwarding is None:
+            return None
+        return self._option_of(self._target)
+
+    @property
+    def options(self) -> list[str]:
+        """Off, what the account has, and the current custom target if there is one."""
+        current = self._option_of(self._target)
+        options = [OPTION_OFF]
+        # Voicemail data is None both before it is read and without a mailbox.
+        if self._voicemail.data is not None or current == OPTION_VOICE_MAILBOX:
+            options.append(OPTION_VOICE_MAILBOX)
+        if self._mobile_number or current == OPTION_MOBILE_NUMBER:
+            options.append(OPTION_MOBILE_NUMBER)
+        if current not in FIXED_OPTIONS:
+            options.append(current)
+        return options
+
+    async def async_select_option(self, option: str) -> None:
+        """Forward the condition as ``option`` says, then read it back."""
+        description = self.entity_description
+        if option in _OPTION_TARGETS:
+            target = _OPTION_TARGETS[option]
+        else:
+            # The custom target as read back: checked as any target the action takes,
+            # so that nothing the server would store mangled is written back.
+            target = forwarding_target(description.field)(option)
+        await self.coordinator.async_set_targets({description.condition: target})
