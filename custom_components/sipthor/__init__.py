@@ -67,7 +67,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     async_check_certificate_expiry(hass, entry)
     if OPTIONS_NEED_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_reload))
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Adding every entity in one go holds the event loop for several milliseconds (about
+    # 6 ms for 30 entities on a small machine): one platform at a time, and what became
+    # due meanwhile runs in between.
+    for platform in PLATFORMS:
+        await hass.config_entries.async_forward_entry_setups(entry, [platform])
+        await _async_let_due_work_run()
     # The entities are added and listen now; what they show beyond the setup sources
     # comes in the background, and they are unavailable until it does.
     rest = [
@@ -79,6 +84,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
         hass, _async_fetch_rest(runtime, rest), f"{entry.title}: first fetch after setup"
     )
     return True
+
+
+async def _async_let_due_work_run() -> None:
+    """Resume only after the callbacks and I/O that are due now.
+
+    One ``asyncio.sleep(0)`` resumes first in the loop's next turn, ahead of them; the
+    second one queues behind them.
+    """
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 async def _async_first_refresh(coordinators: Iterable[SipThorCoordinator[Any]]) -> None:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
@@ -154,3 +155,37 @@ async def test_account_device_cannot_be_removed(
     response = await client.receive_json()
     assert not response["success"]
     assert device_registry.async_get(device.id) is not None
+
+
+async def test_setup_lets_other_work_run_while_adding_entities(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+    simulator: SettingsSimulator,
+) -> None:
+    """Adding every entity in one turn would hold the event loop for milliseconds.
+
+    Measured on a reload: a first setup also sets up Home Assistant's entity platforms,
+    which spreads it over several turns whatever the integration does.
+    """
+    await setup_entry(hass, mock_config_entry)
+    entities = len(hass.states.async_entity_ids())
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    back: set[str] = set()
+    back_when_other_work_ran: list[int] = []
+
+    @callback
+    def on_state(event: Event[EventStateChangedData]) -> None:
+        if not back:
+            # Work that becomes due as the first entity comes back.
+            hass.loop.call_soon(lambda: back_when_other_work_ran.append(len(back)))
+        back.add(event.data["entity_id"])
+
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, on_state)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    unsubscribe()
+
+    assert len(back) == entities
+    assert 0 < back_when_other_work_ran[0] < entities
