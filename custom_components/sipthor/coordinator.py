@@ -238,8 +238,13 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
 
     @property
     def has_listeners(self) -> bool:
-        """Whether an entity shows this source (only then is it polled)."""
-        return bool(self._listeners)
+        """Whether anything listens to this source (only then is it polled).
+
+        ``DataUpdateCoordinator`` counts its listeners privately; the contexts of the
+        listeners are public, and every listener of this integration names one (an
+        entity its key: ``SipThorEntity``).
+        """
+        return next(self.async_contexts(), None) is not None
 
     async def _async_refresh(
         self,

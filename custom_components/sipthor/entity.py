@@ -103,7 +103,7 @@ def async_add_registration_entities(
         }
     )
     on_update()
-    entry.async_on_unload(coordinator.async_add_listener(on_update))
+    entry.async_on_unload(coordinator.async_add_listener(on_update, REGISTRATION_PREFIX))
 
 
 class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
@@ -112,8 +112,12 @@ class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[Coo
     _attr_has_entity_name = True
 
     def __init__(self, coordinator: CoordinatorT, description: EntityDescription) -> None:
-        """Show the coordinator's source as ``description`` says."""
-        super().__init__(coordinator)
+        """Show the coordinator's source as ``description`` says.
+
+        The key is the listener's context: ``SipThorCoordinator.has_listeners`` counts
+        contexts.
+        """
+        super().__init__(coordinator, description.key)
         entry = coordinator.config_entry
         self.entity_description = description
         self._attr_unique_id = f"{entry.unique_id}_{description.key}"
