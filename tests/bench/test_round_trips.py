@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.sipthor.api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition
 from custom_components.sipthor.const import DOMAIN
 from tests.bench.harness import (
+    PAGE,
     NaivePoller,
     StallWatchdog,
     StateTimes,
@@ -56,7 +57,7 @@ class _Phases:
         """Print the phase; return its time in round trips."""
         now = Counter(self._counters.requests)
         sent = ", ".join(
-            f"{action} x{count}" for action, count in sorted((now - self._seen).items())
+            f"{action or PAGE} x{count}" for action, count in sorted((now - self._seen).items())
         )
         self._seen = now
         wall, cpu = self._watchdog.mark()
