@@ -29,7 +29,7 @@ from .coordinator import (
     SipThorRuntimeData,
     create_runtime_data,
 )
-from .entity import registration_id, registration_id_of_device
+from .entity import async_let_due_work_run, registration_id, registration_id_of_device
 from .repairs import async_check_certificate_expiry, async_delete_issues
 from .services import async_setup_services
 from .store import SipThorStore
@@ -72,7 +72,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     # due meanwhile runs in between.
     for platform in PLATFORMS:
         await hass.config_entries.async_forward_entry_setups(entry, [platform])
-        await _async_let_due_work_run()
+        await async_let_due_work_run()
     # The entities are added and listen now; what they show beyond the setup sources
     # comes in the background, and they are unavailable until it does.
     rest = [
@@ -84,16 +84,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
         hass, _async_fetch_rest(runtime, rest), f"{entry.title}: first fetch after setup"
     )
     return True
-
-
-async def _async_let_due_work_run() -> None:
-    """Resume only after the callbacks and I/O that are due now.
-
-    One ``asyncio.sleep(0)`` resumes first in the loop's next turn, ahead of them; the
-    second one queues behind them.
-    """
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
 
 
 async def _async_first_refresh(coordinators: Iterable[SipThorCoordinator[Any]]) -> None:
