@@ -69,7 +69,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
         entry.async_on_unload(entry.add_update_listener(_async_reload))
     # Adding every entity in one go holds the event loop for several milliseconds (about
     # 6 ms for 30 entities on a small machine): one platform at a time, and what became
-    # due meanwhile runs in between.
+    # due meanwhile runs in between (the sensors also come a few at a time).
     for platform in PLATFORMS:
         await hass.config_entries.async_forward_entry_setups(entry, [platform])
         await async_let_due_work_run()
