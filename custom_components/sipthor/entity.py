@@ -84,11 +84,13 @@ async def async_let_due_work_run() -> None:
 async def async_add_entities_in_turns(
     add: AddConfigEntryEntitiesCallback, entities: Sequence[Entity]
 ) -> None:
-    """Add ``entities`` a few per turn of the event loop, letting other work in between."""
+    """Add ``entities`` a few per turn of the event loop, letting other work in between.
+
+    Other work also runs after the last few, before the caller adds more.
+    """
     for start in range(0, len(entities), ENTITIES_PER_TURN):
-        if start:
-            await async_let_due_work_run()
         add(entities[start : start + ENTITIES_PER_TURN])
+        await async_let_due_work_run()
 
 
 @callback
@@ -127,7 +129,7 @@ def async_add_registration_entities(
         }
     )
     on_update()
-    entry.async_on_unload(coordinator.async_add_listener(on_update, REGISTRATION_PREFIX))
+    entry.async_on_unload(coordinator.async_add_listener(on_update))
 
 
 class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
@@ -136,12 +138,8 @@ class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[Coo
     _attr_has_entity_name = True
 
     def __init__(self, coordinator: CoordinatorT, description: EntityDescription) -> None:
-        """Show the coordinator's source as ``description`` says.
-
-        The key is the listener's context: ``SipThorCoordinator.has_listeners`` counts
-        contexts.
-        """
-        super().__init__(coordinator, description.key)
+        """Show the coordinator's source as ``description`` says."""
+        super().__init__(coordinator)
         entry = coordinator.config_entry
         self.entity_description = description
         self._attr_unique_id = f"{entry.unique_id}_{description.key}"
