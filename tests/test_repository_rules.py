@@ -639,3 +639,30 @@ def test_api_notes_name_tests_that_exist() -> None:
         )
     ]
     assert missing == []
+
+
+# A test named in prose: "api/test_limits.py", "tests/bench/test_hourly.py::test_x".
+_NAMED_TEST = re.compile(r"(?<![\w/.-])((?:tests/)?(?:[\w-]+/)*test_\w+\.py)(?:::(\w+))?")
+
+
+def _documents() -> list[Path]:
+    return [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def test_documents_name_tests_that_exist() -> None:
+    """The manual and the notes point readers at tests: each file and function exists."""
+    missing = []
+    for document in _documents():
+        for match in _NAMED_TEST.finditer(document.read_text(encoding="utf-8")):
+            module, function = match.groups()
+            path = ROOT / "tests" / module.removeprefix("tests/")
+            if "/" not in module:
+                # A bare file name, under a heading that names its directory.
+                path = next((ROOT / "tests").rglob(module), path)
+            if not path.is_file():
+                missing.append(f"{document.name}: {module}")
+            elif function and not re.search(
+                rf"^(async )?def {function}\(", path.read_text(encoding="utf-8"), re.MULTILINE
+            ):
+                missing.append(f"{document.name}: {module}::{function}")
+    assert missing == []

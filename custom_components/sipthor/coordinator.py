@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_SCAN_INTERVAL
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -236,10 +236,23 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         """Whether entities of this source have current data to show."""
         return self.supported and self._fetched and self.last_update_success
 
+    @callback
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, context: Any = None
+    ) -> Callable[[], None]:
+        """Listen for updates; a listener without a context has itself as its context.
+
+        ``DataUpdateCoordinator`` keeps its listeners private but their contexts public:
+        with one for every listener, ``has_listeners`` needs nothing private.
+        """
+        return super().async_add_listener(
+            update_callback, update_callback if context is None else context
+        )
+
     @property
     def has_listeners(self) -> bool:
-        """Whether an entity shows this source (only then is it polled)."""
-        return bool(self._listeners)
+        """Whether anything listens to this source (only then is it polled)."""
+        return next(self.async_contexts(), None) is not None
 
     async def _async_refresh(
         self,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 import hashlib
 from typing import Any
 
@@ -18,6 +19,9 @@ from .const import DOMAIN
 from .coordinator import SipThorConfigEntry, SipThorCoordinator
 
 REGISTRATION_PREFIX = "registration"
+# Entities added per turn of the event loop: adding one costs Home Assistant about 0.2 ms
+# of CPU time on a small machine, and the loop should not be held for more than a few.
+ENTITIES_PER_TURN = 10
 
 
 def account_device_info(entry: SipThorConfigEntry) -> DeviceInfo:
@@ -65,6 +69,28 @@ def registration_id_of_device(entry: SipThorConfigEntry, device: dr.DeviceEntry)
         if domain == DOMAIN and identifier.startswith(prefix):
             return identifier.removeprefix(prefix)
     return None
+
+
+async def async_let_due_work_run() -> None:
+    """Resume only after the callbacks and I/O that are due now.
+
+    One ``asyncio.sleep(0)`` resumes first in the loop's next turn, ahead of them; the
+    second one queues behind them.
+    """
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def async_add_entities_in_turns(
+    add: AddConfigEntryEntitiesCallback, entities: Sequence[Entity]
+) -> None:
+    """Add ``entities`` a few per turn of the event loop, letting other work in between.
+
+    Other work also runs after the last few, before the caller adds more.
+    """
+    for start in range(0, len(entities), ENTITIES_PER_TURN):
+        add(entities[start : start + ENTITIES_PER_TURN])
+        await async_let_due_work_run()
 
 
 @callback

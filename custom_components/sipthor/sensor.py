@@ -45,6 +45,7 @@ from .entity import (
     RegistrationEntity,
     SipThorEntity,
     account_device_info,
+    async_add_entities_in_turns,
     async_add_registration_entities,
 )
 
@@ -366,7 +367,7 @@ async def async_setup_entry(
         # Only sources fetched during setup can tell whether a sensor exists.
         if not coordinator.usable or description.exists_fn(coordinator.data):
             entities.append(SipThorSensor(coordinator, description))
-    async_add_entities(entities)
+    await async_add_entities_in_turns(async_add_entities, entities)
     async_add_registration_entities(
         hass,
         entry,

@@ -365,7 +365,7 @@ async def test_a_write_timing_out_may_have_been_applied(
         "set_dnd_off was not answered within 0.2 s; the change may have been applied"
     )
     # A read on the same slow server keeps its own, longer timeout.
-    assert (await client.get_accept_rules()).groups
+    assert (await client.get_accept_rules()).temporary_groups
 
 
 async def test_a_read_timing_out_is_a_connection_error(

@@ -164,12 +164,12 @@ def _every_model(value: Any) -> list[Any]:
     report = ValueReporter()
     readers: list[Callable[[Any], Any]] = [
         lambda data: StatusResult.from_json(data, report),
-        lambda data: Identity.from_json(data, report).display_name,
+        lambda data: Identity.from_json(data, report),
         lambda data: PrepaidStatus.from_json(data, report),
         lambda data: Registration.from_json(data, report).host,
         lambda data: Registration.from_json(data).behind_nat,
         lambda data: [call.caller for call in CallHistory.from_json(data, report).calls],
-        lambda data: CallHistory.from_json(data).missed,
+        lambda data: [call.missed for call in CallHistory.from_json(data).calls],
         lambda data: Call.from_json(CallDirection.PLACED, data, report).key,
         lambda data: BalanceEntry.from_json(data, report),
         lambda data: MonthlyUsage.from_json(data, report),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -26,16 +26,13 @@ async def test_identity(client: SipThorClient) -> None:
     identity = await client.get_identity()
 
     assert identity.sip_address == ACCOUNT
-    assert identity.email == "alice.jansen@example.org"
-    assert identity.first_name == "Alice"
-    assert identity.last_name == "Jansen"
-    assert identity.display_name == "Alice Jansen"
-    assert identity.pstn_caller_id == "31208001234"
     assert identity.mobile_number == "+31612345678"
     assert identity.timezone == "Europe/Amsterdam"
     assert identity.no_answer_timeout == 35
-    assert identity.quick_dial is None
     assert identity.extra == {}
+    # The e-mail address and names no entity shows are not kept.
+    assert "alice.jansen@example.org" not in repr(identity)
+    assert "Jansen" not in repr(identity)
 
 
 async def test_identity_of_a_bare_account(make_client: ClientFactory) -> None:
@@ -43,8 +40,6 @@ async def test_identity_of_a_bare_account(make_client: ClientFactory) -> None:
     identity = await make_client(BOB).get_identity()
 
     assert identity.sip_address == BOB
-    assert identity.display_name == "Bob"
-    assert identity.email is None
     assert identity.mobile_number is None
 
 
@@ -91,22 +86,17 @@ async def test_call_history(simulator: SettingsSimulator, client: SipThorClient)
     assert placed.price == pytest.approx(0.0627)
     assert placed.session_id == "a84b4c76e66710@198.51.100.7"
     assert placed.key == "placed:a84b4c76e66710@198.51.100.7:1928301774"
-    assert placed.proxy_ip == "192.0.2.10"
     assert placed.timezone == "Europe/Amsterdam"
-    assert placed.stop_time is not None
     assert placed.start_time is not None
-    assert placed.stop_time - placed.start_time == timedelta(seconds=209)
     assert not placed.missed
 
     calls = history.calls
     assert [call.start_time for call in calls] == sorted(
         (call.start_time for call in calls if call.start_time), reverse=True
     )
-    assert [call.caller for call in history.missed] == [
-        "bob@example.net",
-        "+31851234567@example.com",
-    ]
-    bob_call = history.missed[0]
+    missed = [call for call in calls if call.missed]
+    assert [call.caller for call in missed] == ["bob@example.net", "+31851234567@example.com"]
+    bob_call = missed[0]
     assert bob_call.display_name == "Bob de Vries"
     assert bob_call.price is None
     video_call = next(call for call in calls if call.caller == "carol@example.com")
@@ -282,10 +272,8 @@ async def test_balance_history(client: SipThorClient) -> None:
     assert debit.description == "Session to 31201234567 for 209s"
     assert debit.value == pytest.approx(-0.0627)
     assert debit.balance == pytest.approx(12.3456)
-    assert debit.session == "a84b4c76e66710@198.51.100.7"
     assert isinstance(debit.date, datetime)
     assert top_up.value == pytest.approx(10.5)
-    assert top_up.session == ""
     assert top_up.date is not None
     assert debit.date is not None
     assert debit.date > top_up.date
@@ -387,7 +375,6 @@ async def test_accept_rules(client: SipThorClient) -> None:
     ]
     assert rules.temporary_groups == ["everybody"]
     assert rules.temporary_minutes == 0
-    assert rules.groups == ["everybody", "nobody", "vip", "family"]
     assert rules.dnd_state is DndState.OFF
     assert rules.dnd_minutes_left is None
 
@@ -397,7 +384,6 @@ async def test_accept_rules_without_persistent_rules(make_client: ClientFactory)
     rules = await make_client(BOB).get_accept_rules()
 
     assert rules.persistent == []
-    assert rules.groups == ["everybody", "nobody"]
     assert rules.extra == {}
 
 
@@ -455,7 +441,6 @@ async def test_voicemail(client: SipThorClient) -> None:
     assert mailbox.pin == "4821"
     assert mailbox.name == "Alice Jansen"
     assert mailbox.email == "alice.jansen@example.org"
-    assert mailbox.info is None
     assert mailbox.delete_after_email is False
     assert mailbox.account == "alice@vm.example.com"
     assert "4821" not in repr(mailbox)

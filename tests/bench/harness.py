@@ -45,6 +45,8 @@ from simulator.certs import ensure_certificates
 from tests.conftest import ACCOUNT
 
 HOUR = timedelta(hours=1)
+# What the output calls a request without an action: the settings page's HTML (privacy).
+PAGE = "(settings page)"
 # Apache's default KeepAliveTimeout: an idle connection is closed after 5 s.
 APACHE_KEEPALIVE = 5.0
 # The watchdog's own sleep, subtracted from every gap it sees.

@@ -38,6 +38,7 @@ ROWS: tuple[Row, ...] = (
     Row("handshakes", "TLS handshakes per hour at the defaults", "count", "≤ 60", 60),
     Row("stall", "largest event-loop stall (setup, DND tap, forwarding)", "ms", "≤ 10 ms", 10),
     Row("stall_cpu", "the same, in CPU time of the loop's thread", "ms", "≤ 10 ms", 10),
+    Row("stall_idle", "the same, wall clock, with nothing to do (informative)", "ms"),
     Row("requests_all", "requests per hour, every entity enabled (informative)", "count"),
     *(
         Row(f"cpu_{n}", f"CPU of the HA thread per hour, {n} account{'s' * (n > 1)}", "cpu")

@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 import pytest
 
 from simulator import SettingsSimulator
-from tests.bench.harness import NaivePoller, SimulatedHour, add_entry, align_clock, settle
+from tests.bench.harness import PAGE, NaivePoller, SimulatedHour, add_entry, align_clock, settle
 from tests.bench.table import record
 from tests.conftest import ACCOUNT
 
@@ -54,7 +54,7 @@ def _report(title: str, requests: Counter[str], handshakes: int, gap: float) -> 
     total = requests.total()
     print(f"\n{title}")
     for action, count in sorted(requests.items(), key=lambda item: (-item[1], item[0])):
-        print(f"  {action:<22} {count:>5} /h")
+        print(f"  {action or PAGE:<22} {count:>5} /h")
     low, high = (total * calls for calls in BACKEND_CALLS)
     print(f"  {'all requests':<22} {total:>5} /h  (= {low}-{high} back-end SOAP calls /h)")
     print(f"  {'TLS handshakes':<22} {handshakes:>5} /h")

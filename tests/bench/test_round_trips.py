@@ -8,6 +8,7 @@ Nothing here asserts a timing.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 import time
@@ -20,6 +21,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.sipthor.api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition
 from custom_components.sipthor.const import DOMAIN
 from tests.bench.harness import (
+    PAGE,
     NaivePoller,
     StallWatchdog,
     StateTimes,
@@ -55,7 +57,7 @@ class _Phases:
         """Print the phase; return its time in round trips."""
         now = Counter(self._counters.requests)
         sent = ", ".join(
-            f"{action} x{count}" for action, count in sorted((now - self._seen).items())
+            f"{action or PAGE} x{count}" for action, count in sorted((now - self._seen).items())
         )
         self._seen = now
         wall, cpu = self._watchdog.mark()
@@ -64,6 +66,22 @@ class _Phases:
             f"stall {wall * 1000:5.1f} ms (CPU {cpu * 1000:4.1f} ms)  [{sent}]"
         )
         return seconds / self.latency
+
+
+# How long the watchdog runs with nothing else to do.
+IDLE_WATCH = 2.0
+
+
+async def _idle_stall() -> float:
+    """The largest wall-clock stall while nothing runs: what the machine adds to any phase.
+
+    The other processes of a busy machine and the simulator's thread take the loop's
+    thread off the CPU whatever it does; this row tells that apart from the integration.
+    """
+    async with StallWatchdog() as watchdog:
+        await asyncio.sleep(IDLE_WATCH)
+    print(f"  largest stall with nothing to do: {watchdog.largest * 1000:.1f} ms")
+    return watchdog.largest * 1000
 
 
 async def _first_setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -143,6 +161,7 @@ async def test_design_round_trips(
     await _first_setup(hass, entry)
     threaded_simulator.server.faults.latency = latency
     print(f"\nThis design, L = {latency:g} s:")
+    record("stall_idle", "design", await _idle_stall())
     async with StallWatchdog() as watchdog:
         phases = _Phases(threaded_simulator, watchdog, latency)
         figures = await _setup(hass, entry, phases)
@@ -172,6 +191,7 @@ async def test_naive_round_trips(
     naive = await NaivePoller.create(hass, sim_certs_dir, ACCOUNT, threaded_simulator.server.url)
     threaded_simulator.server.faults.latency = latency
     print(f"\nThe naive design, L = {latency:g} s:")
+    record("stall_idle", "naive", await _idle_stall())
     async with StallWatchdog() as watchdog:
         phases = _Phases(threaded_simulator, watchdog, latency)
         start = time.perf_counter()

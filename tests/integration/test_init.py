@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import operator
 from pathlib import Path
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
@@ -15,6 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.sipthor.api import load_credentials
 from custom_components.sipthor.certificate import write_certificate
 from custom_components.sipthor.const import DOMAIN
+from custom_components.sipthor.entity import ENTITIES_PER_TURN
 from simulator import SettingsSimulator
 from simulator.certs import issue_client_certificate
 from tests.conftest import ACCOUNT
@@ -154,3 +157,41 @@ async def test_account_device_cannot_be_removed(
     response = await client.receive_json()
     assert not response["success"]
     assert device_registry.async_get(device.id) is not None
+
+
+async def test_setup_lets_other_work_run_while_adding_entities(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+    simulator: SettingsSimulator,
+) -> None:
+    """Adding every entity in one turn would hold the event loop for milliseconds.
+
+    Measured on a reload: a first setup also sets up Home Assistant's entity platforms,
+    which spreads it over several turns whatever the integration does.
+    """
+    await setup_entry(hass, mock_config_entry, all_enabled=True)
+    entities = len(hass.states.async_entity_ids())
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    back: set[str] = set()
+    back_at_each_turn: list[int] = [0]
+
+    def other_work() -> None:
+        # Runs once in every turn of the loop until every entity is back.
+        back_at_each_turn.append(len(back))
+        if len(back) < entities:
+            hass.loop.call_soon(other_work)
+
+    @callback
+    def on_state(event: Event[EventStateChangedData]) -> None:
+        if not back:
+            hass.loop.call_soon(other_work)
+        back.add(event.data["entity_id"])
+
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, on_state)
+    await setup_entry(hass, mock_config_entry, all_enabled=True)
+    unsubscribe()
+
+    assert len(back) == entities > 3 * ENTITIES_PER_TURN
+    assert max(map(operator.sub, back_at_each_turn[1:], back_at_each_turn)) <= ENTITIES_PER_TURN

@@ -403,3 +403,26 @@ async def test_no_notice_when_nothing_used_the_removed_sensors(
     )
     await setup_entry(hass, mock_config_entry)
     assert not [issue for (domain, _), issue in issue_registry.issues.items() if domain == DOMAIN]
+
+
+async def test_the_selects_alone_keep_identity_and_voicemail_read(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """The selects listen to the identity and the voicemail without being their entities."""
+    for entity_id in (
+        "sensor.alice_example_com_ring_time_before_no_answer_forwarding",
+        "sensor.alice_example_com_voicemail",
+    ):
+        entity_registry.async_update_entity(entity_id, disabled_by=er.RegistryEntryDisabler.USER)
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    simulator.counters.reset()
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert simulator.counters.requests["get_identity"] == 1
+    assert simulator.counters.requests["get_voicemail"] == 1
+    assert _options(hass, ALWAYS) == FIXED

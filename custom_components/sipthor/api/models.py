@@ -159,6 +159,10 @@ class _Reader:
     def raw(self, key: str) -> Any:
         return self._get(key)
 
+    def ignore(self, *keys: str) -> None:
+        """Members the server sends that nothing here uses: neither kept nor reported."""
+        self.used.update(keys)
+
     def extra(self) -> dict[str, Any]:
         """Members not read (new keys) plus members whose value could not be read."""
         extra = {key: value for key, value in self.data.items() if key not in self.used}
@@ -267,38 +271,24 @@ class Identity:
     """``get_identity``: who the account is (docs/settings-api.md §5.1)."""
 
     sip_address: str
-    email: str | None
-    first_name: str | None
-    last_name: str | None
-    pstn_caller_id: str | None
     mobile_number: str | None
     timezone: str | None
     no_answer_timeout: int | None
-    quick_dial: str | None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
         reader = _Reader("identity", data, report or ValueReporter())
+        # Personal details no entity shows: not kept, so they cannot leak.
+        reader.ignore("email", "first", "lastname", "pstn_caller_id", "quick_dial")
         return cls(
             sip_address=reader.text("sip_address", "") or "",
-            email=reader.text("email") or None,
-            first_name=reader.text("first") or None,
-            last_name=reader.text("lastname") or None,
-            pstn_caller_id=reader.text("pstn_caller_id") or None,
             mobile_number=reader.text("mobile_number") or None,
             timezone=reader.text("timezone") or None,
             no_answer_timeout=reader.integer("no_answer_timeout"),
-            quick_dial=reader.text("quick_dial") or None,
             extra=reader.extra(),
         )
-
-    @property
-    def display_name(self) -> str | None:
-        """First and last name, when the account has them."""
-        name = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return name or None
 
 
 # NGNPro's PrepaidStatus is unpublished (docs/settings-api.md §9 question 3). CDRTool's own prepaid
@@ -431,15 +421,12 @@ class Call:
     remote_party: str
     display_name: str
     start_time: datetime | None
-    stop_time: datetime | None
     timezone: str | None
     duration: int
     status: int | None
     price: float | None
     session_id: str
     from_tag: str
-    to_tag: str
-    proxy_ip: str | None
     media: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -449,20 +436,18 @@ class Call:
     ) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
         reader = _Reader(f"{direction} call", data, report or ValueReporter())
+        reader.ignore("stopTime", "toTag", "proxyIP")
         return cls(
             direction=direction,
             remote_party=reader.text("remoteParty", "") or "",
             display_name=reader.text("displayName", "") or "",
             start_time=reader.timestamp("startTime"),
-            stop_time=reader.timestamp("stopTime"),
             timezone=reader.text("timezone") or None,
             duration=reader.integer("duration") or 0,
             status=reader.integer("status"),
             price=reader.number("price"),
             session_id=reader.text("sessionId", "") or "",
             from_tag=reader.text("fromTag", "") or "",
-            to_tag=reader.text("toTag", "") or "",
-            proxy_ip=reader.text("proxyIP") or None,
             media=[item for item in reader.texts("media") if item],
             extra=reader.extra(),
         )
@@ -522,11 +507,6 @@ class CallHistory:
             reverse=True,
         )
 
-    @property
-    def missed(self) -> list[Call]:
-        """Received calls nobody answered, newest first."""
-        return [call for call in self.calls if call.missed]
-
 
 @dataclass(frozen=True, slots=True)
 class BalanceEntry:
@@ -537,20 +517,19 @@ class BalanceEntry:
     description: str
     value: float | None
     balance: float | None
-    session: str
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
         reader = _Reader("balance entry", data, report or ValueReporter())
+        reader.ignore("session")
         return cls(
             date=reader.timestamp("date"),
             action=reader.text("action", "") or "",
             description=reader.text("description", "") or "",
             value=reader.number("value"),
             balance=reader.number("balance"),
-            session=reader.text("session", "") or "",
             extra=reader.extra(),
         )
 
@@ -639,18 +618,19 @@ class DndState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AcceptRules:
-    """``get_accept_rules``: persistent rules, the temporary rule, the usable groups."""
+    """``get_accept_rules``: the persistent rules and the temporary rule."""
 
     persistent: list[AcceptRule]
     temporary_groups: list[str]
     temporary_minutes: int
-    groups: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any, report: ValueReporter | None = None) -> Self:
         """Read the JSON answer, tolerating odd or missing members."""
         reader = _Reader("accept rules", data, report or ValueReporter())
+        # The groups a rule may name: this integration only writes everybody and nobody.
+        reader.ignore("groups")
         persistent_raw = reader.raw("persistent")
         persistent: list[AcceptRule] = []
         if isinstance(persistent_raw, Mapping):
@@ -674,7 +654,6 @@ class AcceptRules:
             persistent=persistent,
             temporary_groups=temporary.texts("groups"),
             temporary_minutes=max(temporary.integer("duration") or 0, 0),
-            groups=reader.texts("groups"),
             extra=reader.extra(),
         )
 
@@ -702,7 +681,6 @@ class Voicemail:
     pin: str | None = field(repr=False)
     name: str | None
     email: str | None
-    info: str | None
     delete_after_email: bool | None
     account: str | None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -717,7 +695,7 @@ class Voicemail:
         pin = reader.text("Password") or None
         name = reader.text("Name") or None
         email = reader.text("Email") or None
-        info = reader.text("Info") or None
+        reader.ignore("Info")
         account = reader.text("Account") or None
         extra = reader.extra()
         if options_extra := options.extra():
@@ -727,7 +705,6 @@ class Voicemail:
             pin=pin,
             name=name,
             email=email,
-            info=info,
             delete_after_email=delete,
             account=account,
             extra=extra,
