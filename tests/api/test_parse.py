@@ -196,3 +196,16 @@ def test_nesting_up_to_the_limit_is_read_after_a_prefix() -> None:
     assert parse_body("<p>x</p>" + nested).prefix == "x"
     with pytest.raises(UnparsableBodyError):
         parse_body("<p>x</p>[" + nested + "]")
+
+
+@pytest.mark.parametrize(
+    ("depth", "parsed"), [(4, True), (512, True), (513, False)], ids=["answer", "limit", "over"]
+)
+def test_nesting_limit_is_the_same_on_every_python(depth: int, *, parsed: bool) -> None:
+    """Python 3.14 decodes far deeper than 3.13 did: the limit is the client's own."""
+    body = "[" * depth + "]" * depth
+    if parsed:
+        assert parse_body(body).prefix == ""
+    else:
+        with pytest.raises(UnparsableBodyError):
+            parse_body(body)

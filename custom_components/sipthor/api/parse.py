@@ -109,13 +109,32 @@ _NOTHING: Any = object()
 
 
 def _decode(text: str) -> Any:
-    """The JSON value ``text`` holds, or ``_NOTHING``."""
+    """The JSON value ``text`` holds, or ``_NOTHING``; also for one nested too deeply."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:  # nested deeper than the interpreter's recursion limit
         return _NOTHING
     except ValueError:  # also integers over the digit limit of int()
         return _NOTHING
+    # Python 3.14's decoder no longer stops near a thousand levels: the limit is ours.
+    return _NOTHING if _deeper_than(value, MAX_DEPTH) else value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` levels deep.
+
+    Walks with a stack of its own, not by recursion, in time linear in the value.
+    """
+    if not isinstance(value, list | dict):
+        return False
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, list | dict))
+    return False
 
 
 def _value_start(text: str) -> int | None:
