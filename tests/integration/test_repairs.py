@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
@@ -74,15 +75,22 @@ async def test_certificate_with_time_left_raises_none(
     assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]
 
 
-async def _fix(hass: HomeAssistant, hass_client: ClientSessionGenerator, issue_id: str) -> dict:
-    """Run the issue's fix flow through the repairs HTTP API, as the frontend does."""
+async def _start_fix(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, issue_id: str
+) -> tuple[TestClient, dict]:
+    """Open the issue's fix flow through the repairs HTTP API, as the frontend does."""
     assert await async_setup_component(hass, "repairs", {})
     client = await hass_client()
     response = await client.post(
         "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
     )
     assert response.status == 200, await response.text()
-    form = await response.json()
+    return client, dict(await response.json())
+
+
+async def _fix(hass: HomeAssistant, hass_client: ClientSessionGenerator, issue_id: str) -> dict:
+    """Run the issue's fix flow to its end: the form, then submit."""
+    client, form = await _start_fix(hass, hass_client, issue_id)
     assert form["type"] == "form"
     assert form["step_id"] == "confirm"
     response = await client.post(f"/api/repairs/issues/fix/{form['flow_id']}", json={})
@@ -137,13 +145,7 @@ async def test_fix_flow_of_a_removed_entry_aborts(
         translation_placeholders={"account": ACCOUNT, "date": "2030-01-01"},
         data={"entry_id": "gone"},
     )
-    assert await async_setup_component(hass, "repairs", {})
-    client = await hass_client()
-    response = await client.post(
-        "/api/repairs/issues/fix",
-        json={"handler": DOMAIN, "issue_id": "certificate_expiring_gone"},
-    )
-    result = await response.json()
+    _, result = await _start_fix(hass, hass_client, "certificate_expiring_gone")
     assert result["type"] == "abort"
     assert result["reason"] == "entry_removed"
 

@@ -13,8 +13,6 @@ from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
 
-WRITES = ("set_call_forwarding", "set_dnd_on", "add_alias", "add_balance")
-
 
 async def _refused(
     hass: HomeAssistant,
