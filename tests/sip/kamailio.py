@@ -39,7 +39,6 @@ import ssl
 import subprocess
 import tempfile
 import time
-from types import TracebackType
 from typing import Final, Literal, Self
 
 from simulator.certs import Authority, IssuedCertificate, issue_server_certificate
@@ -77,11 +76,13 @@ MODULES: Final = (
 )
 # The db_text tables the modules open: "version" must be the full table, or startup
 # fails ("invalid version 0 for table ...").
-TABLES: Final = ("version", "subscriber", "location", "presentity", "active_watchers")
-TABLES_TOO: Final = ("watchers", "pua", "dialog", "dialog_vars")
+TABLES: Final = ("version", "subscriber", "presentity", "active_watchers", "watchers", "pua")
 PACKAGES: Final = "kamailio kamailio-presence-modules kamailio-tls-modules"
 STARTUP_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 15.0
+PORT_ATTEMPTS: Final = 3
+STREAM: Final = socket.SOCK_STREAM
+DATAGRAM: Final = socket.SOCK_DGRAM
 
 type Transport = Literal["tcp", "tls"]
 
@@ -119,8 +120,9 @@ class BedOptions:
     # The per-connection TCP/TLS read buffer. Kamailio's default (4096) silently drops
     # any bigger message; this one passes a 1 MB body. Set 4096 to see the default.
     tcp_rd_buf_size: int = 2 * 1024 * 1024
-    # Kamailio closes a TCP/TLS connection idle for this many seconds (its default: 120).
-    tcp_connection_lifetime: int = 120
+    # Kamailio closes a connection idle for this many seconds: tcp_connection_lifetime
+    # for TCP (its default: 120), the tls module's connection_timeout for TLS (600).
+    connection_lifetime: int = 120
     # The longest subscription the presence server grants (it lowers a longer Expires).
     max_expires: int = 3600
     # How long a nonce lives: after it, a request with it gets a challenge with stale=true.
@@ -177,11 +179,16 @@ def server_certificate(authority: Authority, hosts: tuple[str, ...]) -> IssuedCe
     return _CERTIFICATES[key]
 
 
-def _free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+def _free_ports() -> _Ports:
+    """Ports free now on loopback: two TCP ports (distinct) and a UDP port."""
+    sockets = [socket.socket(socket.AF_INET, kind) for kind in (STREAM, STREAM, DATAGRAM)]
+    try:
+        for probe in sockets:  # all bound at once, so the two TCP ports differ
+            probe.bind((HOST, 0))
+        return _Ports(*(probe.getsockname()[1] for probe in sockets))
+    finally:
+        for probe in sockets:
+            probe.close()
 
 
 def _md5(text: str) -> str:
@@ -278,66 +285,59 @@ class KamailioBed:
         """Kamailio's stderr, every start appended."""
         return self.directory / "kamailio.log"
 
-    def log(self) -> str:
-        """What Kamailio wrote to stderr so far, over every start."""
+    def log(self, since: int = 0) -> str:
+        """What Kamailio wrote to stderr, over every start (from ``since``, a :meth:`log_size`)."""
         try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                return log.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
+
+    def log_size(self) -> int:
+        """Where the log ends now: pass it as ``since`` to look at what comes after."""
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def wait_for_log(self, text: str, *, since: int = 0, timeout: float = 30.0) -> str:
+        """Until the log (from ``since``) holds ``text``; returns the line that does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log(since).splitlines():
+                if text in line:
+                    return line
+            if time.monotonic() > deadline:
+                msg = f"Kamailio logged no {text!r} within {timeout:.0f} s:\n{self._log_tail()}"
+                raise KamailioError(msg)
+            await asyncio.sleep(0.05)
 
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start Kamailio (on the ports of the first start) and wait until it answers."""
+        """Start Kamailio and wait until it answers; later starts keep the first's ports."""
         if self.running:
             msg = "Kamailio is already running"
             raise KamailioError(msg)
         if (reason := unavailable_reason()) is not None:
             raise KamailioError(reason)
-        if self._ports is None:
-            self._ports = _Ports(
-                _free_port(socket.SOCK_STREAM),
-                _free_port(socket.SOCK_STREAM),
-                _free_port(socket.SOCK_DGRAM),
-            )
-            self._write_files()
-        binary, modules = kamailio_binary(), module_directory()
-        assert binary is not None
-        assert modules is not None
-        self._starts += 1
-        with self.log_path.open("ab") as log:
-            log.write(f"--- start {self._starts} ---\n".encode())
-            log.flush()
-            self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own files
-                [
-                    binary,
-                    "-f",
-                    str(self.directory / "kamailio.cfg"),
-                    "-DD",  # the main process stays in the foreground, our child
-                    "-E",  # log to stderr
-                    "-L",
-                    str(modules),
-                    "-Y",
-                    str(self.directory / "run"),
-                    "-w",
-                    str(self.directory),
-                    "-m",
-                    "128",  # shared memory, MB: touched only as used
-                    "-M",
-                    "16",  # private memory per process, MB
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=self.directory,
-                # Its own process group, so that kill() reaches every child at once.
-                start_new_session=True,
-            )
-        try:
-            await self._wait_until_ready()
-        except BaseException:
-            await self.kill()
-            raise
+        if self._ports is not None:
+            await self._launch()
+            return
+        self._write_files()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._ports = _free_ports()
+            self._write_config()
+            since = self.log_size()
+            try:
+                await self._launch()
+            except KamailioError:
+                # Another process took a port between our choice and Kamailio's bind.
+                if attempt == PORT_ATTEMPTS or "Address already in use" not in self.log(since):
+                    raise
+            else:
+                return
 
     async def stop(self) -> None:
         """Stop Kamailio as an operator would (SIGTERM), then make sure nothing is left."""
@@ -382,12 +382,7 @@ class KamailioBed:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_exc_info: object) -> None:
         """Stop and clean up."""
         await self.close()
 
@@ -414,6 +409,45 @@ class KamailioBed:
                 return False
             await asyncio.sleep(0.02)
         return True
+
+    async def _launch(self) -> None:
+        binary, modules = kamailio_binary(), module_directory()
+        assert binary is not None
+        assert modules is not None
+        self._starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"--- start {self._starts} ---\n".encode())
+            log.flush()
+            self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own files
+                [
+                    binary,
+                    "-f",
+                    str(self.directory / "kamailio.cfg"),
+                    "-DD",  # the main process stays in the foreground, our child
+                    "-E",  # log to stderr
+                    "-L",
+                    str(modules),
+                    "-Y",
+                    str(self.directory / "run"),
+                    "-w",
+                    str(self.directory),
+                    "-m",
+                    "128",  # shared memory, MB: touched only as used
+                    "-M",
+                    "16",  # private memory per process, MB
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=self.directory,
+                # Its own process group, so that kill() reaches every child at once.
+                start_new_session=True,
+            )
+        try:
+            await self._wait_until_ready()
+        except BaseException:
+            await self.kill()
+            raise
 
     async def _wait_until_ready(self) -> None:
         """Until an OPTIONS gets 200 over TCP and over TLS (the workers are up)."""
@@ -473,7 +507,7 @@ class KamailioBed:
         return "\n".join(self.log().splitlines()[-lines:])
 
     def _write_files(self) -> None:
-        ports = self._assigned_ports()
+        """The certificate, the key, the CA and the db_text tables (once per bed)."""
         tls = self.directory / "tls"
         tls.mkdir(mode=0o700)
         issued = server_certificate(self.authority, (self.domain, f"sip.{self.domain}"))
@@ -485,16 +519,19 @@ class KamailioBed:
         (self.directory / "run").mkdir(mode=0o700)
         database = self.directory / "db"
         database.mkdir(mode=0o700)
-        for table in (*TABLES, *TABLES_TOO):
+        for table in TABLES:
             shutil.copyfile(DBTEXT_TEMPLATES / table, database / table)
             (database / table).chmod(0o600)
         with (database / "subscriber").open("a", encoding="utf-8") as subscribers:
             for number, user in enumerate(self.options.users, start=1):
-                # db_text reads an empty string as NULL: both hashes are written.
+                # The password, and the hashes auth_db reads when calculate_ha1 is off.
                 ha1 = _md5(f"{user.name}:{self.domain}:{user.password}")
                 ha1b = _md5(f"{user.name}@{self.domain}:{self.domain}:{user.password}")
                 fields = (user.name, self.domain, user.password, ha1, ha1b)
                 subscribers.write(f"{number}:{':'.join(map(_dbtext_field, fields))}\n")
+
+    def _write_config(self) -> None:
+        ports = self._assigned_ports()
         (self.directory / "kamailio.cfg").write_text(
             render_config(self.options, ports.tcp, ports.tls, ports.internal, self.directory),
             encoding="utf-8",
@@ -512,7 +549,7 @@ def render_config(
         "BED_INTERNAL_PORT": str(internal_port),
         "BED_DIR": str(directory),
         "BED_TCP_RD_BUF_SIZE": str(options.tcp_rd_buf_size),
-        "BED_TCP_LIFETIME": str(options.tcp_connection_lifetime),
+        "BED_LIFETIME": str(options.connection_lifetime),
         "BED_MAX_EXPIRES": str(options.max_expires),
         "BED_NONCE_EXPIRE": str(options.nonce_expire),
         "BED_LOG_LEVEL": str(options.log_level),
@@ -545,7 +582,7 @@ listen=tcp:127.0.0.1:BED_TCP_PORT
 listen=tls:127.0.0.1:BED_TLS_PORT
 enable_tls=yes
 tcp_rd_buf_size=BED_TCP_RD_BUF_SIZE
-tcp_connection_lifetime=BED_TCP_LIFETIME
+tcp_connection_lifetime=BED_LIFETIME
 dns=no
 rev_dns=no
 server_header="Server: kamailio (sipthor test bed)"
@@ -554,8 +591,8 @@ user_agent_header="User-Agent: kamailio (sipthor test bed)"
 ####### Modules
 loadmodule "tls.so"
 loadmodule "db_text.so"
-loadmodule "sl.so"
 loadmodule "tm.so"
+loadmodule "sl.so"
 loadmodule "tmx.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
@@ -583,6 +620,11 @@ modparam("tls", "private_key", "BED_DIR/tls/server.key")
 modparam("tls", "tls_method", "TLSv1.2+")
 modparam("tls", "verify_certificate", 0)
 modparam("tls", "require_certificate", 0)
+modparam("tls", "connection_timeout", BED_LIFETIME)
+
+# An empty string stays one (by default it reads back as NULL, and the presentity
+# table written at shutdown would not load again).
+modparam("db_text", "emptystring", 1)
 
 modparam("auth", "nonce_expire", BED_NONCE_EXPIRE)
 modparam("auth_db", "db_url", "text://BED_DIR/db")
@@ -597,6 +639,10 @@ modparam("presence", "subs_db_mode", 0)
 modparam("presence", "max_expires", BED_MAX_EXPIRES)
 modparam("presence", "clean_period", 5)
 modparam("presence_dialoginfo", "force_dummy_dialog", BED_DUMMY_DIALOG)
+
+#!ifdef BED_NAT_AWARE
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+#!endif
 
 modparam("pua", "db_url", "text://BED_DIR/db")
 modparam("pua", "db_mode", 0)
@@ -680,14 +726,8 @@ route[WITHINDLG] {
 }
 
 route[REGISTRAR] {
-	if (!www_authenticate("$td", "subscriber")) {
-		www_challenge("$td", "1");
-		exit;
-	}
-	if ($au != $tU) {
-		sl_send_reply("403", "Not your address");
-		exit;
-	}
+	$var(www) = 1;
+	route(AUTH);
 #!ifdef BED_NAT_AWARE
 	fix_nated_register();
 #!endif
@@ -700,17 +740,40 @@ route[REGISTRAR] {
 # SUBSCRIBE and PUBLISH: a user's own address only.
 route[AUTH_OWN] {
 #!ifdef BED_CHALLENGE_401
-	if (!www_authenticate("$fd", "subscriber")) {
-		www_challenge("$fd", "1");
-		exit;
-	}
+	$var(www) = 1;
 #!else
-	if (!proxy_authenticate("$fd", "subscriber")) {
-		proxy_challenge("$fd", "1");
+	$var(www) = 0;
+#!endif
+	route(AUTH);
+	if (!has_totag() && $rU != $au) {
+		sl_send_reply("403", "Not your address");
 		exit;
 	}
-#!endif
-	if ($au != $fU || (!has_totag() && $rU != $au)) {
+}
+
+# The From user's credentials (the To user's for REGISTER), asked for with 401 when
+# $var(www) is 1, with 407 otherwise.
+route[AUTH] {
+	if ($var(www) == 1) {
+		www_authenticate("BED_DOMAIN", "subscriber");
+	} else {
+		proxy_authenticate("BED_DOMAIN", "subscriber");
+	}
+	$var(auth) = $rc;
+	if ($var(auth) < 0) {
+		# qop=auth; an expired nonce (-4) also gets stale=true (16), as OpenSIPS says it.
+		$var(flags) = 1;
+		if ($var(auth) == -4) {
+			$var(flags) = 17;
+		}
+		if ($var(www) == 1) {
+			www_challenge("BED_DOMAIN", "$var(flags)");
+		} else {
+			proxy_challenge("BED_DOMAIN", "$var(flags)");
+		}
+		exit;
+	}
+	if ((is_method("REGISTER") && $au != $tU) || (!is_method("REGISTER") && $au != $fU)) {
 		sl_send_reply("403", "Not your address");
 		exit;
 	}
@@ -719,7 +782,7 @@ route[AUTH_OWN] {
 
 route[PRESENCE] {
 #!ifdef BED_NAT_AWARE
-	if (is_method("SUBSCRIBE") && !has_totag()) {
+	if (is_method("SUBSCRIBE")) {
 		set_contact_alias();
 		msg_apply_changes();
 	}
@@ -738,15 +801,8 @@ route[PRESENCE] {
 }
 
 route[CALL] {
-	if (!proxy_authenticate("$fd", "subscriber")) {
-		proxy_challenge("$fd", "1");
-		exit;
-	}
-	if ($au != $fU) {
-		sl_send_reply("403", "Not your address");
-		exit;
-	}
-	consume_credentials();
+	$var(www) = 0;
+	route(AUTH);
 	if (uri != myself) {
 		sl_send_reply("403", "Not relaying");
 		exit;
