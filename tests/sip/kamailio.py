@@ -99,10 +99,6 @@ class SipUser:
     password: str
     display_name: str
 
-    def aor(self, domain: str = DEFAULT_DOMAIN) -> str:
-        """The address of record, ``sip:name@domain``."""
-        return f"sip:{self.name}@{domain}"
-
 
 # The same passwords as the simulator's accounts alice@ and bob@example.com.
 ALICE: Final = SipUser("alice", "alice-sip-password", "Alice")
@@ -117,8 +113,9 @@ class BedOptions:
     # How SUBSCRIBE and PUBLISH are challenged: 401 WWW-Authenticate or 407
     # Proxy-Authenticate (both occur in the wild; Kamailio's own sample uses 407).
     challenge: Literal[401, 407] = 407
-    # The per-connection TCP/TLS read buffer. Kamailio's default (4096) silently drops
-    # any bigger message; this one passes a 1 MB body. Set 4096 to see the default.
+    # The per-connection TCP/TLS read buffer. With Kamailio's default (4096) a bigger
+    # message is never answered: Kamailio logs "buffer overrun" and closes the
+    # connection. This one passes a 1 MB body. Set 4096 to see the default.
     tcp_rd_buf_size: int = 2 * 1024 * 1024
     # Kamailio closes a connection idle for this many seconds: tcp_connection_lifetime
     # for TCP (its default: 120), the tls module's connection_timeout for TLS (600).
@@ -131,8 +128,8 @@ class BedOptions:
     # its Contact names another address (nathelper's alias): a NAT-aware server. When
     # off, NOTIFYs go to the Contact as written.
     nat_aware: bool = False
-    # presence_dialoginfo's force_dummy_dialog: a dialog-info document with a dummy
-    # dialog instead of an empty NOTIFY body when no call is known.
+    # presence_dialoginfo's force_dummy_dialog: when no call is known, a document with
+    # one made-up dialog (terminated, no call-id) instead of an empty NOTIFY body.
     dummy_dialog: bool = False
     # Kamailio's log level: 2 informs (one line per request the bed routes), 3 debugs.
     log_level: int = 2

@@ -96,6 +96,18 @@ async def test_an_authenticated_subscribe_is_accepted_and_notified(
         assert first.header("content-type") is None
 
 
+@pytest.mark.parametrize("kamailio", [BedOptions(dummy_dialog=True)], indirect=True)
+async def test_a_dummy_dialog_is_terminated_and_names_no_call(
+    kamailio: KamailioBed, make_agent
+) -> None:
+    watcher = await make_agent(ALICE)
+
+    first = await (await watcher.subscribe("dialog")).next_notify(WAIT)
+
+    assert first.header("content-type") == "application/dialog-info+xml"
+    assert dialog_states(first) == {"": "terminated"}
+
+
 @dataclass(slots=True)
 class RingingCall:
     """Bob's call to alice, ringing her phone, watched through her dialog subscription."""
