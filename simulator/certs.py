@@ -294,6 +294,8 @@ class CertificateFiles:
     server_key: Path
     legacy_openssl_conf: Path
     enrollment_authority: Authority
+    # The CA of the server certificate: it also issues the test SIP server's certificate.
+    server_authority: Authority
 
     def client_certificate(self, name: str) -> Path:
         """The path of a client credential written by :func:`ensure_certificates`."""
@@ -355,6 +357,7 @@ def ensure_certificates(
         server_certificate=server_cert,
         server_key=server_key,
         enrollment_authority=enrollment,
+        server_authority=server_authority,
     )
 
 

@@ -1,8 +1,9 @@
-"""Fixtures shared by every test: the simulator on loopback, over real mutual TLS."""
+"""Fixtures shared by every test: the simulator on loopback, over real mutual TLS, and a
+real SIP server (Kamailio, tests/sip/kamailio.py) with scripted SIP user agents."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 import shutil
 import tempfile
@@ -12,12 +13,22 @@ import pytest
 from custom_components.sipthor.api import ClientCredentials, load_credentials
 from simulator import Platform, SettingsSimulator
 from simulator.certs import ensure_certificates
+from tests.sip.agent import SipAgent
+from tests.sip.kamailio import (
+    ALICE,
+    BedOptions,
+    KamailioBed,
+    SipUser,
+    Transport,
+    unavailable_reason,
+)
 
 ACCOUNT = "alice@example.com"
 ACCOUNT_PASSWORD = "alice-sip-password"
 
 
 _CERTS_DIR = pytest.StashKey[Path]()
+_KAMAILIO = pytest.StashKey[KamailioBed]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -67,3 +78,56 @@ def alice_pem(simulator: SettingsSimulator) -> bytes:
 def alice_credentials(alice_pem: bytes) -> ClientCredentials:
     """Alice's credentials, parsed."""
     return load_credentials(alice_pem)
+
+
+@pytest.fixture
+async def kamailio(
+    request: pytest.FixtureRequest, sim_certs_dir: Path, socket_enabled: None
+) -> AsyncIterator[KamailioBed]:
+    """A started Kamailio on 127.0.0.1 (tests/sip/kamailio.py), stopped and removed after.
+
+    Its options are ``BedOptions()`` unless the test parametrizes the fixture indirectly:
+    ``@pytest.mark.parametrize("kamailio", [BedOptions(challenge=401)], indirect=True)``.
+    Skips only where Kamailio is not installed. When the test fails, its report shows
+    the end of Kamailio's log.
+    """
+    if (reason := unavailable_reason()) is not None:
+        pytest.skip(reason)
+    options = getattr(request, "param", None) or BedOptions()
+    authority = ensure_certificates(sim_certs_dir, {}).server_authority
+    async with KamailioBed(authority, options) as bed:
+        request.node.stash[_KAMAILIO] = bed
+        yield bed
+
+
+type AgentFactory = Callable[..., Awaitable[SipAgent]]
+
+
+@pytest.fixture
+async def make_agent(kamailio: KamailioBed) -> AsyncIterator[AgentFactory]:
+    """Connect scripted SIP user agents (tests/sip/agent.py) to the bed; closed after.
+
+    ``await make_agent(user=ALICE, transport="tls")``: one user on one new connection.
+    """
+    agents: list[SipAgent] = []
+
+    async def connect(user: SipUser = ALICE, transport: Transport = "tls") -> SipAgent:
+        agent = await SipAgent.connect(kamailio, user, transport)
+        agents.append(agent)
+        return agent
+
+    yield connect
+    for agent in agents:
+        await agent.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that ran Kamailio shows the end of its log."""
+    report = yield
+    bed = item.stash.get(_KAMAILIO, None)
+    if bed is not None and report.failed and report.when == "call":
+        report.sections.append(("Kamailio log (end)", "\n".join(bed.log().splitlines()[-80:])))
+    return report

@@ -1,0 +1,829 @@
+"""A real SIP server for the tests: Debian's Kamailio 5.6 on loopback, configured per bed.
+
+:class:`KamailioBed` writes a configuration into a private temporary directory, starts
+``kamailio`` in the foreground on free loopback ports (TCP, TLS, and a UDP port of its
+own for the PUBLISHes it loops back to itself), waits until it answers an OPTIONS over
+both TCP and TLS, and can stop it, kill it with SIGKILL, restart it on the same ports
+and show its log (stderr). It is an async context manager, for tests (the ``kamailio``
+fixture in tests/conftest.py), for ``scripts/bench`` and for the demo.
+
+What the configuration does (docs/sip-events.md describes what Kamailio then does):
+
+- ``auth_db`` over ``db_text``: the users (alice and bob) with their passwords. REGISTER
+  is challenged with 401, INVITE with 407, SUBSCRIBE and PUBLISH with 401 or 407 as
+  :attr:`BedOptions.challenge` says. A user may only register, subscribe to and publish
+  her own address (403 otherwise).
+- ``registrar``/``usrloc`` in memory; calls to a local user go to her registered phones,
+  record-routed, with ``dlg_manage()``, so that ``pua_dialoginfo`` publishes each call's
+  state to ``presence_dialoginfo`` (through ``pua``'s outbound proxy: the bed's UDP port,
+  where a PUBLISH is trusted without a challenge).
+- ``presence`` with subscriptions in memory only (a restart forgets them), and
+  ``presence_mwi`` for message-summary.
+- ``tls`` with a certificate for the domain (and ``sip.<domain>``), issued by the CA the
+  caller gives: the simulator's server CA. The loopback address is not in it, so a
+  client must check the certificate against the domain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+import hashlib
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from typing import Final, Literal, Self
+
+from simulator.certs import Authority, IssuedCertificate, issue_server_certificate
+
+HOST: Final = "127.0.0.1"
+DEFAULT_DOMAIN: Final = "example.com"
+# Debian's multiarch directory (/usr/lib/x86_64-linux-gnu/kamailio/modules on amd64).
+MODULE_DIRECTORIES: Final = ("/usr/lib/*/kamailio/modules", "/usr/lib/kamailio/modules")
+DBTEXT_TEMPLATES: Final = Path("/usr/share/kamailio/dbtext/kamailio")
+# What the configuration loads; a missing one means a package is missing.
+MODULES: Final = (
+    "tls",
+    "db_text",
+    "sl",
+    "tm",
+    "tmx",
+    "rr",
+    "pv",
+    "maxfwd",
+    "textops",
+    "textopsx",
+    "siputils",
+    "xlog",
+    "usrloc",
+    "registrar",
+    "auth",
+    "auth_db",
+    "dialog",
+    "presence",
+    "presence_dialoginfo",
+    "presence_mwi",
+    "pua",
+    "pua_dialoginfo",
+    "nathelper",
+)
+# The db_text tables the modules open: "version" must be the full table, or startup
+# fails ("invalid version 0 for table ...").
+TABLES: Final = ("version", "subscriber", "presentity", "active_watchers", "watchers", "pua")
+PACKAGES: Final = "kamailio kamailio-presence-modules kamailio-tls-modules"
+STARTUP_TIMEOUT: Final = 60.0
+STOP_TIMEOUT: Final = 15.0
+PORT_ATTEMPTS: Final = 3
+STREAM: Final = socket.SOCK_STREAM
+DATAGRAM: Final = socket.SOCK_DGRAM
+
+type Transport = Literal["tcp", "tls"]
+
+
+class KamailioError(RuntimeError):
+    """Kamailio did not start or answer; the message ends with its log."""
+
+
+@dataclass(frozen=True, slots=True)
+class SipUser:
+    """A subscriber of the bed's ``auth_db``."""
+
+    name: str
+    password: str
+    display_name: str
+
+
+# The same passwords as the simulator's accounts alice@ and bob@example.com.
+ALICE: Final = SipUser("alice", "alice-sip-password", "Alice")
+BOB: Final = SipUser("bob", "bob-sip-password", "Bob")
+
+
+@dataclass(frozen=True, slots=True)
+class BedOptions:
+    """The knobs of the configuration; the defaults are a plain, working server."""
+
+    domain: str = DEFAULT_DOMAIN
+    # How SUBSCRIBE and PUBLISH are challenged: 401 WWW-Authenticate or 407
+    # Proxy-Authenticate (both occur in the wild; Kamailio's own sample uses 407).
+    challenge: Literal[401, 407] = 407
+    # The per-connection TCP/TLS read buffer. With Kamailio's default (4096) a bigger
+    # message is never answered: Kamailio logs "buffer overrun" and closes the
+    # connection. This one passes a 1 MB body. Set 4096 to see the default.
+    tcp_rd_buf_size: int = 2 * 1024 * 1024
+    # Kamailio closes a connection idle for this many seconds: tcp_connection_lifetime
+    # for TCP (its default: 120), the tls module's connection_timeout for TLS (600).
+    connection_lifetime: int = 120
+    # The longest subscription the presence server grants (it lowers a longer Expires).
+    max_expires: int = 3600
+    # How long a nonce lives: after it, a request with it gets a challenge with stale=true.
+    nonce_expire: int = 300
+    # Whether the server sends a NOTIFY to the connection a SUBSCRIBE came on even when
+    # its Contact names another address (nathelper's alias): a NAT-aware server. When
+    # off, NOTIFYs go to the Contact as written.
+    nat_aware: bool = False
+    # presence_dialoginfo's force_dummy_dialog: when no call is known, a document with
+    # one made-up dialog (terminated, no call-id) instead of an empty NOTIFY body.
+    dummy_dialog: bool = False
+    # Kamailio's log level: 2 informs (one line per request the bed routes), 3 debugs.
+    log_level: int = 2
+    users: tuple[SipUser, ...] = (ALICE, BOB)
+
+
+def module_directory() -> Path | None:
+    """Where Debian put Kamailio's modules, if it did."""
+    for pattern in MODULE_DIRECTORIES:
+        for path in sorted(Path("/").glob(pattern.lstrip("/"))):
+            if (path / "tls.so").is_file():
+                return path
+    return None
+
+
+def kamailio_binary() -> str | None:
+    """The ``kamailio`` executable (in /usr/sbin, which a user's PATH may lack)."""
+    return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin")
+
+
+def unavailable_reason() -> str | None:
+    """Why the bed cannot run here, or None when it can."""
+    if kamailio_binary() is None:
+        return f"kamailio is not installed (apt-get install {PACKAGES})"
+    modules = module_directory()
+    if modules is None:
+        return f"Kamailio's modules are missing (apt-get install {PACKAGES})"
+    missing = [name for name in MODULES if not (modules / f"{name}.so").is_file()]
+    if missing:
+        return f"Kamailio modules missing: {', '.join(missing)} (apt-get install {PACKAGES})"
+    if not (DBTEXT_TEMPLATES / "version").is_file():
+        return f"Kamailio's db_text templates are missing in {DBTEXT_TEMPLATES}"
+    return None
+
+
+_CERTIFICATES: dict[tuple[bytes, tuple[str, ...]], IssuedCertificate] = {}
+
+
+def server_certificate(authority: Authority, hosts: tuple[str, ...]) -> IssuedCertificate:
+    """The server certificate for ``hosts``, made once per CA and run (RSA keys are slow)."""
+    key = (authority.certificate_pem, hosts)
+    if key not in _CERTIFICATES:
+        _CERTIFICATES[key] = issue_server_certificate(authority, list(hosts))
+    return _CERTIFICATES[key]
+
+
+def _free_ports() -> _Ports:
+    """Ports free now on loopback: two TCP ports (distinct) and a UDP port."""
+    sockets = [socket.socket(socket.AF_INET, kind) for kind in (STREAM, STREAM, DATAGRAM)]
+    try:
+        for probe in sockets:  # all bound at once, so the two TCP ports differ
+            probe.bind((HOST, 0))
+        return _Ports(*(probe.getsockname()[1] for probe in sockets))
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _dbtext_field(value: str) -> str:
+    """A db_text string field: ``:`` separates fields, ``\\`` escapes."""
+    return value.replace("\\", "\\\\").replace(":", "\\:").replace("\n", "\\n")
+
+
+@dataclass(slots=True)
+class _Ports:
+    tcp: int
+    tls: int
+    internal: int  # UDP: pua's PUBLISHes to itself
+
+
+@dataclass(slots=True)
+class KamailioBed:
+    """One Kamailio on loopback; see the module's docstring.
+
+    ``authority`` issues the server certificate (tests: the simulator's server CA,
+    ``CertificateFiles.server_authority``); clients verify it with :attr:`ca_file`.
+    """
+
+    authority: Authority
+    options: BedOptions = field(default_factory=BedOptions)
+    directory: Path = field(init=False)
+    _ports: _Ports | None = field(default=None, init=False)
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _starts: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="sipthor-kamailio-"))
+        self.directory.chmod(0o700)
+
+    # -- what clients need --------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The address Kamailio listens on."""
+        return HOST
+
+    @property
+    def domain(self) -> str:
+        """The SIP domain (realm, alias, certificate name)."""
+        return self.options.domain
+
+    @property
+    def tcp_port(self) -> int:
+        """The SIP-over-TCP port."""
+        return self._assigned_ports().tcp
+
+    @property
+    def tls_port(self) -> int:
+        """The SIP-over-TLS port."""
+        return self._assigned_ports().tls
+
+    def port(self, transport: Transport) -> int:
+        """The port of ``transport``."""
+        return self.tls_port if transport == "tls" else self.tcp_port
+
+    def server_setting(self, transport: Transport = "tls") -> str:
+        """The server as the integration's option takes it: ``host:port;transport=…``."""
+        return f"{HOST}:{self.port(transport)};transport={transport}"
+
+    def uri(self, user: SipUser | str) -> str:
+        """``sip:user@domain``."""
+        name = user.name if isinstance(user, SipUser) else user
+        return f"sip:{name}@{self.domain}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that issued the server certificate, as PEM."""
+        return self.directory / "tls" / "ca.crt"
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A client context that verifies the server (pass ``server_hostname=domain``)."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    @property
+    def running(self) -> bool:
+        """Whether the main process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The main process's id (its process group holds every Kamailio process)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> Path:
+        """Kamailio's stderr, every start appended."""
+        return self.directory / "kamailio.log"
+
+    def log(self, since: int = 0) -> str:
+        """What Kamailio wrote to stderr, over every start (from ``since``, a :meth:`log_size`)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                return log.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self) -> int:
+        """Where the log ends now: pass it as ``since`` to look at what comes after."""
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def wait_for_log(self, text: str, *, since: int = 0, timeout: float = 30.0) -> str:
+        """Until the log (from ``since``) holds ``text``; returns the line that does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log(since).splitlines():
+                if text in line:
+                    return line
+            if time.monotonic() > deadline:
+                msg = f"Kamailio logged no {text!r} within {timeout:.0f} s:\n{self._log_tail()}"
+                raise KamailioError(msg)
+            await asyncio.sleep(0.05)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start Kamailio and wait until it answers; later starts keep the first's ports."""
+        if self.running:
+            msg = "Kamailio is already running"
+            raise KamailioError(msg)
+        if (reason := unavailable_reason()) is not None:
+            raise KamailioError(reason)
+        if self._ports is not None:
+            await self._launch()
+            return
+        self._write_files()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._ports = _free_ports()
+            self._write_config()
+            since = self.log_size()
+            try:
+                await self._launch()
+            except KamailioError:
+                # Another process took a port between our choice and Kamailio's bind.
+                if attempt == PORT_ATTEMPTS or "Address already in use" not in self.log(since):
+                    raise
+            else:
+                return
+
+    async def stop(self) -> None:
+        """Stop Kamailio as an operator would (SIGTERM), then make sure nothing is left."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            await self._wait_exit(process, STOP_TIMEOUT)
+        self._kill_group(process)
+        await self._wait_exit(process, STOP_TIMEOUT)
+        self._process = None
+
+    async def kill(self) -> None:
+        """Kill every Kamailio process at once with SIGKILL: a crash, nothing flushed."""
+        process = self._process
+        if process is None:
+            return
+        self._kill_group(process)
+        await self._wait_exit(process, STOP_TIMEOUT)
+        self._process = None
+
+    async def restart(self, *, crash: bool = False) -> None:
+        """Stop (or, with ``crash``, kill) Kamailio and start it again on the same ports."""
+        await (self.kill() if crash else self.stop())
+        await self.start()
+
+    async def close(self) -> None:
+        """Stop Kamailio and remove its directory (keys, tables, log)."""
+        try:
+            await self.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    async def __aenter__(self) -> Self:
+        """Start; :meth:`close` on the way out."""
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *_exc_info: object) -> None:
+        """Stop and clean up."""
+        await self.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _assigned_ports(self) -> _Ports:
+        if self._ports is None:
+            msg = "the bed has no ports before its first start"
+            raise KamailioError(msg)
+        return self._ports
+
+    @staticmethod
+    def _kill_group(process: subprocess.Popen[bytes]) -> None:
+        # The group outlives its leader while children remain; once it is empty the
+        # id is unknown (ProcessLookupError), never another group's.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    @staticmethod
+    async def _wait_exit(process: subprocess.Popen[bytes], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _launch(self) -> None:
+        binary, modules = kamailio_binary(), module_directory()
+        assert binary is not None
+        assert modules is not None
+        self._starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"--- start {self._starts} ---\n".encode())
+            log.flush()
+            self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own files
+                [
+                    binary,
+                    "-f",
+                    str(self.directory / "kamailio.cfg"),
+                    "-DD",  # the main process stays in the foreground, our child
+                    "-E",  # log to stderr
+                    "-L",
+                    str(modules),
+                    "-Y",
+                    str(self.directory / "run"),
+                    "-w",
+                    str(self.directory),
+                    "-m",
+                    "128",  # shared memory, MB: touched only as used
+                    "-M",
+                    "16",  # private memory per process, MB
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=self.directory,
+                # Its own process group, so that kill() reaches every child at once.
+                start_new_session=True,
+            )
+        try:
+            await self._wait_until_ready()
+        except BaseException:
+            await self.kill()
+            raise
+
+    async def _wait_until_ready(self) -> None:
+        """Until an OPTIONS gets 200 over TCP and over TLS (the workers are up)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        pending: list[Transport] = ["tcp", "tls"]
+        last_error: Exception | None = None
+        while pending:
+            if self._process is None or self._process.poll() is not None:
+                msg = f"Kamailio exited while starting:\n{self._log_tail()}"
+                raise KamailioError(msg)
+            if time.monotonic() > deadline:
+                msg = f"Kamailio did not answer within {STARTUP_TIMEOUT:.0f} s "
+                msg += f"({last_error!r}):\n{self._log_tail()}"
+                raise KamailioError(msg)
+            try:
+                async with asyncio.timeout(5):
+                    await self._options(pending[0])
+            except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as err:
+                last_error = err
+                await asyncio.sleep(0.05)
+            else:
+                pending.pop(0)
+
+    async def _options(self, transport: Transport) -> None:
+        context = self.client_ssl_context() if transport == "tls" else None
+        reader, writer = await asyncio.open_connection(
+            HOST,
+            self.port(transport),
+            ssl=context,
+            server_hostname=self.domain if context else None,
+        )
+        try:
+            local_host, local_port = writer.get_extra_info("sockname")[:2]
+            branch = f"z9hG4bK-ready-{os.urandom(6).hex()}"
+            request = (
+                f"OPTIONS sip:{HOST}:{self.port(transport)};transport={transport} SIP/2.0\r\n"
+                f"Via: SIP/2.0/{transport.upper()} {local_host}:{local_port};branch={branch}\r\n"
+                "Max-Forwards: 70\r\n"
+                f"From: <sip:ready@{self.domain}>;tag={os.urandom(4).hex()}\r\n"
+                f"To: <sip:{HOST}:{self.port(transport)}>\r\n"
+                f"Call-ID: ready-{os.urandom(8).hex()}\r\n"
+                "CSeq: 1 OPTIONS\r\n"
+                "Content-Length: 0\r\n\r\n"
+            )
+            writer.write(request.encode())
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.lstrip().startswith(b"SIP/2.0 200 "):
+                msg = f"OPTIONS over {transport}: {head[:80]!r}"
+                raise ValueError(msg)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+    def _log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def _write_files(self) -> None:
+        """The certificate, the key, the CA and the db_text tables (once per bed)."""
+        tls = self.directory / "tls"
+        tls.mkdir(mode=0o700)
+        issued = server_certificate(self.authority, (self.domain, f"sip.{self.domain}"))
+        (tls / "server.crt").write_bytes(issued.certificate_pem)
+        descriptor = os.open(tls / "server.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as key:
+            key.write(issued.key_pem)
+        (tls / "ca.crt").write_bytes(self.authority.certificate_pem)
+        (self.directory / "run").mkdir(mode=0o700)
+        database = self.directory / "db"
+        database.mkdir(mode=0o700)
+        for table in TABLES:
+            shutil.copyfile(DBTEXT_TEMPLATES / table, database / table)
+            (database / table).chmod(0o600)
+        with (database / "subscriber").open("a", encoding="utf-8") as subscribers:
+            for number, user in enumerate(self.options.users, start=1):
+                # The password, and the hashes auth_db reads when calculate_ha1 is off.
+                ha1 = _md5(f"{user.name}:{self.domain}:{user.password}")
+                ha1b = _md5(f"{user.name}@{self.domain}:{self.domain}:{user.password}")
+                fields = (user.name, self.domain, user.password, ha1, ha1b)
+                subscribers.write(f"{number}:{':'.join(map(_dbtext_field, fields))}\n")
+
+    def _write_config(self) -> None:
+        ports = self._assigned_ports()
+        (self.directory / "kamailio.cfg").write_text(
+            render_config(self.options, ports.tcp, ports.tls, ports.internal, self.directory),
+            encoding="utf-8",
+        )
+
+
+def render_config(
+    options: BedOptions, tcp_port: int, tls_port: int, internal_port: int, directory: Path
+) -> str:
+    """The configuration: the settings as defines, then the fixed routing script."""
+    defines = {
+        "BED_DOMAIN": options.domain,
+        "BED_TCP_PORT": str(tcp_port),
+        "BED_TLS_PORT": str(tls_port),
+        "BED_INTERNAL_PORT": str(internal_port),
+        "BED_DIR": str(directory),
+        "BED_TCP_RD_BUF_SIZE": str(options.tcp_rd_buf_size),
+        "BED_LIFETIME": str(options.connection_lifetime),
+        "BED_MAX_EXPIRES": str(options.max_expires),
+        "BED_NONCE_EXPIRE": str(options.nonce_expire),
+        "BED_LOG_LEVEL": str(options.log_level),
+        "BED_DUMMY_DIALOG": "1" if options.dummy_dialog else "0",
+    }
+    for value in defines.values():
+        if "!" in value or "\n" in value:
+            msg = f"cannot write {value!r} into the configuration"
+            raise ValueError(msg)
+    lines = ["#!KAMAILIO", "# Written by tests/sip/kamailio.py for one test bed."]
+    lines += [f'#!substdef "!{name}!{value}!"' for name, value in defines.items()]
+    lines.append(f"#!define BED_CHALLENGE_{options.challenge}")
+    if options.nat_aware:
+        lines.append("#!define BED_NAT_AWARE")
+    return "\n".join(lines) + "\n" + _SCRIPT
+
+
+_SCRIPT: Final = r"""
+####### Global parameters
+debug=BED_LOG_LEVEL
+log_stderror=yes
+memdbg=5
+memlog=5
+children=1
+tcp_children=2
+auto_aliases=no
+alias="BED_DOMAIN"
+listen=udp:127.0.0.1:BED_INTERNAL_PORT
+listen=tcp:127.0.0.1:BED_TCP_PORT
+listen=tls:127.0.0.1:BED_TLS_PORT
+enable_tls=yes
+tcp_rd_buf_size=BED_TCP_RD_BUF_SIZE
+tcp_connection_lifetime=BED_LIFETIME
+dns=no
+rev_dns=no
+server_header="Server: kamailio (sipthor test bed)"
+user_agent_header="User-Agent: kamailio (sipthor test bed)"
+
+####### Modules
+loadmodule "tls.so"
+loadmodule "db_text.so"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "tmx.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "textopsx.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+loadmodule "auth_db.so"
+loadmodule "dialog.so"
+loadmodule "presence.so"
+loadmodule "presence_dialoginfo.so"
+loadmodule "presence_mwi.so"
+loadmodule "pua.so"
+loadmodule "pua_dialoginfo.so"
+#!ifdef BED_NAT_AWARE
+loadmodule "nathelper.so"
+#!endif
+
+modparam("tls", "certificate", "BED_DIR/tls/server.crt")
+modparam("tls", "private_key", "BED_DIR/tls/server.key")
+modparam("tls", "tls_method", "TLSv1.2+")
+modparam("tls", "verify_certificate", 0)
+modparam("tls", "require_certificate", 0)
+modparam("tls", "connection_timeout", BED_LIFETIME)
+
+# An empty string stays one (by default it reads back as NULL, and the presentity
+# table written at shutdown would not load again).
+modparam("db_text", "emptystring", 1)
+
+modparam("auth", "nonce_expire", BED_NONCE_EXPIRE)
+modparam("auth_db", "db_url", "text://BED_DIR/db")
+modparam("auth_db", "calculate_ha1", yes)
+modparam("auth_db", "password_column", "password")
+modparam("auth_db", "load_credentials", "")
+
+modparam("usrloc", "db_mode", 0)
+
+modparam("presence", "db_url", "text://BED_DIR/db")
+modparam("presence", "subs_db_mode", 0)
+modparam("presence", "max_expires", BED_MAX_EXPIRES)
+modparam("presence", "clean_period", 5)
+modparam("presence_dialoginfo", "force_dummy_dialog", BED_DUMMY_DIALOG)
+
+#!ifdef BED_NAT_AWARE
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+#!endif
+
+modparam("pua", "db_url", "text://BED_DIR/db")
+modparam("pua", "db_mode", 0)
+modparam("pua", "outbound_proxy", "sip:127.0.0.1:BED_INTERNAL_PORT")
+
+####### Routing
+request_route {
+	xlog("L_INFO", "bed: $rm $ru from $si:$sp over $pr (Call-ID $ci)\n");
+	if (!mf_process_maxfwd_header("10")) {
+		sl_send_reply("483", "Too Many Hops");
+		exit;
+	}
+	# pua_dialoginfo's own PUBLISHes, looped back through its outbound proxy: trusted.
+	if ($Rp == BED_INTERNAL_PORT) {
+		if (is_method("PUBLISH")) {
+			route(PRESENCE);
+		}
+		sl_send_reply("403", "Internal port");
+		exit;
+	}
+	if (is_method("OPTIONS") && uri == myself && $rU == $null) {
+		sl_send_reply("200", "Keepalive");
+		exit;
+	}
+	if (is_method("CANCEL")) {
+		if (t_check_trans()) {
+			t_relay();
+		}
+		exit;
+	}
+	if (!is_method("ACK")) {
+		if (t_precheck_trans()) {
+			t_check_trans();
+			exit;
+		}
+		t_check_trans();
+	}
+	route(WITHINDLG);
+	if (is_method("REGISTER")) {
+		route(REGISTRAR);
+	}
+	if (is_method("SUBSCRIBE|PUBLISH")) {
+		route(AUTH_OWN);
+		route(PRESENCE);
+	}
+	if (is_method("INVITE")) {
+		route(CALL);
+	}
+	sl_send_reply("405", "Method Not Allowed");
+	exit;
+}
+
+route[WITHINDLG] {
+	if (!has_totag()) {
+		return;
+	}
+	if (loose_route()) {
+#!ifdef BED_NAT_AWARE
+		if ($du == "") {
+			handle_ruri_alias();
+		}
+#!endif
+		if (!t_relay()) {
+			sl_reply_error();
+		}
+		exit;
+	}
+	# A subscription's refresh: to the presence server's own Contact.
+	if (is_method("SUBSCRIBE") && uri == myself) {
+		route(AUTH_OWN);
+		route(PRESENCE);
+	}
+	if (is_method("ACK")) {
+		if (t_check_trans()) {
+			t_relay();
+		}
+		exit;
+	}
+	sl_send_reply("404", "Not here");
+	exit;
+}
+
+route[REGISTRAR] {
+	$var(www) = 1;
+	route(AUTH);
+#!ifdef BED_NAT_AWARE
+	fix_nated_register();
+#!endif
+	if (!save("location")) {
+		sl_reply_error();
+	}
+	exit;
+}
+
+# SUBSCRIBE and PUBLISH: a user's own address only.
+route[AUTH_OWN] {
+#!ifdef BED_CHALLENGE_401
+	$var(www) = 1;
+#!else
+	$var(www) = 0;
+#!endif
+	route(AUTH);
+	if (!has_totag() && $rU != $au) {
+		sl_send_reply("403", "Not your address");
+		exit;
+	}
+}
+
+# The From user's credentials (the To user's for REGISTER), asked for with 401 when
+# $var(www) is 1, with 407 otherwise.
+route[AUTH] {
+	if ($var(www) == 1) {
+		www_authenticate("BED_DOMAIN", "subscriber");
+	} else {
+		proxy_authenticate("BED_DOMAIN", "subscriber");
+	}
+	$var(auth) = $rc;
+	if ($var(auth) < 0) {
+		# qop=auth; an expired nonce (-4) also gets stale=true (16), as OpenSIPS says it.
+		$var(flags) = 1;
+		if ($var(auth) == -4) {
+			$var(flags) = 17;
+		}
+		if ($var(www) == 1) {
+			www_challenge("BED_DOMAIN", "$var(flags)");
+		} else {
+			proxy_challenge("BED_DOMAIN", "$var(flags)");
+		}
+		exit;
+	}
+	if ((is_method("REGISTER") && $au != $tU) || (!is_method("REGISTER") && $au != $fU)) {
+		sl_send_reply("403", "Not your address");
+		exit;
+	}
+	consume_credentials();
+}
+
+route[PRESENCE] {
+#!ifdef BED_NAT_AWARE
+	if (is_method("SUBSCRIBE")) {
+		set_contact_alias();
+		msg_apply_changes();
+	}
+#!endif
+	if (!t_newtran()) {
+		sl_reply_error();
+		exit;
+	}
+	if (is_method("PUBLISH")) {
+		handle_publish();
+	} else {
+		handle_subscribe();
+	}
+	t_release();
+	exit;
+}
+
+route[CALL] {
+	$var(www) = 0;
+	route(AUTH);
+	if (uri != myself) {
+		sl_send_reply("403", "Not relaying");
+		exit;
+	}
+	record_route();
+	# The dialog module tracks the call; pua_dialoginfo publishes its states.
+	dlg_manage();
+	if (!lookup("location")) {
+		t_newtran();
+		t_reply("480", "Temporarily Unavailable");
+		exit;
+	}
+	if (!t_relay()) {
+		sl_reply_error();
+	}
+	exit;
+}
+
+#!ifdef BED_NAT_AWARE
+# The presence server's NOTIFYs: to the connection the alias names.
+event_route[tm:local-request] {
+	if (is_method("NOTIFY")) {
+		handle_ruri_alias();
+	}
+}
+#!endif
+"""
