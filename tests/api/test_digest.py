@@ -170,6 +170,31 @@ def test_unanswerable_challenges(header: str) -> None:
         rfc_auth().read_challenge([header])
 
 
+# RFC 2069 §2.4's example: a challenge without qop, and its response.
+RFC2069_CHALLENGE = (
+    'Digest realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", '
+    'opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+)
+
+
+def test_rfc2069_challenges_are_answered_only_where_allowed() -> None:
+    """SIP servers send challenges without qop (the live channel allows them); the
+    settings page does not, and its client keeps refusing them."""
+    with pytest.raises(DigestChallengeError):
+        DigestAuth("Mufasa", "CircleOfLife").read_challenge([RFC2069_CHALLENGE])
+    auth = DigestAuth("Mufasa", "CircleOfLife", allow_without_qop=True)
+    auth.read_challenge([RFC2069_CHALLENGE])
+
+    answer = fields(auth.authorization("GET", "/dir/index.html") or "")
+
+    assert answer["response"] == "1949323746fe6a43ef61f9606e7febea"
+    assert answer["opaque"] == "5ccc069c403ebaf9f0171e9517f40e41"
+    assert not {"qop", "nc", "cnonce"} & answer.keys()
+    # Offered both, it answers the one with qop=auth.
+    auth.read_challenge([RFC2069_CHALLENGE, 'Digest realm="r", nonce="n2", qop="auth"'])
+    assert fields(auth.authorization("GET", "/") or "")["qop"] == "auth"
+
+
 QUOTABLE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
 
 

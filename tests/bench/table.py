@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 type Column = Literal["naive", "design"]
-type Unit = Literal["rt", "count", "seconds", "ms", "cpu", "memory"]
+type Unit = Literal["rt", "count", "seconds", "s", "ms", "cpu", "memory", "bytes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,42 @@ ROWS: tuple[Row, ...] = (
         Row(f"memory_{n}", f"memory per account, {n} account{'s' * (n > 1)}", "memory")
         for n in SCALES
     ),
+    # The live channel (issue 19): the client's part, measured in tests/bench/test_sip.py.
+    Row("sip_notify_p50", "live: server's NOTIFY sent → event to the listener, median", "ms"),
+    Row(
+        "sip_notify_p99",
+        "live: server's NOTIFY sent → event to the listener, p99 (loopback, TLS)",
+        "ms",
+        "≤ 50 ms",
+        50,
+    ),
+    Row("sip_notify_stall", "live: largest event-loop step of the channel meanwhile", "ms"),
+    Row(
+        "sip_notify_stall_cpu",
+        "live: the same, in CPU time of the loop's thread",
+        "ms",
+        "≤ 5 ms",
+        5,
+    ),
+    Row("sip_channels", "live: channels up, each one TLS connection", "count", "50", 50),
+    Row("sip_memory", "live: memory per channel, tracemalloc (50 channels)", "memory"),
+    Row(
+        "sip_memory_rss",
+        "live: memory per channel, resident (50 channels)",
+        "memory",
+        "≤ 300 KiB",
+        300 * 1024,
+    ),
+    Row("sip_keepalive", "live: keep-alive bytes per account per hour (TLS records)", "bytes"),
+    Row("sip_keepalive_ip", "live: the same with TCP/IP headers (estimated)", "bytes"),
+    Row("sip_refresh", "live: refresh bytes per account per hour (TLS records)", "bytes"),
+    Row("sip_reconnect_first", "live: restart → first channel back (50 channels)", "s"),
+    Row("sip_reconnect_last", "live: restart → last channel back", "s", "≤ 30 s", 30),
+    Row(
+        "sip_reconnect_seconds",
+        "live: distinct seconds the 50 reconnections fell in (spread by jitter)",
+        "count",
+    ),
 )
 
 # (row key, column) → figure; filled by the tests of one run.
@@ -81,6 +117,10 @@ def _cell(row: Row, value: float | None, latency: float) -> str:
             return f"{value:.0f}"
         case "seconds":
             return f"{value:.0f} s"
+        case "s":
+            return f"{value:.2f} s"
+        case "bytes":
+            return f"{value:,.0f} B"
         case "ms":
             return f"{value:.1f} ms"
         case "cpu":

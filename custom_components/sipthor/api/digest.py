@@ -128,12 +128,19 @@ class DigestAuth:
         *,
         domain: str | None = None,
         cnonce: Callable[[], str] = _new_cnonce,
+        allow_without_qop: bool = False,
     ) -> None:
-        """Answer challenges for ``username`` with ``password``; ``cnonce`` is for tests."""
+        """Answer challenges for ``username`` with ``password``; ``cnonce`` is for tests.
+
+        ``allow_without_qop`` also answers challenges without ``qop`` (RFC 2069, kept by
+        RFC 2617 for compatibility). The settings page never sends them; SIP servers do:
+        Kamailio's sample configuration challenges SIP requests that way.
+        """
         self._username = username
         self._domain = domain
         self._password = password
         self._new_cnonce = cnonce
+        self._allow_without_qop = allow_without_qop
         self._challenge: DigestChallenge | None = None
         self._nonce_count = 0
 
@@ -150,7 +157,17 @@ class DigestAuth:
         Raises :class:`DigestChallengeError` when none can be answered.
         """
         challenges = parse_challenges(values)
-        usable = [challenge for challenge in challenges if challenge.answerable]
+        usable = [
+            challenge
+            for challenge in challenges
+            if challenge.answerable
+            or (
+                self._allow_without_qop
+                and not challenge.qop
+                and challenge.algorithm in _ALGORITHMS
+                and challenge.nonce
+            )
+        ]
         if not usable:
             offered = ", ".join(
                 f"{challenge.algorithm} qop={'/'.join(challenge.qop) or 'none'}"
@@ -159,7 +176,10 @@ class DigestAuth:
             msg = f"No Digest challenge with MD5 or SHA-256 and qop=auth ({offered or 'none'})"
             raise DigestChallengeError(msg)
         strength = list(_ALGORITHMS)
-        chosen = min(usable, key=lambda challenge: strength.index(challenge.algorithm))
+        chosen = min(
+            usable,
+            key=lambda challenge: (strength.index(challenge.algorithm), not challenge.qop),
+        )
         if self._challenge is None or chosen.nonce != self._challenge.nonce:
             self._nonce_count = 0
         self._challenge = chosen
@@ -187,18 +207,20 @@ class DigestAuth:
 
         ha1 = digest(f"{username}:{challenge.realm}:{self._password}")
         ha2 = digest(f"{method}:{uri}")
-        response = digest(f"{ha1}:{challenge.nonce}:{nc}:{cnonce}:auth:{ha2}")
         fields = [
             _username_field(username),
             f"realm={_quoted(challenge.realm)}",
             f"nonce={_quoted(challenge.nonce)}",
             f"uri={_quoted(uri)}",
             f"algorithm={challenge.algorithm}",
-            "qop=auth",
-            f"nc={nc}",
-            f"cnonce={_quoted(cnonce)}",
-            f"response={_quoted(response)}",
         ]
+        if challenge.qop:
+            response = digest(f"{ha1}:{challenge.nonce}:{nc}:{cnonce}:auth:{ha2}")
+            fields += ["qop=auth", f"nc={nc}", f"cnonce={_quoted(cnonce)}"]
+        else:
+            # RFC 2069: no client nonce and no count (allow_without_qop).
+            response = digest(f"{ha1}:{challenge.nonce}:{ha2}")
+        fields.append(f"response={_quoted(response)}")
         if challenge.opaque is not None:
             fields.append(f"opaque={_quoted(challenge.opaque)}")
         return "Digest " + ", ".join(fields)
