@@ -1,0 +1,75 @@
+"""The demo (``scripts/develop``) as a user runs it: twice over the same config/.
+
+The first run onboards the owner and adds the two accounts through the config flow; a
+second run on that config/ must find both entries and come up with them, not try to
+add them again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from demo.defaults import DEMO_CONFIG
+from demo.stack import (
+    ACCOUNT,
+    CALL_EVENT,
+    CERTIFICATE_ACCOUNT,
+    DEMO_CALLS,
+    ensure_demo_accounts,
+    free_port,
+    place_demo_calls,
+    running_stack,
+    wait_for_entities,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_the_demo_comes_up_again_with_its_accounts(
+    tmp_path: Path, sim_certs_dir: Path, socket_enabled: None
+) -> None:
+    config_dir = tmp_path / "config"
+    # Both runs on the same ports, as scripts/develop does: the entries remember the
+    # simulator's URL, and Home Assistant 2026 keeps the HTTP port its first start read
+    # from configuration.yaml.
+    ha_port, sim_port = free_port(), free_port()
+
+    async with running_stack(
+        config_dir,
+        sim_certs_dir,
+        ha_port=ha_port,
+        sim_port=sim_port,
+        copy_config_from=DEMO_CONFIG,
+    ) as first:
+        assert first.onboarded_now
+        added = await ensure_demo_accounts(first.api, first.simulator)
+        assert set(added) == {ACCOUNT, CERTIFICATE_ACCOUNT}
+        await wait_for_entities(first.api, process=first.hass)
+
+        # The demo's calls: one answered, then one missed, announced in that order.
+        await place_demo_calls(first.api, first.simulator, process=first.hass)
+        answered, missed = DEMO_CALLS
+        states = await first.api.states()
+        assert states[CALL_EVENT]["attributes"]["event_type"] == "missed"
+        assert states[CALL_EVENT]["attributes"]["display_name"] == missed.display_name
+        assert states["sensor.alice_example_com_last_missed_caller"]["state"] == (
+            missed.display_name
+        )
+        assert states["sensor.alice_example_com_last_received_caller"]["state"] == (
+            answered.display_name
+        )
+
+    async with running_stack(
+        config_dir, sim_certs_dir, ha_port=ha_port, sim_port=sim_port
+    ) as second:
+        assert not second.onboarded_now  # logged in as the owner of the first run
+        reused = await ensure_demo_accounts(second.api, second.simulator)
+        assert reused == added
+        entries = await second.api.entries()
+        assert sorted(entry["entry_id"] for entry in entries) == sorted(added.values())
+        await wait_for_entities(second.api, process=second.hass)
+        assert {entry["state"] for entry in await second.api.entries()} == {"loaded"}
+        errors = [line for line in second.hass.errors() if "sipthor" in line]
+        assert not errors, "\n".join(errors)
