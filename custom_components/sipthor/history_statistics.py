@@ -48,8 +48,11 @@ from homeassistant.util import dt as dt_util, slugify
 from .api import BalanceEntry, CallDirection
 from .const import CONF_HISTORY_TIMEZONE, DEFAULT_CURRENCY, DOMAIN, HISTORY_TIMEZONE_UTC, LOGGER
 from .coordinator import CallRecord, SipThorConfigEntry, SipThorRuntimeData
+from .sensor import CALL_LIST_LIMIT
 
 HOUR: Final = timedelta(hours=1)
+# The call list covers the last 14 days: the last 13 are surely all in it.
+CALL_LIST_COMPLETE: Final = timedelta(days=13)
 # A balance change the server lists late (it is read when the balance changes) lands in
 # an hour already written: each import writes the last day again.
 BALANCE_REWRITE: Final = timedelta(days=1)
@@ -72,6 +75,27 @@ _CALL_NAMES: Final[dict[CallKind, str]] = {
 def statistic_id(entry: SipThorConfigEntry, kind: str) -> str:
     """``sipthor:alice_example_com_balance``: the account, then what is counted."""
     return f"{DOMAIN}:{slugify(str(entry.unique_id))}_{kind}"
+
+
+_DIRECTIONS: Final[dict[CallKind, CallDirection]] = {
+    "received_calls": CallDirection.RECEIVED,
+    "missed_calls": CallDirection.RECEIVED,
+    "placed_calls": CallDirection.PLACED,
+}
+
+
+def _complete_from(records: list[CallRecord], direction: CallDirection, now: datetime) -> datetime:
+    """The first hour from which the list holds every call of ``direction``.
+
+    The list covers 14 days (a day's margin for the server's clock and zone), unless it
+    is full: then calls older than its oldest one have dropped out, some perhaps from
+    that same hour.
+    """
+    starts = [record.started for record in records if record.call.direction is direction]
+    if len(starts) >= CALL_LIST_LIMIT:
+        oldest = min((start for start in starts if start is not None), default=now)
+        return _hour(oldest) + HOUR
+    return _hour(now - CALL_LIST_COMPLETE)
 
 
 def _call_kind(record: CallRecord) -> CallKind:
@@ -164,20 +188,18 @@ class HistoryStatistics:
     # -- calls ----------------------------------------------------------------------
 
     async def _async_import_calls(self, records: list[CallRecord]) -> None:
-        listed: dict[CallKind, Counter[datetime]] = {kind: Counter() for kind in CALL_KINDS}
         now = dt_util.utcnow()
+        listed: dict[CallKind, Counter[datetime]] = {kind: Counter() for kind in CALL_KINDS}
         for record in records:
             if record.started is not None and record.started <= now:
                 listed[_call_kind(record)][_hour(record.started)] += 1
-        hours = [hour for counts in listed.values() for hour in counts]
-        if not hours:
-            return
-        first = min(hours)
+        complete = {kind: _complete_from(records, _DIRECTIONS[kind], now) for kind in CALL_KINDS}
+        since = min([*complete.values(), *(hour for counts in listed.values() for hour in counts)])
         ids = {statistic_id(self._entry, kind) for kind in CALL_KINDS}
         stored = await get_instance(self._hass).async_add_executor_job(
             statistics_during_period,
             self._hass,
-            first,
+            since,
             None,
             ids,
             "hour",
@@ -186,7 +208,9 @@ class HistoryStatistics:
         )
         for kind in CALL_KINDS:
             kind_id = statistic_id(self._entry, kind)
-            rows = await self._async_call_rows(kind_id, listed[kind], stored.get(kind_id, []))
+            rows = await self._async_call_rows(
+                kind_id, listed[kind], stored.get(kind_id, []), complete[kind]
+            )
             if rows:
                 async_add_external_statistics(
                     self._hass, _metadata(self._entry, kind, _CALL_NAMES[kind], None), rows
@@ -194,27 +218,42 @@ class HistoryStatistics:
                 LOGGER.debug("%s: %d hours of %s imported", self._entry.title, len(rows), kind)
 
     async def _async_call_rows(
-        self, kind_id: str, listed: Counter[datetime], stored: list[StatisticsRow]
+        self,
+        kind_id: str,
+        listed: Counter[datetime],
+        stored: list[StatisticsRow],
+        complete: datetime,
     ) -> list[StatisticData]:
-        """The hours to write: those that gain calls, and every stored one after them."""
+        """The hours whose count changes, and every hour after them (their sums move).
+
+        From ``complete`` on, an hour holds what the list shows (the zone option moved
+        a call to another hour, or it was never there); before, it only grows (the
+        list has lost calls there).
+        """
         counts = {
             dt_util.utc_from_timestamp(row["start"]): row.get("state") or 0.0 for row in stored
         }
-        grown = sorted(hour for hour, count in listed.items() if count > counts.get(hour, 0))
-        if not grown:
+        hours = sorted(counts.keys() | listed.keys())
+        wanted = {
+            hour: float(listed[hour])
+            if hour >= complete
+            else max(counts.get(hour, 0.0), listed[hour])
+            for hour in hours
+        }
+        changed = next((hour for hour in hours if wanted[hour] != counts.get(hour, 0.0)), None)
+        if changed is None:
             return []
         if stored:
-            # The sum before the first stored hour of the window.
+            # The sum before the first hour read.
             total = (stored[0].get("sum") or 0.0) - (stored[0].get("state") or 0.0)
         else:
             last = await self._async_last_row(kind_id)
             total = (last.get("sum") or 0.0) if last else 0.0
         rows = []
-        for hour in sorted(counts.keys() | listed.keys()):
-            count = max(counts.get(hour, 0.0), float(listed.get(hour, 0)))
-            total += count
-            if hour >= grown[0]:
-                rows.append(StatisticData(start=hour, state=count, sum=total))
+        for hour in hours:
+            total += wanted[hour]
+            if hour >= changed and (wanted[hour] or hour in counts):
+                rows.append(StatisticData(start=hour, state=wanted[hour], sum=total))
         return rows
 
     # -- balance --------------------------------------------------------------------

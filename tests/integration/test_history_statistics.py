@@ -145,7 +145,10 @@ async def test_the_past_is_imported_at_setup(
 
 
 async def test_reimports_count_each_call_once(
-    hass: HomeAssistant, entry: MockConfigEntry, simulator: SettingsSimulator
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry,
+    simulator: SettingsSimulator,
 ) -> None:
     before = {kind: await _rows(hass, kind) for kind in (RECEIVED, MISSED, PLACED, BALANCE)}
 
@@ -154,17 +157,63 @@ async def test_reimports_count_each_call_once(
     for kind, rows in before.items():
         assert await _rows(hass, kind) == rows, kind
 
-    # A new missed call is one more; a call that drops out of the list stays counted.
-    account = simulator.platform.accounts[ACCOUNT]
-    missed = simulator.platform.add_call(
+    # A new missed call is one more.
+    eve = simulator.platform.add_call(
         ACCOUNT, "received", "sip:eve@example.org", display_name="Eve", seconds_ago=30
     )
-    account.calls = [call for call in account.calls if call.remote_party != "sip:bob@example.net"]
     await entry.runtime_data.calls.async_refresh()
-    # Bob's call, five hours ago, stays; Eve's (just now) is the third.
-    assert await _rows(hass, MISSED) == [*before[MISSED], (_hour(missed.started), 1.0, 3.0)]
+    assert await _rows(hass, MISSED) == [*before[MISSED], (_hour(eve.started), 1.0, 3.0)]
     assert await _rows(hass, RECEIVED) == before[RECEIVED]
     assert await _rows(hass, PLACED) == before[PLACED]
+
+    # Twelve days on, the oldest missed call (three days old then) is out of the list,
+    # which keeps 14 days: it stays counted.
+    freezer.tick(timedelta(days=12))
+    await entry.runtime_data.calls.async_refresh()
+    assert [total for _start, _state, total in await _rows(hass, MISSED)] == [1.0, 2.0, 3.0]
+
+
+async def test_a_changed_zone_moves_the_calls(
+    hass: HomeAssistant, entry: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """Call times read in UTC instead of Amsterdam: the same calls, an hour earlier."""
+    before = await _rows(hass, MISSED)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_HISTORY_TIMEZONE: "utc"}
+    )
+    # As after the options flow (Home Assistant 2025.8 and newer reload only there).
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    after = await _rows(hass, MISSED)
+    # Counted once each, at the hour the option says; the old hours hold nothing now.
+    offset = dt_util.get_time_zone("Europe/Amsterdam").utcoffset(
+        dt_util.utcnow().replace(tzinfo=None)
+    )
+    assert [(start, state) for start, state, _sum in after if state] == [
+        (start + offset, 1.0) for start, _state, _sum in before
+    ]
+    assert after[-1][2] == before[-1][2] == 2.0
+
+
+async def test_a_full_call_list_loses_no_counted_call(
+    hass: HomeAssistant, entry: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """More than 50 incoming calls: the oldest drop out of the list, not out of the count."""
+    platform = simulator.platform
+    for hour in range(45):
+        platform.add_call(
+            ACCOUNT, "received", f"sip:caller{hour}@example.org", seconds_ago=3600 * (hour + 6) + 60
+        )
+    await entry.runtime_data.calls.async_refresh()
+    # 3 seeded and 45 new: 48 incoming calls listed, 47 of them missed.
+    assert (await _rows(hass, MISSED))[-1][2] == 47.0
+    for minute in range(5):
+        platform.add_call(
+            ACCOUNT, "received", f"sip:late{minute}@example.org", seconds_ago=60 * minute + 30
+        )
+    await entry.runtime_data.calls.async_refresh()
+    # The list shows the newest 50; the three oldest dropped out, yet all 52 count.
+    assert (await _rows(hass, MISSED))[-1][2] == 52.0
+    assert (await _rows(hass, RECEIVED))[-1][2] == 1.0
 
 
 async def test_a_top_up_reaches_the_balance_statistics(
