@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 import ctypes
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 import json
 import os
 from pathlib import Path
@@ -548,6 +549,26 @@ class HomeAssistantApi:
         return await self.ws_command(
             {"type": "call_service", "domain": domain, "service": service, "service_data": data}
         )
+
+    async def statistics(
+        self, statistic_ids: list[str], *, days: int = 15, period: str = "hour"
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Long-term statistics of the last ``days`` (their states and sums), by id."""
+        start = datetime.now(UTC) - timedelta(days=days)
+        answer = await self.ws_command(
+            {
+                "type": "recorder/statistics_during_period",
+                "start_time": start.isoformat(),
+                "statistic_ids": statistic_ids,
+                "period": period,
+                "types": ["state", "sum"],
+            }
+        )
+        if not answer.get("success"):
+            msg = f"recorder/statistics_during_period: {answer}"
+            raise ApiError(msg)
+        result: dict[str, list[dict[str, Any]]] = answer["result"]
+        return result
 
     async def render(self, template: str) -> str:
         """Render a template on the server."""

@@ -17,14 +17,38 @@ from demo.stack import (
     CALL_EVENT,
     CERTIFICATE_ACCOUNT,
     DEMO_CALLS,
+    Stack,
+    StackError,
     ensure_demo_accounts,
     free_port,
     place_demo_calls,
     running_stack,
+    wait_for,
     wait_for_entities,
 )
 
 pytestmark = pytest.mark.e2e
+
+RECEIVED = "sipthor:alice_example_com_received_calls"
+MISSED = "sipthor:alice_example_com_missed_calls"
+BALANCE = "sipthor:alice_example_com_balance"
+
+
+async def _calls_counted(stack: Stack, *, received: int, missed: int) -> None:
+    """Wait until the call statistics add up to these counts (the recorder commits late)."""
+    totals: dict[str, float | None] = {}
+
+    async def counted() -> bool:
+        statistics = await stack.api.statistics([RECEIVED, MISSED, BALANCE])
+        totals.update({key: rows[-1]["sum"] for key, rows in statistics.items() if rows})
+        return totals.get(RECEIVED) == received and totals.get(MISSED) == missed
+
+    try:
+        await wait_for(counted, timeout=30, what="the call statistics", process=stack.hass)
+    except StackError as err:
+        msg = f"{err}\nLast totals: {totals}"
+        raise AssertionError(msg) from err
+    assert totals.get(BALANCE) == pytest.approx(12.3456)
 
 
 async def test_the_demo_comes_up_again_with_its_accounts(
@@ -60,6 +84,9 @@ async def test_the_demo_comes_up_again_with_its_accounts(
         assert states["sensor.alice_example_com_last_received_caller"]["state"] == (
             answered.display_name
         )
+        # The statistics of the history: Carol's call and Emma's answered, Bob's, a
+        # number's and Daan's missed; the balance from its history.
+        await _calls_counted(first, received=2, missed=3)
 
     async with running_stack(
         config_dir, sim_certs_dir, ha_port=ha_port, sim_port=sim_port
@@ -71,5 +98,9 @@ async def test_the_demo_comes_up_again_with_its_accounts(
         assert sorted(entry["entry_id"] for entry in entries) == sorted(added.values())
         await wait_for_entities(second.api, process=second.hass)
         assert {entry["state"] for entry in await second.api.entries()} == {"loaded"}
+        # The second run imports the call list again and counts no call twice. The
+        # simulator starts afresh, without the first run's two calls: the statistics
+        # follow the list of the last 14 days, so they drop out of them too.
+        await _calls_counted(second, received=1, missed=2)
         errors = [line for line in second.hass.errors() if "sipthor" in line]
         assert not errors, "\n".join(errors)
