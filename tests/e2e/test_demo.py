@@ -7,6 +7,8 @@ add them again.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,16 @@ pytestmark = pytest.mark.e2e
 RECEIVED = "sipthor:alice_example_com_received_calls"
 MISSED = "sipthor:alice_example_com_missed_calls"
 BALANCE = "sipthor:alice_example_com_balance"
+
+
+@contextlib.asynccontextmanager
+async def _log_on_failure(stack: Stack) -> AsyncIterator[None]:
+    """Print Home Assistant's log when the block fails (shown with the failure)."""
+    try:
+        yield
+    except BaseException:
+        print(stack.hass.tail(300))  # noqa: T201 - the log of the failed test
+        raise
 
 
 async def _calls_counted(stack: Stack, *, received: int, missed: int) -> None:
@@ -60,13 +72,16 @@ async def test_the_demo_comes_up_again_with_its_accounts(
     # from configuration.yaml.
     ha_port, sim_port = free_port(), free_port()
 
-    async with running_stack(
-        config_dir,
-        sim_certs_dir,
-        ha_port=ha_port,
-        sim_port=sim_port,
-        copy_config_from=DEMO_CONFIG,
-    ) as first:
+    async with (
+        running_stack(
+            config_dir,
+            sim_certs_dir,
+            ha_port=ha_port,
+            sim_port=sim_port,
+            copy_config_from=DEMO_CONFIG,
+        ) as first,
+        _log_on_failure(first),
+    ):
         assert first.onboarded_now
         added = await ensure_demo_accounts(first.api, first.simulator)
         assert set(added) == {ACCOUNT, CERTIFICATE_ACCOUNT}
