@@ -33,6 +33,13 @@ BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints"
 DND = "switch.alice_example_com_do_not_disturb"
 BALANCE = "sensor.alice_example_com_balance"
 FRIDAY = 4
+# 22:00 to 07:00 on nights that start on Sunday to Thursday: before working days.
+WORKDAY_NIGHTS = {
+    "dnd_switch": DND,
+    "start_time": "22:00:00",
+    "end_time": "07:00:00",
+    "weekdays": ["sun", "mon", "tue", "wed", "thu"],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -79,29 +86,26 @@ def ticking_clock() -> Iterator[FrozenDateTimeFactory]:
         yield clock
 
 
+@pytest.fixture
+async def friday(
+    hass: HomeAssistant, init_integration: MockConfigEntry, ticking_clock: FrozenDateTimeFactory
+) -> datetime:
+    """Friday 21:59 on the ticking clock, once the polls the jump made due have run."""
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return dt_util.now().replace(second=0, microsecond=0)
+
+
 async def test_do_not_disturb_at_night(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
     ticking_clock: FrozenDateTimeFactory,
+    friday: datetime,
 ) -> None:
     account = simulator.platform.accounts[ACCOUNT]
-    # The clock jumped days ahead: let the polls that fell due settle first.
-    await hass.async_block_till_done(wait_background_tasks=True)
-    friday = dt_util.now().replace(second=0, microsecond=0)
     assert friday.weekday() == FRIDAY
     assert friday.hour == 21
-    # Nights that start on Sunday to Thursday: before working days.
-    await _automation(
-        hass,
-        "do_not_disturb_at_night.yaml",
-        {
-            "dnd_switch": DND,
-            "start_time": "22:00:00",
-            "end_time": "07:00:00",
-            "weekdays": ["sun", "mon", "tue", "wed", "thu"],
-        },
-    )
+    await _automation(hass, "do_not_disturb_at_night.yaml", WORKDAY_NIGHTS)
 
     async def at(days: int, hour: int) -> datetime:
         moment = (friday + timedelta(days=days)).replace(hour=hour, minute=0)
@@ -161,10 +165,9 @@ async def test_do_not_disturb_every_night(
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
     ticking_clock: FrozenDateTimeFactory,
+    friday: datetime,
 ) -> None:
     """Without weekdays, every night."""
-    await hass.async_block_till_done(wait_background_tasks=True)
-    friday = dt_util.now().replace(second=0, microsecond=0)
     await _automation(
         hass,
         "do_not_disturb_at_night.yaml",
@@ -192,21 +195,11 @@ async def test_do_not_disturb_run_by_hand(
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
     ticking_clock: FrozenDateTimeFactory,
+    friday: datetime,
 ) -> None:
     """ "Run actions" on the automation's page applies what the time calls for now."""
     account = simulator.platform.accounts[ACCOUNT]
-    await hass.async_block_till_done(wait_background_tasks=True)
-    friday = dt_util.now().replace(second=0, microsecond=0)
-    await _automation(
-        hass,
-        "do_not_disturb_at_night.yaml",
-        {
-            "dnd_switch": DND,
-            "start_time": "22:00:00",
-            "end_time": "07:00:00",
-            "weekdays": ["sun", "mon", "tue", "wed", "thu"],
-        },
-    )
+    await _automation(hass, "do_not_disturb_at_night.yaml", WORKDAY_NIGHTS)
     # Off, so that only the runs by hand act while the clock jumps over 22:00 and
     # 07:00; "Run actions" (automation.trigger) runs an automation that is off too.
     await hass.services.async_call(
