@@ -10,9 +10,11 @@ touched.
 
 Imports are idempotent, so nothing is counted twice however often they run:
 
-- calls: each hour holds the calls that started in it; an hour only ever grows to what
-  the call list shows (a call that drops out of the list stays counted), and the sums
-  after it are shifted to match;
+- calls: each hour holds the calls that started in it. Where the list surely holds
+  every call (the last 13 days, unless it is full), an hour holds what the list shows,
+  so a call that moves (the zone option changed) moves in the statistics; before that
+  an hour only grows (a call that dropped out of the list stays counted). The sums
+  after a changed hour are shifted to match;
 - balance: each hour holds the balance at its end, as state and as sum, so "change"
   gives the net change of a period and writing an hour again writes the same row.
 
@@ -51,8 +53,10 @@ from .coordinator import CallRecord, SipThorConfigEntry, SipThorRuntimeData
 from .sensor import CALL_LIST_LIMIT
 
 HOUR: Final = timedelta(hours=1)
-# The call list covers the last 14 days: the last 13 are surely all in it.
+# The call list covers the last 14 days: the last 13 are surely all in it, and none is
+# older than 16 (a margin for the server's clock and zone).
 CALL_LIST_COMPLETE: Final = timedelta(days=13)
+CALL_LIST_REACH: Final = timedelta(days=16)
 # A balance change the server lists late (it is read when the balance changes) lands in
 # an hour already written: each import writes the last day again.
 BALANCE_REWRITE: Final = timedelta(days=1)
@@ -70,18 +74,17 @@ _CALL_NAMES: Final[dict[CallKind, str]] = {
     "missed_calls": "missed calls",
     "placed_calls": "placed calls",
 }
-
-
-def statistic_id(entry: SipThorConfigEntry, kind: str) -> str:
-    """``sipthor:alice_example_com_balance``: the account, then what is counted."""
-    return f"{DOMAIN}:{slugify(str(entry.unique_id))}_{kind}"
-
-
+# Received and missed calls share the incoming list, and its limit of 50.
 _DIRECTIONS: Final[dict[CallKind, CallDirection]] = {
     "received_calls": CallDirection.RECEIVED,
     "missed_calls": CallDirection.RECEIVED,
     "placed_calls": CallDirection.PLACED,
 }
+
+
+def statistic_id(entry: SipThorConfigEntry, kind: str) -> str:
+    """``sipthor:alice_example_com_balance``: the account, then what is counted."""
+    return f"{DOMAIN}:{slugify(str(entry.unique_id))}_{kind}"
 
 
 def _complete_from(records: list[CallRecord], direction: CallDirection, now: datetime) -> datetime:
@@ -191,7 +194,8 @@ class HistoryStatistics:
         now = dt_util.utcnow()
         listed: dict[CallKind, Counter[datetime]] = {kind: Counter() for kind in CALL_KINDS}
         for record in records:
-            if record.started is not None and record.started <= now:
+            # Outside the 14 days the list covers, a start time is nonsense.
+            if record.started is not None and now - CALL_LIST_REACH <= record.started <= now:
                 listed[_call_kind(record)][_hour(record.started)] += 1
         complete = {kind: _complete_from(records, _DIRECTIONS[kind], now) for kind in CALL_KINDS}
         since = min([*complete.values(), *(hour for counts in listed.values() for hour in counts)])
@@ -266,9 +270,11 @@ class HistoryStatistics:
         """
         zone = self._zone()
         changes = sorted(
-            (dt_util.as_utc(entry.date.replace(tzinfo=zone)), entry.balance)
+            (moment, entry.balance)
             for entry in history
-            if entry.date is not None and entry.balance is not None
+            if entry.date is not None
+            and entry.balance is not None
+            and (moment := _utc(entry.date, zone)) is not None
         )
         if not changes:
             return
@@ -304,6 +310,14 @@ class HistoryStatistics:
         calls = self._runtime.calls
         zones = (record.started.tzinfo for record in calls.data or () if record.started)
         return next((zone for zone in zones if zone is not None), dt_util.get_default_time_zone())
+
+
+def _utc(naive: datetime, zone: tzinfo) -> datetime | None:
+    """``naive`` in ``zone``, as UTC; None for a date UTC cannot hold (year 1, 9999)."""
+    try:
+        return dt_util.as_utc(naive.replace(tzinfo=zone))
+    except OverflowError:
+        return None
 
 
 def _balance_rows(

@@ -7,7 +7,7 @@ counting anything twice.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 import itertools
 from pathlib import Path
@@ -301,3 +301,36 @@ async def test_a_long_balance_history_goes_back_so_far(
     ]
     assert balance[0][1] == pytest.approx(1.9083)
     assert balance[-1][1] == pytest.approx(12.3456)
+
+
+async def test_nonsense_dates_are_left_out(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Path,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A balance change dated 9999 or a call from the future: the rest is imported."""
+    # Printed as they are (UTC), read in New York time: 9999-12-31 23:00 plus five hours
+    # is no date.
+    simulator.platform.behaviour.history_timezone = "utc"
+    account = simulator.platform.accounts[ACCOUNT]
+    account.timezone = "America/New_York"
+    account.balance_history.insert(
+        0,
+        {
+            "date": "9999-12-31 23:00:00",
+            "action": "Set balance",
+            "description": "",
+            "value": 99.0,
+            "balance": 99.0,
+            "session": "",
+        },
+    )
+    simulator.platform.add_call(ACCOUNT, "received", "sip:future@example.org", seconds_ago=0)
+    account.calls[-1].started = datetime(9999, 12, 30, tzinfo=UTC)
+    assert await setup_entry(hass, mock_config_entry)
+
+    assert (await _rows(hass, BALANCE))[-1][1] == pytest.approx(12.3456)
+    assert (await _rows(hass, MISSED))[-1][2] == 2.0
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
