@@ -5,175 +5,38 @@ against it (demo/stack.py), the accounts added through the real config flow: Ali
 her SIP password, Bob with his certificate. Prints the URL, the login and the entities,
 then runs until Ctrl-C. Running it again reuses config/ (owner, accounts, history);
 ``--reset`` starts afresh.
+
+This module reads the arguments with the standard library alone, so that ``--help``
+answers before ``scripts/setup`` has built the virtualenv; the demo itself is
+demo/run.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
-import shutil
-import signal
 import sys
-from typing import Any
 
-from demo.stack import (
-    ACCOUNT,
-    CERTIFICATE_ACCOUNT,
-    DASHBOARD_PATH,
-    DEMO_CERTS,
-    DEMO_CONFIG,
-    DEMO_HA_PORT,
-    DEMO_SIM_PORT,
-    DOMAIN,
-    KEY_ENTITIES,
-    TRACKED_CONFIG,
-    Stack,
-    StackError,
-    add_account,
-    port_in_use,
-    running_stack,
-    wait_for_entities,
-)
+from demo.defaults import DEMO_CERTS, DEMO_CONFIG, DEMO_HA_PORT, DEMO_SIM_PORT
 
 
-def _say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-async def _ensure_demo_accounts(stack: Stack) -> str:
-    """The demo accounts' entries, existing or added by the config flow; Alice's entry id.
-
-    Alice signs in with her SIP password, Bob with his certificate: the two ways a user
-    can choose.
-    """
-    entries = {str(entry.get("unique_id")): entry for entry in await stack.api.entries()}
-    entry_ids = {}
-    for account, method, how in (
-        (ACCOUNT, "password", "her SIP password"),
-        (CERTIFICATE_ACCOUNT, "certificate", f"uploading {CERTIFICATE_ACCOUNT}.crt"),
-    ):
-        if (entry := entries.get(account)) is not None:
-            _say(f"Reusing the configured account {account} (entry {entry['entry_id']}).")
-            entry_ids[account] = str(entry["entry_id"])
-            continue
-        _say(f"Adding {account} through the config flow ({how}) ...")
-        result = await add_account(stack.api, stack.simulator, account=account, method=method)
-        entry_ids[account] = str(result["result"]["entry_id"])
-    return entry_ids[ACCOUNT]
-
-
-def _reset(config_dir: Path) -> None:
-    """Delete Home Assistant's state in the demo's configuration; keep tracked files."""
-    for path in config_dir.iterdir():
-        if path.name in TRACKED_CONFIG:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-
-async def demo(args: argparse.Namespace) -> int:
-    """Bring the demo up, print how to use it, run until Ctrl-C."""
-    config_dir: Path = args.config
-    if port_in_use(args.sim_port):
-        _say(f"Port {args.sim_port} is taken: is another scripts/develop running?")
-        return 1
-    # Ctrl-C (SIGINT) or SIGTERM cancel this task: the context managers below then stop
-    # Home Assistant and the simulator, even while they are still starting.
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
-    _say(f"Starting the simulator on port {args.sim_port} and Home Assistant on {args.port} ...")
-    async with running_stack(
-        config_dir, args.certs, ha_port=args.port, sim_port=args.sim_port
-    ) as stack:
-        api = stack.api
-        timings = stack.timings
-        _say(
-            f"Home Assistant is up after {timings['running']:.1f} s "
-            f"(HTTP after {timings['http']:.1f} s)."
-        )
-        entry_id = await _ensure_demo_accounts(stack)
-        states = await wait_for_entities(api, process=stack.hass)
-        device_id = await api.device_id(KEY_ENTITIES[0])
-        entity_ids = await api.entity_ids()
-        missing = {"frontend", DOMAIN} - await api.components()
-        _summary(
-            stack,
-            entry_id=entry_id,
-            device_id=device_id,
-            entity_ids=entity_ids,
-            states=states,
-            missing=missing,
-        )
-        try:
-            code = await stack.hass.wait()
-        except asyncio.CancelledError:
-            _say("\nStopping Home Assistant and the simulator ...")
-            raise
-    _say(f"Home Assistant exited ({code}); see {stack.hass.log_file}.")
-    return 1
-
-
-def _summary(
-    stack: Stack,
-    *,
-    entry_id: str,
-    device_id: str,
-    entity_ids: list[str],
-    states: dict[str, dict[str, Any]],
-    missing: set[str],
-) -> None:
-    url = stack.hass.url
-    width = max(len(entity_id) for entity_id in entity_ids) if entity_ids else 40
-
-    def shown(entity_id: str) -> str:
-        state = states.get(entity_id)
-        if state is None:
-            return "(not yet)"
-        if state["state"] in ("unknown", "unavailable"):
-            return str(state["state"])
-        unit = state["attributes"].get("unit_of_measurement") or ""
-        return f"{state['state']} {unit}".strip()
-
-    _say()
-    rows = [
-        ("Home Assistant", url),
-        ("Login", f"{stack.owner.username} / {stack.owner.password}"),
-        ("Dashboard", f"{url}/{DASHBOARD_PATH}"),
-        ("Account device", f"{url}/config/devices/device/{device_id}"),
-        ("Integration", f"{url}/config/integrations/integration/{DOMAIN} (entry {entry_id})"),
-        ("Password page", f"{stack.simulator.digest_url} ({ACCOUNT})"),
-        ("Certificate page", f"{stack.simulator.url} ({CERTIFICATE_ACCOUNT})"),
-        ("Certificates", str(stack.simulator.certs.directory)),
-        ("Log", str(stack.hass.log_file)),
-    ]
-    _say("SIP Thor demo")
-    for label, value in rows:
-        _say(f"  {label:<16} {value}")
-    if missing:
-        _say(f"  WARNING: not loaded: {', '.join(sorted(missing))} (see the log)")
-    _say("  Entities:")
-    ordered = [e for e in KEY_ENTITIES if e in entity_ids] + [
-        e for e in entity_ids if e not in KEY_ENTITIES
-    ]
-    for entity_id in ordered:
-        _say(f"    {entity_id:<{width}}  {shown(entity_id)}")
-    _say()
-    _say("Ctrl-C stops Home Assistant and the simulator.")
-
-
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of ``scripts/develop``."""
     parser = argparse.ArgumentParser(
         prog="scripts/develop",
-        description="Run Home Assistant with the SIP Thor integration against the simulator.",
+        description="Run Home Assistant with the SIP Thor integration against the simulator. "
+        "Running it again reuses config/: the owner, the accounts and their history.",
     )
-    parser.add_argument("--port", type=int, default=DEMO_HA_PORT, help="Home Assistant's port")
-    parser.add_argument("--sim-port", type=int, default=DEMO_SIM_PORT, help="the simulator's port")
+    parser.add_argument(
+        "--port", type=int, default=DEMO_HA_PORT, help=f"Home Assistant's port ({DEMO_HA_PORT})"
+    )
+    parser.add_argument(
+        "--sim-port",
+        type=int,
+        default=DEMO_SIM_PORT,
+        help=f"the simulator's port ({DEMO_SIM_PORT}); the accounts remember it, so keep it "
+        "once they exist, or --reset",
+    )
     parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help=argparse.SUPPRESS)
     parser.add_argument("--certs", type=Path, default=DEMO_CERTS, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -186,18 +49,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """``scripts/develop``."""
-    args = _arguments(argv)
-    if args.reset and args.config.is_dir():
-        _reset(args.config)
-        _say(f"Removed Home Assistant's state from {args.config}.")
-    try:
-        return asyncio.run(demo(args))
-    except StackError as err:
-        _say(f"scripts/develop: {err}")
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        _say("Stopped.")
-        return 0
+    args = arguments(argv)
+    # Only now what needs the virtualenv (aiohttp, Home Assistant's harness).
+    from demo.run import run  # noqa: PLC0415
+
+    return run(args)
 
 
 if __name__ == "__main__":

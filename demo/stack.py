@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 import ctypes
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 import json
 import os
 from pathlib import Path
@@ -36,16 +37,12 @@ from typing import Any, Self
 
 import aiohttp
 
+from demo.defaults import REPO
 from simulator import Platform, SettingsSimulator
 
-REPO = Path(__file__).resolve().parents[1]
 DOMAIN = "sipthor"
 ACCOUNT = "alice@example.com"  # signs in with her SIP password
 CERTIFICATE_ACCOUNT = "bob@example.com"  # signs in with his client certificate
-DEMO_CONFIG = REPO / "config"
-DEMO_CERTS = REPO / ".sim-certs"
-DEMO_HA_PORT = 8123
-DEMO_SIM_PORT = 8443
 # What configuration.yaml reads the HTTP port from.
 PORT_VARIABLE = "SIPTHOR_HA_PORT"
 DASHBOARD_PATH = "sipthor-demo/account"
@@ -54,6 +51,13 @@ DASHBOARD_PATH = "sipthor-demo/account"
 TRACKED_CONFIG = ("configuration.yaml", "dashboards", "blueprints")
 INTEGRATION_LINK = Path("custom_components") / DOMAIN
 
+# The demo's accounts: how each signs in (the config flow's menu option), said how.
+DEMO_ACCOUNTS = (
+    (ACCOUNT, "password", "her SIP password"),
+    (CERTIFICATE_ACCOUNT, "certificate", f"uploading {CERTIFICATE_ACCOUNT}.crt"),
+)
+
+CALL_EVENT = "event.alice_example_com_call"
 # Entities the demo shows first; every entity of the account is listed after them.
 KEY_ENTITIES = (
     "sensor.alice_example_com_balance",
@@ -62,7 +66,7 @@ KEY_ENTITIES = (
     "switch.alice_example_com_do_not_disturb",
     "switch.alice_example_com_hide_caller_id",
     "sensor.alice_example_com_last_missed_caller",
-    "event.alice_example_com_call",
+    CALL_EVENT,
     "select.alice_example_com_forward_when_busy",
 )
 
@@ -546,6 +550,26 @@ class HomeAssistantApi:
             {"type": "call_service", "domain": domain, "service": service, "service_data": data}
         )
 
+    async def statistics(
+        self, statistic_ids: list[str], *, days: int = 15, period: str = "hour"
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Long-term statistics of the last ``days`` (their states and sums), by id."""
+        start = datetime.now(UTC) - timedelta(days=days)
+        answer = await self.ws_command(
+            {
+                "type": "recorder/statistics_during_period",
+                "start_time": start.isoformat(),
+                "statistic_ids": statistic_ids,
+                "period": period,
+                "types": ["state", "sum"],
+            }
+        )
+        if not answer.get("success"):
+            msg = f"recorder/statistics_during_period: {answer}"
+            raise ApiError(msg)
+        result: dict[str, list[dict[str, Any]]] = answer["result"]
+        return result
+
     async def render(self, template: str) -> str:
         """Render a template on the server."""
         return str(await self.post("/api/template", {"template": template}))
@@ -626,10 +650,93 @@ async def add_account(
             "currency": currency,
         }
     result = await api.configure_flow(form["flow_id"], data)
+    if result.get("type") == "abort" and result.get("reason") == "already_configured":
+        msg = (
+            f"{account} is configured already, in an entry with another name: rename it "
+            f"back to {account}, or start afresh with scripts/develop --reset"
+        )
+        raise StackError(msg)
     if result.get("type") != "create_entry":
         msg = f"The config flow did not create the entry: {result}"
         raise StackError(msg)
     return result
+
+
+async def ensure_demo_accounts(
+    api: HomeAssistantApi,
+    simulator: SettingsSimulator,
+    *,
+    say: Callable[[str], None] = lambda _text: None,
+) -> dict[str, str]:
+    """The demo accounts' entry ids: the entries there are, or added by the config flow.
+
+    Alice signs in with her SIP password, Bob with his certificate: the two ways a user
+    can choose. An entry is found by its title, which the config flow sets to the
+    account: Home Assistant lists entries without their unique id (over REST and
+    WebSocket alike, 2025.4 as 2026.x).
+    """
+    entries = {str(entry["title"]): entry for entry in await api.entries()}
+    entry_ids = {}
+    for account, method, how in DEMO_ACCOUNTS:
+        if (entry := entries.get(account)) is not None:
+            say(f"Reusing the configured account {account} (entry {entry['entry_id']}).")
+            entry_ids[account] = str(entry["entry_id"])
+            continue
+        say(f"Adding {account} through the config flow ({how}) ...")
+        result = await add_account(api, simulator, account=account, method=method)
+        entry_ids[account] = str(result["result"]["entry_id"])
+    return entry_ids
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCall:
+    """A call the demo makes come in, once the accounts are set up."""
+
+    remote_party: str
+    display_name: str
+    # Answered for this long; 0: missed.
+    duration: int
+    # Started this long before it is placed; it has ended by then.
+    seconds_ago: int
+
+
+# An incoming call that was answered, then one that nobody answered.
+DEMO_CALLS = (
+    DemoCall("sip:emma@example.org", "Emma Bakker", duration=95, seconds_ago=180),
+    DemoCall("sip:+31207654321@example.com", "Daan Visser", duration=0, seconds_ago=30),
+)
+
+
+async def place_demo_calls(
+    api: HomeAssistantApi,
+    simulator: SettingsSimulator,
+    *,
+    calls: tuple[DemoCall, ...] = DEMO_CALLS,
+    process: HomeAssistantProcess | None = None,
+) -> None:
+    """Make ``calls`` come in on Alice's account, and show them in Home Assistant now.
+
+    The platform lists a call once it has ended; the integration reads that list every
+    10 minutes, so the demo asks for it at once (``homeassistant.update_entity``) and
+    waits until the call event entity has announced the last call.
+    """
+    for call in calls:
+        simulator.platform.add_call(
+            ACCOUNT,
+            "received",
+            call.remote_party,
+            duration=call.duration,
+            display_name=call.display_name,
+            seconds_ago=call.seconds_ago,
+        )
+    await api.call("homeassistant", "update_entity", {"entity_id": CALL_EVENT})
+    last = calls[-1]
+
+    async def announced() -> bool:
+        state = await api.state(CALL_EVENT)
+        return state is not None and state["attributes"].get("display_name") == last.display_name
+
+    await wait_for(announced, timeout=30, what=f"{CALL_EVENT} to announce a call", process=process)
 
 
 async def wait_for_entities(

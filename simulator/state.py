@@ -81,6 +81,7 @@ class SimulatedAccount:
     enum_numbers: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     voicemail: dict[str, Json] | None = None
+    # Dates in UTC ("YYYY-MM-DD HH:MM:SS"); printed in the zone of the call list.
     balance_history: list[dict[str, Json]] = field(default_factory=list)
     monthly_calls: int = 0
     monthly_price: float = 0.0
@@ -227,8 +228,12 @@ class Platform:
             status["session_counter"] = account.active_calls
         return status
 
+    def _history_zone(self, account: SimulatedAccount) -> Any:
+        """The zone the call list and the balance history are printed in."""
+        return ZoneInfo(account.timezone) if self.behaviour.history_timezone == "account" else UTC
+
     def history(self, account: SimulatedAccount) -> Json:
-        zone = ZoneInfo(account.timezone) if self.behaviour.history_timezone == "account" else UTC
+        zone = self._history_zone(account)
         since = self.now() - timedelta(days=14)
         answer: dict[str, Json] = {}
         for direction in ("placed", "received"):
@@ -308,7 +313,20 @@ class Platform:
             account.temporary_groups = ["everybody"]
 
     def balance_history(self, account: SimulatedAccount) -> Json:
-        return copy.deepcopy(account.balance_history)
+        """The entries, their dates (kept in UTC) printed as the call list's times are."""
+        if not account.balance_history:
+            return copy.deepcopy(account.balance_history)
+        zone = self._history_zone(account)
+        return [
+            {
+                **copy.deepcopy(entry),
+                "date": datetime.strptime(entry["date"], _TIME_FORMAT)
+                .replace(tzinfo=UTC)
+                .astimezone(zone)
+                .strftime(_TIME_FORMAT),
+            }
+            for entry in account.balance_history
+        ]
 
     def monthly_usage(self, account: SimulatedAccount) -> Json:
         return {"calls": account.monthly_calls, "price": float(account.monthly_price)}

@@ -30,6 +30,7 @@ from .coordinator import (
     create_runtime_data,
 )
 from .entity import async_let_due_work_run, registration_id, registration_id_of_device
+from .history_statistics import async_setup_history_statistics
 from .repairs import async_check_certificate_expiry, async_delete_issues
 from .services import async_setup_services
 from .store import SipThorStore
@@ -73,6 +74,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     for platform in PLATFORMS:
         await hass.config_entries.async_forward_entry_setups(entry, [platform])
         await async_let_due_work_run()
+    async_setup_history_statistics(hass, entry)
     # The entities are added and listen now; what they show beyond the setup sources
     # comes in the background, and they are unavailable until it does.
     rest = [

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.stack import DEMO_CONFIG, REPO, Stack, free_port, running_stack
+from demo.defaults import DEMO_CONFIG, REPO
+from demo.stack import Stack, free_port, running_stack
 from tests.e2e.browser import INSTALL_HINT, chromium_path
 
 # Where the browser test leaves its screenshots (artifacts/ is ignored by git).

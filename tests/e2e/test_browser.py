@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from demo.stack import ACCOUNT, DASHBOARD_PATH, KEY_ENTITIES, Stack, add_account, wait_for_entities
+from demo.stack import (
+    ACCOUNT,
+    DASHBOARD_PATH,
+    DEMO_CALLS,
+    KEY_ENTITIES,
+    Stack,
+    add_account,
+    place_demo_calls,
+    wait_for,
+    wait_for_entities,
+)
 from tests.e2e.browser import screenshots
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +34,15 @@ async def test_device_page_and_dashboard_in_chromium(
     await add_account(stack.api, stack.simulator)
     await wait_for_entities(stack.api, process=stack.hass)
     assert "frontend" in await stack.api.components(), "the frontend did not load"
+    # What the demo does next: a call answered, then one missed.
+    await place_demo_calls(stack.api, stack.simulator, process=stack.hass)
+    imported = ["sipthor:alice_example_com_missed_calls", "sipthor:alice_example_com_balance"]
+
+    async def statistics_imported() -> bool:
+        found = await stack.api.statistics(imported)
+        return all(found.get(statistic_id) for statistic_id in imported)
+
+    await wait_for(statistics_imported, timeout=30, what="the statistics", process=stack.hass)
     device_id = await stack.api.device_id(KEY_ENTITIES[0])
 
     # The balance as the frontend formats 12.3456 EUR in English, and the DND switch.
@@ -46,3 +65,7 @@ async def test_device_page_and_dashboard_in_chromium(
     dashboard = pages[1]
     assert "Voice mailbox" in dashboard.text, dashboard.text[:2000]
     assert "bob@example.net" in dashboard.text, dashboard.text[:2000]
+    # The demo's calls on the call cards, and the graphs of the imported history.
+    for call in DEMO_CALLS:
+        assert call.display_name in dashboard.text, dashboard.text[:3000]
+    assert "No statistics found" not in dashboard.text, dashboard.text[:3000]

@@ -33,6 +33,13 @@ BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints"
 DND = "switch.alice_example_com_do_not_disturb"
 BALANCE = "sensor.alice_example_com_balance"
 FRIDAY = 4
+# 22:00 to 07:00 on nights that start on Sunday to Thursday: before working days.
+WORKDAY_NIGHTS = {
+    "dnd_switch": DND,
+    "start_time": "22:00:00",
+    "end_time": "07:00:00",
+    "weekdays": ["sun", "mon", "tue", "wed", "thu"],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -79,29 +86,26 @@ def ticking_clock() -> Iterator[FrozenDateTimeFactory]:
         yield clock
 
 
+@pytest.fixture
+async def friday(
+    hass: HomeAssistant, init_integration: MockConfigEntry, ticking_clock: FrozenDateTimeFactory
+) -> datetime:
+    """Friday 21:59 on the ticking clock, once the polls the jump made due have run."""
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return dt_util.now().replace(second=0, microsecond=0)
+
+
 async def test_do_not_disturb_at_night(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
     ticking_clock: FrozenDateTimeFactory,
+    friday: datetime,
 ) -> None:
     account = simulator.platform.accounts[ACCOUNT]
-    # The clock jumped days ahead: let the polls that fell due settle first.
-    await hass.async_block_till_done(wait_background_tasks=True)
-    friday = dt_util.now().replace(second=0, microsecond=0)
     assert friday.weekday() == FRIDAY
     assert friday.hour == 21
-    # Nights that start on Sunday to Thursday: before working days.
-    await _automation(
-        hass,
-        "do_not_disturb_at_night.yaml",
-        {
-            "dnd_switch": DND,
-            "start_time": "22:00:00",
-            "end_time": "07:00:00",
-            "weekdays": ["sun", "mon", "tue", "wed", "thu"],
-        },
-    )
+    await _automation(hass, "do_not_disturb_at_night.yaml", WORKDAY_NIGHTS)
 
     async def at(days: int, hour: int) -> datetime:
         moment = (friday + timedelta(days=days)).replace(hour=hour, minute=0)
@@ -161,10 +165,9 @@ async def test_do_not_disturb_every_night(
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
     ticking_clock: FrozenDateTimeFactory,
+    friday: datetime,
 ) -> None:
     """Without weekdays, every night."""
-    await hass.async_block_till_done(wait_background_tasks=True)
-    friday = dt_util.now().replace(second=0, microsecond=0)
     await _automation(
         hass,
         "do_not_disturb_at_night.yaml",
@@ -183,6 +186,64 @@ async def test_do_not_disturb_every_night(
     await hass.services.async_call(
         "automation", "turn_off", {"entity_id": "automation.under_test"}, blocking=True
     )
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_do_not_disturb_run_by_hand(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    ticking_clock: FrozenDateTimeFactory,
+    friday: datetime,
+) -> None:
+    """ "Run actions" on the automation's page applies what the time calls for now."""
+    account = simulator.platform.accounts[ACCOUNT]
+    await _automation(hass, "do_not_disturb_at_night.yaml", WORKDAY_NIGHTS)
+    # Off, so that only the runs by hand act while the clock jumps over 22:00 and
+    # 07:00; "Run actions" (automation.trigger) runs an automation that is off too.
+    await hass.services.async_call(
+        "automation", "turn_off", {"entity_id": "automation.under_test"}, blocking=True
+    )
+
+    async def run_by_hand(days: int, hour: int, minute: int = 0, *, dnd: bool) -> None:
+        ticking_clock.move_to((friday + timedelta(days=days)).replace(hour=hour, minute=minute))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        # Do not disturb as someone left it, by hand.
+        await hass.services.async_call(
+            "switch", "turn_on" if dnd else "turn_off", {"entity_id": DND}, blocking=True
+        )
+        await hass.services.async_call(
+            "automation", "trigger", {"entity_id": "automation.under_test"}, blocking=True
+        )
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+    # Friday 21:59, before the quiet time: off.
+    await run_by_hand(0, 21, 59, dnd=True)
+    assert account.temporary_groups == ["everybody"]
+    assert _state(hass, DND) == "off"
+
+    # Friday 23:30: a night that started on an unchosen day: off.
+    await run_by_hand(0, 23, 30, dnd=True)
+    assert account.temporary_groups == ["everybody"]
+
+    # Sunday 23:30: on, until Monday 07:00 (7.5 hours), counted by the server.
+    await run_by_hand(2, 23, 30, dnd=False)
+    assert simulator.counters.last("set_dnd_on").params["duration"] == "450"
+    assert account.temporary_groups == ["nobody"]
+    assert _state(hass, DND) == "on"
+
+    # Monday 03:00, the same night after midnight: on, for the 4 hours left.
+    await run_by_hand(3, 3, dnd=False)
+    assert simulator.counters.last("set_dnd_on").params["duration"] == "240"
+    assert account.temporary_groups == ["nobody"]
+
+    # Monday noon: off.
+    await run_by_hand(3, 12, dnd=True)
+    assert account.temporary_groups == ["everybody"]
+    assert _state(hass, DND) == "off"
+
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     await hass.async_block_till_done()
 
