@@ -12,7 +12,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorError
+from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorApiError, SipThorError
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, POLL_TIMEOUT
 from .coordinator import SipThorConfigEntry, SipThorCoordinator, translated_error
 from .validation import alias_username, dnd_minutes, forwarding_target, voucher_id, voucher_number
@@ -90,6 +90,27 @@ async def _async_known[T](
         raise translated_error(coordinator.hass, entry, err) from err
 
 
+async def _async_write_input(write: Awaitable[None], translation_key: str) -> None:
+    """Send what the user typed; the server refusing it is a fault of the input.
+
+    The server refuses a used or unknown voucher, or an alias that exists, with a
+    message of its own. That is the user's to fix, not a failure of the integration: a
+    ``ServiceValidationError``, which Home Assistant logs as one line, where any other
+    ``HomeAssistantError`` is logged as an unexpected exception with its traceback.
+    """
+    try:
+        await write
+    except HomeAssistantError as err:
+        refusal = err.__cause__
+        if isinstance(refusal, SipThorApiError):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=translation_key,
+                translation_placeholders={"message": refusal.message},
+            ) from refusal
+        raise
+
+
 async def _set_call_forwarding(call: ServiceCall) -> None:
     entry = _entry(call)
     runtime = entry.runtime_data
@@ -128,7 +149,7 @@ async def _enable_dnd(call: ServiceCall) -> None:
 async def _add_alias(call: ServiceCall) -> None:
     entry = _entry(call)
     username: str = call.data[ATTR_USERNAME]
-    await entry.runtime_data.aliases.async_add_alias(username)
+    await _async_write_input(entry.runtime_data.aliases.async_add_alias(username), "alias_refused")
 
 
 async def _add_balance(call: ServiceCall) -> None:
@@ -138,7 +159,10 @@ async def _add_balance(call: ServiceCall) -> None:
     number: str = call.data[ATTR_VOUCHER_NUMBER]
     # The server states no new balance (docs/settings-api.md §5.18): the write reads
     # the balance back, then the history shows the top-up (when its sensor is enabled).
-    await runtime.prepaid.async_write(lambda: runtime.client.add_balance(card_id, number))
+    await _async_write_input(
+        runtime.prepaid.async_write(lambda: runtime.client.add_balance(card_id, number)),
+        "voucher_refused",
+    )
     await runtime.balance_history.async_read_back()
 
 
