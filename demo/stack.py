@@ -593,7 +593,6 @@ async def add_account(
     *,
     account: str = ACCOUNT,
     method: str = "password",
-    currency: str = "EUR",
 ) -> dict[str, Any]:
     """Add ``account`` through the real config flow; the flow's final result.
 
@@ -623,7 +622,6 @@ async def add_account(
             "url": simulator.url,
             "certificate": await api.upload(certificate.name, certificate.read_bytes()),
             "verify_ssl": True,
-            "currency": currency,
         }
     result = await api.configure_flow(form["flow_id"], data)
     if result.get("type") != "create_entry":

@@ -356,7 +356,6 @@ async def test_whole_path_from_upload_to_entity_state(
             "url": simulator.url,
             "certificate": await upload(alice_pem, f"{ACCOUNT}.crt"),
             "verify_ssl": True,
-            "currency": "EUR",
         },
     )
     assert result["type"] == "create_entry"
