@@ -295,8 +295,9 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a SIP Thor account with its SIP password or its client certificate."""
 
     VERSION = 1
-    # 1.2: the certificate file's name holds a hash of the account (__init__ migrates).
-    MINOR_VERSION = 2
+    # 1.2: the certificate file's name holds a hash of the account; 1.3: phones are
+    # identified by their family (__init__ migrates both).
+    MINOR_VERSION = 3
 
     def __init__(self) -> None:
         """Nothing uploaded yet."""
