@@ -41,6 +41,17 @@ def _phones(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, dr.DeviceE
     }
 
 
+def _made_by(
+    hass: HomeAssistant, entry: MockConfigEntry, manufacturer: str
+) -> list[dr.DeviceEntry]:
+    registry = dr.async_get(hass)
+    return [
+        device
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if device.manufacturer == manufacturer
+    ]
+
+
 def _account_device(hass: HomeAssistant) -> dr.DeviceEntry:
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, ACCOUNT)})
     assert device is not None
@@ -242,24 +253,12 @@ async def test_a_contact_instance_id_identifies_the_phone(
     second = NEW_PHONE | {"contact": instance.format("00000000-0000-0000-0000-0000000000b2")}
     _registrations(simulator)[:] = [first, second]
     await advance(hass, freezer, timedelta(seconds=61))
-    yealinks = [
-        device
-        for device in dr.async_entries_for_config_entry(
-            dr.async_get(hass), init_integration.entry_id
-        )
-        if device.manufacturer == "Yealink"
-    ]
+    yealinks = _made_by(hass, init_integration, "Yealink")
     assert len(yealinks) == 2
 
     first["user_agent"] = "Yealink SIP-T46U 108.87.0.20"
     await advance(hass, freezer, timedelta(seconds=61))
-    after = [
-        device
-        for device in dr.async_entries_for_config_entry(
-            dr.async_get(hass), init_integration.entry_id
-        )
-        if device.manufacturer == "Yealink"
-    ]
+    after = _made_by(hass, init_integration, "Yealink")
     assert {device.id for device in after} == {device.id for device in yealinks}
     assert sorted(device.sw_version or "" for device in after) == ["108.86.0.45", "108.87.0.20"]
 
