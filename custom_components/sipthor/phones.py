@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 import hashlib
 import re
 from typing import Final
@@ -196,6 +197,8 @@ _MAKERS: Final = {"linksys": "Linksys", "sipura": "Sipura", "aastra": "Aastra", 
 _ANY_VERSION: Final = re.compile(r"[/\s-]+[rv]?\d+(?:[._]\w+)+(?:\([^)]*\))?|\s+\(build [^)]*\)")
 
 
+# A poll reads each phone's user agent again: the few an account has are read once.
+@lru_cache(maxsize=256)
 def phone_model(user_agent: str) -> PhoneModel:
     """Maker, model and firmware of the phone whose user agent is ``user_agent``."""
     text = " ".join(user_agent.split())
