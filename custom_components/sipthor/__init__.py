@@ -34,7 +34,6 @@ from .coordinator import (
     create_runtime_data,
 )
 from .entity import (
-    account_identifier,
     async_add_account_device,
     async_let_due_work_run,
     registration_id_of_device,
@@ -213,7 +212,6 @@ async def _async_migrate_to_1_3(hass: HomeAssistant, entry: SipThorConfigEntry) 
     for the user to delete.
     """
     devices = dr.async_get(hass)
-    account = devices.async_get_device(identifiers={account_identifier(entry)})
     renamed: dict[str, str] = {}
     for device in dr.async_entries_for_config_entry(devices, entry.entry_id):
         old_id = registration_id_of_device(entry, device)
@@ -233,7 +231,8 @@ async def _async_migrate_to_1_3(hass: HomeAssistant, entry: SipThorConfigEntry) 
             manufacturer=phone.manufacturer,
             model=phone.model,
             sw_version=phone.firmware,
-            via_device_id=account.id if account else None,
+            # An entry with phones has a settings page URL the account device can link to.
+            via_device_id=async_add_account_device(hass, entry).id,
         )
 
     @callback

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Final, cast
 
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant, callback
@@ -20,6 +20,9 @@ from .coordinator import SipThorConfigEntry, SipThorCoordinator
 from .phones import phone_model, registration_id
 
 REGISTRATION_PREFIX = "registration"
+# Home Assistant 2026.8 names the device another is reached through by its registry id
+# (via_device_id); before, by its identifier (via_device), which 2027.8 no longer takes.
+_VIA_DEVICE_ID: Final = "via_device_id" in DeviceInfo.__annotations__
 # Entities added per turn of the event loop: adding one costs Home Assistant about 0.2 ms
 # of CPU time on a small machine, and the loop should not be held for more than a few.
 ENTITIES_PER_TURN = 10
@@ -52,18 +55,22 @@ def registration_identifier(entry: SipThorConfigEntry, device_id: str) -> tuple[
 
 
 def registration_device_info(
-    entry: SipThorConfigEntry, device_id: str, registration: Registration
+    hass: HomeAssistant, entry: SipThorConfigEntry, device_id: str, registration: Registration
 ) -> DeviceInfo:
     """A registered phone, as a device of its own, reached through the account."""
     phone = phone_model(registration.user_agent)
-    return DeviceInfo(
-        identifiers={registration_identifier(entry, device_id)},
-        name=phone.name,
-        manufacturer=phone.manufacturer,
-        model=phone.model,
-        sw_version=phone.firmware,
-        via_device=account_identifier(entry),
-    )
+    info: dict[str, Any] = {
+        "identifiers": {registration_identifier(entry, device_id)},
+        "name": phone.name,
+        "manufacturer": phone.manufacturer,
+        "model": phone.model,
+        "sw_version": phone.firmware,
+    }
+    if _VIA_DEVICE_ID:
+        info["via_device_id"] = async_add_account_device(hass, entry).id
+    else:
+        info["via_device"] = account_identifier(entry)
+    return cast("DeviceInfo", info)
 
 
 def registration_id_of_device(entry: SipThorConfigEntry, device: dr.DeviceEntry) -> str | None:
@@ -131,7 +138,7 @@ def async_add_registration_entities(
             if device_id in added:
                 registry.async_get_or_create(
                     config_entry_id=entry.entry_id,
-                    **registration_device_info(entry, device_id, registration),
+                    **registration_device_info(hass, entry, device_id, registration),
                 )
 
     add_new(
@@ -146,9 +153,13 @@ def async_add_registration_entities(
 
 
 @callback
-def async_add_account_device(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
-    """Create the account's device before its phones name it as the way to reach them."""
-    dr.async_get(hass).async_get_or_create(
+def async_add_account_device(hass: HomeAssistant, entry: SipThorConfigEntry) -> dr.DeviceEntry:
+    """The account's device, created before its phones name it as the way to reach them.
+
+    Looked up the way every Home Assistant line offers: ``async_get_device`` by
+    identifier is deprecated since 2026.8, its successor missing before.
+    """
+    return dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **account_device_info(entry)
     )
 
@@ -188,7 +199,7 @@ class RegistrationEntity(SipThorEntity[SipThorCoordinator[list[Registration]]]):
         self._attr_unique_id = f"{entry.unique_id}_{device_id}_{description.key}"
         registration = self.registration
         self._attr_device_info = (
-            registration_device_info(entry, device_id, registration)
+            registration_device_info(coordinator.hass, entry, device_id, registration)
             if registration
             # A phone known from an earlier registration: link to its device as is.
             else DeviceInfo(identifiers={registration_identifier(entry, device_id)})

@@ -74,10 +74,6 @@ def _form(
     return _Form(re.compile(pattern, re.IGNORECASE), manufacturer, model)
 
 
-def _group(name: str, default: str = "") -> Callable[[re.Match[str]], str]:
-    return lambda match: match.group(name) or default
-
-
 def _polycom_model(match: re.Match[str]) -> str:
     """VVX_410 is the VVX 410; SPIP_331 the SoundPoint IP 331."""
     series, _, number = match.group("model").partition("_")

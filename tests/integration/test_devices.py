@@ -53,8 +53,12 @@ def _made_by(
 
 
 def _account_device(hass: HomeAssistant) -> dr.DeviceEntry:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, ACCOUNT)})
-    assert device is not None
+    """The account's service device (async_get_device is deprecated since 2026.8)."""
+    (device,) = (
+        device
+        for device in dr.async_get(hass).devices.values()
+        if (DOMAIN, ACCOUNT) in device.identifiers
+    )
     return device
 
 
@@ -154,6 +158,7 @@ USER_AGENTS = [
     ("baresip v2.0.2 (x86_64/linux)", "baresip", "baresip", "2.0.2", "baresip"),
     # Nobody's form: the text without its version numbers.
     ("SomePhone X100 1.2.3", None, "SomePhone X100", "1.2.3", "SomePhone X100"),
+    ("Acme Softphone v2.1.3 (build 77)", None, "Acme Softphone", "2.1.3", "Acme Softphone"),
     ("", None, None, None, "SIP device"),
 ]
 
@@ -363,6 +368,12 @@ async def test_phones_of_an_earlier_release_keep_their_devices_and_entities(
     """
     mock_config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(mock_config_entry, minor_version=2)
+    account = dr.async_get(hass).async_get_or_create(
+        config_entry_id=mock_config_entry.entry_id,
+        identifiers={(DOMAIN, ACCOUNT)},
+        name=ACCOUNT,
+        entry_type=dr.DeviceEntryType.SERVICE,
+    )
     desk, desk_entity = _old_phone(
         hass, mock_config_entry, "0123456789ab", "Grandstream HT802 1.0.51.9", "198.51.100.20"
     )
@@ -383,7 +394,7 @@ async def test_phones_of_an_earlier_release_keep_their_devices_and_entities(
         migrated = registry.async_get(device.id)
         assert migrated is not None
         assert migrated.name == name
-        assert migrated.via_device_id == _account_device(hass).id
+        assert migrated.via_device_id == account.id
         assert hass.states.get(entity.entity_id).state == "on", entity.entity_id
     assert registry.async_get(desk.id).sw_version == "1.0.53.2"  # as registered now
     # The split-off device is left for the user to delete: off, and deletable.

@@ -318,6 +318,18 @@ async def test_add_balance_refused_shows_the_servers_message(
     assert "9081736452018836" not in caplog.text
 
 
+async def test_add_balance_without_an_answer_is_no_validation_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """Only the server's refusal is the input's fault; a page out of reach is not."""
+    simulator.faults.drop_connection = True
+    simulator.faults.actions = frozenset({"add_balance"})
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(hass, "add_balance", init_integration, id=1001, number="4829175530612847")
+    assert not isinstance(raised.value, ServiceValidationError)
+    assert raised.value.translation_key == "communication_error"
+
+
 @pytest.mark.parametrize(
     "refused",
     [
