@@ -52,11 +52,15 @@ def _made_by(
     ]
 
 
-def _account_device(hass: HomeAssistant) -> dr.DeviceEntry:
-    """The account's service device (async_get_device is deprecated since 2026.8)."""
+def _account_device(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
+    """The account's service device, found as every Home Assistant line allows.
+
+    ``async_get_device`` and the registry's ``devices`` mapping are deprecated from
+    2026.8, ``async_get_device_by_identifier`` missing before.
+    """
     (device,) = (
         device
-        for device in dr.async_get(hass).devices.values()
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
         if (DOMAIN, ACCOUNT) in device.identifiers
     )
     return device
@@ -205,7 +209,7 @@ async def test_phones_are_devices_reached_through_the_account(
         "Blink (Linux)",
         "6.0.2",
     )
-    account = _account_device(hass)
+    account = _account_device(hass, init_integration)
     assert desk.via_device_id == account.id
     assert blink.via_device_id == account.id
     # The account's "Visit" link: the settings page it signs in to.
@@ -322,7 +326,7 @@ async def test_only_unregistered_phones_can_be_removed(
         return bool((await client.receive_json())["success"])
 
     assert not await remove(desk), "a registered phone stays"
-    assert not await remove(_account_device(hass)), "the account stays"
+    assert not await remove(_account_device(hass, init_integration)), "the account stays"
     registrations = _registrations(simulator)
     registrations[:] = [r for r in registrations if not r["user_agent"].startswith("Grandstream")]
     await advance(hass, freezer, timedelta(seconds=61))
