@@ -617,7 +617,6 @@ async def add_account(
     *,
     account: str = ACCOUNT,
     method: str = "password",
-    currency: str = "EUR",
 ) -> dict[str, Any]:
     """Add ``account`` through the real config flow; the flow's final result.
 
@@ -647,7 +646,6 @@ async def add_account(
             "url": simulator.url,
             "certificate": await api.upload(certificate.name, certificate.read_bytes()),
             "verify_ssl": True,
-            "currency": currency,
         }
     result = await api.configure_flow(form["flow_id"], data)
     if result.get("type") == "abort" and result.get("reason") == "already_configured":

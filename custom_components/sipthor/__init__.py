@@ -8,9 +8,13 @@ from functools import partial
 from typing import Any
 
 from homeassistant.const import CONF_URL, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
@@ -29,8 +33,14 @@ from .coordinator import (
     SipThorRuntimeData,
     create_runtime_data,
 )
-from .entity import async_let_due_work_run, registration_id, registration_id_of_device
+from .entity import (
+    async_add_account_device,
+    async_let_due_work_run,
+    registration_id_of_device,
+    registration_identifier,
+)
 from .history_statistics import async_setup_history_statistics
+from .phones import id_of_family, phone_model, registration_id
 from .repairs import async_check_certificate_expiry, async_delete_issues
 from .services import async_setup_services
 from .store import SipThorStore
@@ -45,6 +55,8 @@ PLATFORMS = [
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 # Config entry 1.2: certificate files named with a hash of the account.
 _MINOR_VERSION_HASHED_FILE_NAMES = 2
+# Config entry 1.3: a phone is identified by its family, not its firmware and address.
+_MINOR_VERSION_PHONE_FAMILIES = 3
 # Entries migrate one at a time: two of them may still share one certificate file.
 _MIGRATION_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_migration_lock")
 
@@ -68,6 +80,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     async_check_certificate_expiry(hass, entry)
     if OPTIONS_NEED_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_reload))
+    async_add_account_device(hass, entry)
     # Adding every entity in one go holds the event loop for several milliseconds (about
     # 6 ms for 30 entities on a small machine): one platform at a time, and what became
     # due meanwhile runs in between (the sensors also come a few at a time).
@@ -133,7 +146,10 @@ async def async_migrate_entry(hass: HomeAssistant, entry: SipThorConfigEntry) ->
         return False  # stored by a newer version: downgraded
     if entry.minor_version < _MINOR_VERSION_HASHED_FILE_NAMES:
         async with hass.data.setdefault(_MIGRATION_LOCK, asyncio.Lock()):
-            return await _async_migrate_to_1_2(hass, entry)
+            if not await _async_migrate_to_1_2(hass, entry):
+                return False
+    if entry.minor_version < _MINOR_VERSION_PHONE_FAMILIES:
+        await _async_migrate_to_1_3(hass, entry)
     return True
 
 
@@ -184,6 +200,54 @@ async def _async_migrate_to_1_2(hass: HomeAssistant, entry: SipThorConfigEntry) 
         entry, data=data, minor_version=_MINOR_VERSION_HASHED_FILE_NAMES
     )
     return True
+
+
+async def _async_migrate_to_1_3(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
+    """Identify each known phone by its family: the same device after a firmware update.
+
+    Before 1.3 a phone's id was a hash of its whole user agent and its private address,
+    so a firmware update or a new DHCP lease made a new device and left the old one
+    off. The device keeps its registry id (automations and scripts name it by that) and
+    gets the identifier of its family; its entities get the unique IDs that go with it,
+    keeping their entity IDs. Where updates already split one phone into several
+    devices, the oldest takes the family's identifier; the others stay as they are, off,
+    for the user to delete.
+    """
+    devices = dr.async_get(hass)
+    renamed: dict[str, str] = {}
+    for device in dr.async_entries_for_config_entry(devices, entry.entry_id):
+        old_id = registration_id_of_device(entry, device)
+        if old_id is None:
+            continue
+        # The device's model held the whole user agent (none: it sent none).
+        user_agent = device.model or ""
+        new_id = id_of_family(user_agent)
+        if new_id in renamed.values():
+            continue
+        renamed[old_id] = new_id
+        phone = phone_model(user_agent)
+        devices.async_update_device(
+            device.id,
+            new_identifiers={registration_identifier(entry, new_id)},
+            name=phone.name,
+            manufacturer=phone.manufacturer,
+            model=phone.model,
+            sw_version=phone.firmware,
+            # An entry with phones has a settings page URL the account device can link to.
+            via_device_id=async_add_account_device(hass, entry).id,
+        )
+
+    @callback
+    def new_unique_id(entity: er.RegistryEntry) -> dict[str, str] | None:
+        device_id, _, key = entity.unique_id.removeprefix(f"{entry.unique_id}_").partition("_")
+        if device_id not in renamed:
+            return None
+        return {"new_unique_id": f"{entry.unique_id}_{renamed[device_id]}_{key}"}
+
+    if renamed:
+        await er.async_migrate_entries(hass, entry.entry_id, new_unique_id)
+        LOGGER.info("%s: %d phones now identified by their family", entry.title, len(renamed))
+    hass.config_entries.async_update_entry(entry, minor_version=_MINOR_VERSION_PHONE_FAMILIES)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:

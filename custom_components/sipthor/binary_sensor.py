@@ -1,4 +1,4 @@
-"""Binary sensors: is anything registered, is each phone registered, is DND on."""
+"""Binary sensors: is anything registered, is each phone registered."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Registration
-from .coordinator import AcceptRulesData, SipThorConfigEntry, SipThorCoordinator, SipThorRuntimeData
+from .coordinator import SipThorConfigEntry, SipThorCoordinator, SipThorRuntimeData
 from .entity import RegistrationEntity, SipThorEntity, async_add_registration_entities
+from .repairs import ISSUE_DND_SENSOR_REMOVED, async_remove_entities
 
 PARALLEL_UPDATES = 0
 
@@ -37,13 +39,10 @@ BINARY_SENSORS: tuple[SipThorBinarySensorEntityDescription[Any], ...] = (
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         is_on_fn=bool,
     ),
-    SipThorBinarySensorEntityDescription[AcceptRulesData](
-        key="do_not_disturb",
-        translation_key="do_not_disturb",
-        coordinator_fn=lambda runtime: runtime.accept_rules,
-        is_on_fn=lambda rules: rules.dnd_active,
-    ),
 )
+# Up to 0.1.0 a binary sensor showed do not disturb, beside the switch that shows the same
+# and changes it: two entities with one name and one state.
+REMOVED_DND_SENSOR = "do_not_disturb"
 
 PHONE_REGISTERED = BinarySensorEntityDescription(
     key="registered",
@@ -58,6 +57,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the account's binary sensors and one per registered phone."""
+    async_remove_entities(
+        hass,
+        entry,
+        ISSUE_DND_SENSOR_REMOVED,
+        [(Platform.BINARY_SENSOR, f"{entry.unique_id}_{REMOVED_DND_SENSOR}")],
+    )
     runtime = entry.runtime_data
     async_add_entities(
         SipThorBinarySensor(description.coordinator_fn(runtime), description)

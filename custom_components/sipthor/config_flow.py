@@ -49,6 +49,7 @@ from .api import (
     CredentialsProblem,
     Identity,
     SipThorAuthenticationError,
+    SipThorCertificateRequiredError,
     SipThorConnectionError,
     SipThorCredentialsError,
     SipThorEmptyBodyError,
@@ -97,7 +98,9 @@ else:
 MAX_UPLOAD_BYTES = 64 * 1024
 # A form should not keep the user waiting as long as a poll may (30 s, docs/settings-api.md §7).
 FLOW_TIMEOUT = 15.0
-# Never put back into a re-shown form.
+# Never put back into a re-shown certificate form: an upload is used up once read, and
+# the flow keeps what it read (a file that did not open, too), so the password of a
+# .p12 is not needed again either.
 _NOT_SUGGESTED = frozenset({CONF_CERTIFICATE_UPLOAD, CONF_PASSWORD})
 # The collapsed part of the password forms: the settings page and its verification.
 SECTION_ADVANCED = "advanced"
@@ -133,16 +136,20 @@ class _Connection:
     password: str | None = None
 
 
-def _read_upload(hass: HomeAssistant, file_id: str, password: str | None) -> ClientCredentials:
-    """Read and check an uploaded certificate (blocking: runs in the executor)."""
+def _read_upload(hass: HomeAssistant, file_id: str) -> bytes:
+    """The uploaded file, which Home Assistant deletes once read (blocking)."""
     try:
         with process_uploaded_file(hass, file_id) as path:
             if path.stat().st_size > MAX_UPLOAD_BYTES:
                 raise _FormError(CONF_CERTIFICATE_UPLOAD, CredentialsProblem.INVALID_CERTIFICATE)
-            data = path.read_bytes()
+            return path.read_bytes()
     except ValueError as err:
         # process_uploaded_file: the upload is gone (expired or already used).
         raise _FormError(CONF_CERTIFICATE_UPLOAD, "certificate_required") from err
+
+
+def _open_upload(data: bytes, password: str | None) -> ClientCredentials:
+    """Check an uploaded certificate, opened with ``password`` (blocking: key parsing)."""
     try:
         return load_credentials(data, password or None)
     except SipThorCredentialsError as err:
@@ -188,6 +195,34 @@ def _without_user_info(text: str) -> str:
         return str(url.with_user(None))
     except ValueError:
         return text
+
+
+def _tidy_account(text: str) -> str:
+    """The SIP address as typed, without what comes along when it is copied.
+
+    Phones, Blink and provider pages show it as ``sip:alice@example.com``, at times in
+    angle brackets; the page knows the account as ``alice@example.com``. Sent as typed,
+    the password page refuses ``sip:alice`` as a wrong password.
+    """
+    account = text.strip()
+    if account[:1] == "<" and account[-1:] == ">":
+        account = account[1:-1].strip()
+    scheme, colon, rest = account.partition(":")
+    if colon and scheme.lower() in ("sip", "sips"):
+        account = rest.strip()
+    return account
+
+
+def _suggested_password(typed: str | None, error: str | None) -> dict[str, str]:
+    """The SIP password to put back into a password form shown again after ``error``.
+
+    Kept when something else was wrong (the URL, the address), so that fixing that does
+    not mean typing the password again; dropped when the password may be what was wrong.
+    It goes back only to the browser that typed it, in a password field.
+    """
+    if not typed or error == "password_refused":
+        return {}
+    return {CONF_PASSWORD: typed}
 
 
 def _check_account(account: str) -> None:
@@ -260,14 +295,18 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a SIP Thor account with its SIP password or its client certificate."""
 
     VERSION = 1
-    # 1.2: the certificate file's name holds a hash of the account (__init__ migrates).
-    MINOR_VERSION = 2
+    # 1.2: the certificate file's name holds a hash of the account; 1.3: phones are
+    # identified by their family (__init__ migrates both).
+    MINOR_VERSION = 3
 
     def __init__(self) -> None:
         """Nothing uploaded yet."""
         # Kept between attempts, so that fixing a typo in the URL or the account does
         # not mean uploading the certificate again.
         self._credentials: ClientCredentials | None = None
+        # An uploaded file the password typed did not open: kept (Home Assistant deletes
+        # the upload once read) for the next attempt, with another password.
+        self._locked_upload: bytes | None = None
 
     @staticmethod
     @callback
@@ -276,17 +315,30 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         return SipThorOptionsFlow()
 
     async def _async_credentials(self, user_input: dict[str, Any]) -> ClientCredentials:
-        """The uploaded credential, or the one kept from an earlier attempt."""
+        """The uploaded credential, or the one kept from an earlier attempt.
+
+        A file the password did not open waits for the next password: the form's help
+        promises that after an error the file need not be uploaded again.
+        """
         file_id = user_input.get(CONF_CERTIFICATE_UPLOAD)
-        if not file_id:
-            if self._credentials is None:
-                raise _FormError(CONF_CERTIFICATE_UPLOAD, "certificate_required")
+        if file_id:
+            # A file that cannot be used is not replaced by the one kept from before.
+            self._credentials = self._locked_upload = None
+            data = await self.hass.async_add_executor_job(_read_upload, self.hass, file_id)
+        elif self._locked_upload is not None:
+            data = self._locked_upload
+        elif self._credentials is not None:
             return self._credentials
-        # A file that cannot be used is not replaced by the one kept from before.
-        self._credentials = None
-        self._credentials = await self.hass.async_add_executor_job(
-            _read_upload, self.hass, file_id, user_input.get(CONF_PASSWORD)
-        )
+        else:
+            raise _FormError(CONF_CERTIFICATE_UPLOAD, "certificate_required")
+        try:
+            self._credentials = await self.hass.async_add_executor_job(
+                _open_upload, data, user_input.get(CONF_PASSWORD)
+            )
+        except _FormError as err:
+            self._locked_upload = data if err.key == CredentialsProblem.WRONG_PASSWORD else None
+            raise
+        self._locked_upload = None
         return self._credentials
 
     async def _async_check(self, connection: _Connection) -> Identity:
@@ -302,6 +354,9 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         except SipThorCredentialsError as err:
             # OpenSSL refused what cryptography accepted (load_cert_chain).
             raise _FormError(CONF_CERTIFICATE_UPLOAD, err.problem.value) from err
+        except SipThorCertificateRequiredError as err:
+            # The page behind client certificates: no password opens it.
+            raise _FormError("base", "certificate_page") from err
         except SipThorAuthenticationError as err:
             if connection.password is not None:
                 # A wrong password and an unknown user look alike: HTTP 401
@@ -346,7 +401,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         advanced: dict[str, Any] = {}
         if user_input is not None:
             url, verify_ssl = _advanced_input(user_input)
-            account = user_input[CONF_ACCOUNT].strip()
+            account = _tidy_account(user_input[CONF_ACCOUNT])
             suggested[CONF_ACCOUNT] = account
             advanced = {CONF_URL: _without_user_info(url), CONF_VERIFY_SSL: verify_ssl}
             try:
@@ -360,6 +415,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 identity = await self._async_check(connection)
             except _FormError as err:
                 errors[err.field] = err.key
+                suggested |= _suggested_password(user_input[CONF_PASSWORD], err.key)
             else:
                 await self.async_set_unique_id(identity.sip_address)
                 self._abort_if_unique_id_configured()
@@ -371,7 +427,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_VERIFY_SSL: connection.verify_ssl,
                         CONF_PASSWORD: connection.password,
                     },
-                    options={CONF_CURRENCY: DEFAULT_CURRENCY},
+                    options=self._default_options(),
                 )
         schema = vol.Schema(
             {
@@ -394,17 +450,13 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the settings page, the account and its certificate."""
         errors: dict[str, str] = {}
-        suggested: dict[str, Any] = {
-            CONF_URL: DEFAULT_URL,
-            CONF_VERIFY_SSL: True,
-            CONF_CURRENCY: DEFAULT_CURRENCY,
-        }
+        suggested: dict[str, Any] = {CONF_URL: DEFAULT_URL, CONF_VERIFY_SSL: True}
         if user_input is not None:
             suggested |= {k: v for k, v in user_input.items() if k not in _NOT_SUGGESTED}
             suggested[CONF_URL] = _without_user_info(user_input[CONF_URL])
             try:
                 credentials = await self._async_credentials(user_input)
-                account = (user_input.get(CONF_ACCOUNT) or "").strip()
+                account = _tidy_account(user_input.get(CONF_ACCOUNT) or "")
                 account = account or credentials.info.account or ""
                 suggested[CONF_ACCOUNT] = account
                 _check_account(account)
@@ -429,7 +481,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_VERIFY_SSL: connection.verify_ssl,
                         CONF_CERTIFICATE_FILE: file_name,
                     },
-                    options={CONF_CURRENCY: user_input[CONF_CURRENCY]},
+                    options=self._default_options(),
                 )
 
         schema = vol.Schema(
@@ -439,7 +491,6 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Optional(CONF_CERTIFICATE_UPLOAD): _CERTIFICATE_SELECTOR,
                 vol.Optional(CONF_PASSWORD): _PASSWORD_SELECTOR,
                 vol.Required(CONF_VERIFY_SSL): BooleanSelector(),
-                vol.Required(CONF_CURRENCY): _CURRENCY_SELECTOR,
             }
         )
         return self.async_show_form(
@@ -461,6 +512,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the account's SIP password again."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
+        suggested: dict[str, Any] = {}
         if user_input is not None:
             try:
                 return await self._async_update_entry(
@@ -470,9 +522,11 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
             except _FormError as err:
                 errors[err.field] = err.key
+                suggested = _suggested_password(user_input[CONF_PASSWORD], err.key)
+        schema = vol.Schema({vol.Required(CONF_PASSWORD): _PASSWORD_SELECTOR})
         return self.async_show_form(
             step_id="reauth_password",
-            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): _PASSWORD_SELECTOR}),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
             description_placeholders={"account": entry.title},
         )
@@ -525,6 +579,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_URL: entry.data[CONF_URL] if has_password else DIGEST_URL,
             CONF_VERIFY_SSL: entry.data[CONF_VERIFY_SSL],
         }
+        suggested: dict[str, Any] = {}
         if user_input is not None:
             url, verify_ssl = _advanced_input(user_input)
             advanced = {CONF_URL: _without_user_info(url), CONF_VERIFY_SSL: verify_ssl}
@@ -537,6 +592,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
             except _FormError as err:
                 errors[err.field] = err.key
+                suggested = _suggested_password(user_input.get(CONF_PASSWORD), err.key)
         schema = vol.Schema(
             {
                 vol.Optional(CONF_PASSWORD): _PASSWORD_SELECTOR,
@@ -545,7 +601,9 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         return self.async_show_form(
             step_id="reconfigure_password",
-            data_schema=self.add_suggested_values_to_schema(schema, {SECTION_ADVANCED: advanced}),
+            data_schema=self.add_suggested_values_to_schema(
+                schema, suggested | {SECTION_ADVANCED: advanced}
+            ),
             errors=errors,
             description_placeholders={"account": entry.title, **self._placeholders()},
         )
@@ -656,6 +714,14 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 remove_certificate, certificate_path(self.hass, old_file)
             )
         return result
+
+    def _default_options(self) -> dict[str, Any]:
+        """A new entry's options: the balance in Home Assistant's own currency.
+
+        The API states no currency. Neither way of adding an account asks for it: the
+        household's currency is the likely one, and the options change it.
+        """
+        return {CONF_CURRENCY: self.hass.config.currency}
 
     @staticmethod
     def _placeholders() -> dict[str, str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-import hashlib
-from typing import Any
+from typing import Any, Final, cast
 
+from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
@@ -17,33 +17,36 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .api import Registration
 from .const import DOMAIN
 from .coordinator import SipThorConfigEntry, SipThorCoordinator
+from .phones import phone_model, registration_id
 
 REGISTRATION_PREFIX = "registration"
+# Home Assistant 2026.8 names the device another is reached through by its registry id
+# (via_device_id); before, by its identifier (via_device), which 2027.8 no longer takes.
+_VIA_DEVICE_ID: Final = "via_device_id" in DeviceInfo.__annotations__
 # Entities added per turn of the event loop: adding one costs Home Assistant about 0.2 ms
 # of CPU time on a small machine, and the loop should not be held for more than a few.
 ENTITIES_PER_TURN = 10
 
 
+def account_identifier(entry: SipThorConfigEntry) -> tuple[str, str]:
+    """The device-registry identifier of the account's service device."""
+    return (DOMAIN, str(entry.unique_id))
+
+
 def account_device_info(entry: SipThorConfigEntry) -> DeviceInfo:
-    """The service device that stands for the SIP account."""
+    """The service device that stands for the SIP account.
+
+    Its "Visit" link opens the settings page the account signs in to: the Digest page
+    asks the browser for the SIP address and password.
+    """
     return DeviceInfo(
-        identifiers={(DOMAIN, str(entry.unique_id))},
+        identifiers={account_identifier(entry)},
         name=entry.title,
         manufacturer="AG Projects",
         model="SIP Thor account",
         entry_type=DeviceEntryType.SERVICE,
+        configuration_url=entry.data[CONF_URL],
     )
-
-
-def registration_id(registration: Registration) -> str:
-    """A stable id for a phone: its user agent and private address, not its port.
-
-    Ports change with every NAT rebinding or client restart; the pair of user agent
-    and address names the same desk phone or softphone from one registration to
-    the next.
-    """
-    key = f"{registration.user_agent}|{registration.host}".encode()
-    return hashlib.sha256(key).hexdigest()[:12]
 
 
 def registration_identifier(entry: SipThorConfigEntry, device_id: str) -> tuple[str, str]:
@@ -52,14 +55,22 @@ def registration_identifier(entry: SipThorConfigEntry, device_id: str) -> tuple[
 
 
 def registration_device_info(
-    entry: SipThorConfigEntry, device_id: str, registration: Registration
+    hass: HomeAssistant, entry: SipThorConfigEntry, device_id: str, registration: Registration
 ) -> DeviceInfo:
-    """A registered phone, as a device of its own."""
-    return DeviceInfo(
-        identifiers={registration_identifier(entry, device_id)},
-        name=f"{registration.user_agent or 'SIP device'} ({registration.host})",
-        model=registration.user_agent or None,
-    )
+    """A registered phone, as a device of its own, reached through the account."""
+    phone = phone_model(registration.user_agent)
+    info: dict[str, Any] = {
+        "identifiers": {registration_identifier(entry, device_id)},
+        "name": phone.name,
+        "manufacturer": phone.manufacturer,
+        "model": phone.model,
+        "sw_version": phone.firmware,
+    }
+    if _VIA_DEVICE_ID:
+        info["via_device_id"] = async_add_account_device(hass, entry).id
+    else:
+        info["via_device"] = account_identifier(entry)
+    return cast("DeviceInfo", info)
 
 
 def registration_id_of_device(entry: SipThorConfigEntry, device: dr.DeviceEntry) -> str | None:
@@ -108,6 +119,7 @@ def async_add_registration_entities(
     """
     coordinator = entry.runtime_data.registrations
     added: set[str] = set()
+    registry = dr.async_get(hass)
 
     @callback
     def add_new(device_ids: set[str]) -> None:
@@ -117,10 +129,18 @@ def async_add_registration_entities(
 
     @callback
     def on_update() -> None:
-        if coordinator.usable:
-            add_new({registration_id(reg) for reg in coordinator.data})
+        if not coordinator.usable:
+            return
+        registrations = {registration_id(reg): reg for reg in reversed(coordinator.data)}
+        add_new(set(registrations))
+        # A phone known before may come back with new firmware: its device shows it.
+        for device_id, registration in registrations.items():
+            if device_id in added:
+                registry.async_get_or_create(
+                    config_entry_id=entry.entry_id,
+                    **registration_device_info(hass, entry, device_id, registration),
+                )
 
-    registry = dr.async_get(hass)
     add_new(
         {
             device_id
@@ -130,6 +150,18 @@ def async_add_registration_entities(
     )
     on_update()
     entry.async_on_unload(coordinator.async_add_listener(on_update))
+
+
+@callback
+def async_add_account_device(hass: HomeAssistant, entry: SipThorConfigEntry) -> dr.DeviceEntry:
+    """The account's device, created before its phones name it as the way to reach them.
+
+    Looked up the way every Home Assistant line offers: ``async_get_device`` by
+    identifier is deprecated since 2026.8, its successor missing before.
+    """
+    return dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **account_device_info(entry)
+    )
 
 
 class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
@@ -167,7 +199,7 @@ class RegistrationEntity(SipThorEntity[SipThorCoordinator[list[Registration]]]):
         self._attr_unique_id = f"{entry.unique_id}_{device_id}_{description.key}"
         registration = self.registration
         self._attr_device_info = (
-            registration_device_info(entry, device_id, registration)
+            registration_device_info(coordinator.hass, entry, device_id, registration)
             if registration
             # A phone known from an earlier registration: link to its device as is.
             else DeviceInfo(identifiers={registration_identifier(entry, device_id)})

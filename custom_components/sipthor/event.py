@@ -58,6 +58,18 @@ class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
             return None
         return await super().async_get_last_event_data()
 
+    @property
+    def available(self) -> bool:
+        """Always: the state is the time of the last call announced, not of a read.
+
+        The logbook words every change of an event entity's state as "detected an
+        event", unavailable included: an entity that went unavailable until the call
+        list arrived after setup, or while the list could not be read, wrote rows for
+        calls nobody made. While the list cannot be read, no call is announced; the
+        call sensors show that it cannot.
+        """
+        return True
+
     async def async_added_to_hass(self) -> None:
         """Look at the call list already fetched."""
         await super().async_added_to_hass()

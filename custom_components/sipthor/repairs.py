@@ -4,9 +4,10 @@
 - ``certificate_refused``: the settings page refuses a certificate that has not expired
   (revoked, or replaced by a new one downloaded elsewhere).
 
-Their fix flow starts reauthentication, which asks for the new certificate. One more,
-``forwarding_sensors_replaced``, only informs: select.py raises it while automations or
-scripts use the forwarding sensors that the selects replaced.
+Their fix flow starts reauthentication, which asks for the new certificate. Two more only
+inform, while automations or scripts use entities that a release removed:
+``forwarding_sensors_replaced`` (the forwarding sensors, replaced by selects) and
+``dnd_sensor_removed`` (the do-not-disturb binary sensor, which said what the switch says).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from homeassistant import data_entry_flow
+from homeassistant.components.automation import automations_with_entity
 from homeassistant.components.repairs import RepairsFlow
+from homeassistant.components.script import scripts_with_entity
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
@@ -32,8 +36,11 @@ _CHECK_INTERVAL: Final = timedelta(hours=12)
 ISSUE_EXPIRING: Final = "certificate_expiring"
 ISSUE_REFUSED: Final = "certificate_refused"
 ISSUE_SENSORS_REPLACED: Final = "forwarding_sensors_replaced"
+ISSUE_DND_SENSOR_REMOVED: Final = "dnd_sensor_removed"
 # Where an issue keeps the entry its fix flow reauthenticates.
 _ENTRY_ID: Final = "entry_id"
+# Where an issue about removed entities keeps their IDs (comma-separated).
+_REMOVED: Final = "removed"
 
 
 def issue_id(kind: str, entry_id: str) -> str:
@@ -108,8 +115,71 @@ def async_certificate_refused(hass: HomeAssistant, entry: SipThorConfigEntry) ->
 @callback
 def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Remove the issues of a deleted entry."""
-    for kind in (ISSUE_EXPIRING, ISSUE_REFUSED, ISSUE_SENSORS_REPLACED):
+    for kind in (ISSUE_EXPIRING, ISSUE_REFUSED, ISSUE_SENSORS_REPLACED, ISSUE_DND_SENSOR_REMOVED):
         ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
+
+
+@callback
+def async_remove_entities(
+    hass: HomeAssistant,
+    entry: SipThorConfigEntry,
+    kind: str,
+    entities: list[tuple[str, str]],
+) -> None:
+    """Remove entities a release no longer provides; name whatever still uses them.
+
+    ``entities`` are (platform, unique ID) pairs; those in the registry are removed. An
+    automation or script on a removed entity would fail silently, so the issue ``kind``
+    names them. The entities are removed once, so the issue is persistent and keeps
+    their IDs; each start checks again and drops the issue when nothing uses them any
+    more. Automations are loaded only once Home Assistant has started.
+    """
+    registry = er.async_get(hass)
+    removed: list[str] = []
+    for platform, unique_id in entities:
+        if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
+            registry.async_remove(entity_id)
+            removed.append(entity_id)
+    this_issue = issue_id(kind, entry.entry_id)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, this_issue)
+    if issue is not None and issue.data and isinstance(known := issue.data.get(_REMOVED), str):
+        removed = [*removed, *known.split(",")]
+    removed = sorted(set(removed))
+    if not removed:
+        return
+
+    @callback
+    def check(hass: HomeAssistant) -> None:
+        users = sorted(
+            {
+                user
+                for entity_id in removed
+                for user in (
+                    *automations_with_entity(hass, entity_id),
+                    *scripts_with_entity(hass, entity_id),
+                )
+            }
+        )
+        if not users:
+            ir.async_delete_issue(hass, DOMAIN, this_issue)
+            return
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            this_issue,
+            is_fixable=False,
+            is_persistent=True,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=kind,
+            translation_placeholders={
+                "account": entry.title,
+                "entities": ", ".join(removed),
+                "users": ", ".join(users),
+            },
+            data={_REMOVED: ",".join(removed)},
+        )
+
+    entry.async_on_unload(async_at_started(hass, check))
 
 
 class ReauthenticateRepairFlow(RepairsFlow):

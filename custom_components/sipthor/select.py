@@ -15,14 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from homeassistant.components.automation import automations_with_entity
-from homeassistant.components.script import scripts_with_entity
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.start import async_at_started
 
 from .api import (
     MOBILE_NUMBER,
@@ -32,7 +28,6 @@ from .api import (
     Identity,
     Voicemail,
 )
-from .const import DOMAIN
 from .coordinator import (
     CallForwardingCoordinator,
     SipThorConfigEntry,
@@ -40,7 +35,7 @@ from .coordinator import (
     SipThorRuntimeData,
 )
 from .entity import SipThorEntity
-from .repairs import ISSUE_SENSORS_REPLACED, issue_id
+from .repairs import ISSUE_SENSORS_REPLACED, async_remove_entities
 from .validation import forwarding_target
 
 # Each select writes to the server: one request at a time.
@@ -50,8 +45,6 @@ OPTION_OFF: Final = "off"
 OPTION_VOICE_MAILBOX: Final = "voice_mailbox"
 OPTION_MOBILE_NUMBER: Final = "mobile_number"
 FIXED_OPTIONS: Final = (OPTION_OFF, OPTION_VOICE_MAILBOX, OPTION_MOBILE_NUMBER)
-# Where the issue keeps the entity IDs of the removed sensors (comma-separated).
-_REMOVED: Final = "removed"
 # What each fixed option writes ("" turns the condition off).
 _OPTION_TARGETS: Final = {
     OPTION_OFF: "",
@@ -102,69 +95,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add one select per forwarding condition; remove the sensors they replace."""
-    registry = er.async_get(hass)
-    removed: list[str] = []
-    for description in SELECTS:
-        unique_id = f"{entry.unique_id}_{description.key}"
-        # Up to 0.1.0 each condition was a read-only sensor with the same unique ID.
-        if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
-            registry.async_remove(entity_id)
-            removed.append(entity_id)
-    _async_report_users_of_removed_sensors(hass, entry, removed)
+    # Up to 0.1.0 each condition was a read-only sensor with the same unique ID.
+    async_remove_entities(
+        hass,
+        entry,
+        ISSUE_SENSORS_REPLACED,
+        [(Platform.SENSOR, f"{entry.unique_id}_{description.key}") for description in SELECTS],
+    )
     runtime = entry.runtime_data
     async_add_entities(ForwardingSelect(runtime, description) for description in SELECTS)
-
-
-@callback
-def _async_report_users_of_removed_sensors(
-    hass: HomeAssistant, entry: SipThorConfigEntry, removed: list[str]
-) -> None:
-    """Name the automations and scripts that still use the removed sensors.
-
-    They would fail silently. The sensors are removed once, so the issue is persistent
-    and keeps their IDs; each start checks again and drops the issue when nothing uses
-    them any more. Automations are loaded only once Home Assistant has started.
-    """
-    replaced = issue_id(ISSUE_SENSORS_REPLACED, entry.entry_id)
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, replaced)
-    if issue is not None and issue.data and isinstance(known := issue.data.get(_REMOVED), str):
-        removed = [*removed, *known.split(",")]
-    removed = sorted(set(removed))
-    if not removed:
-        return
-
-    @callback
-    def check(hass: HomeAssistant) -> None:
-        users = sorted(
-            {
-                user
-                for entity_id in removed
-                for user in (
-                    *automations_with_entity(hass, entity_id),
-                    *scripts_with_entity(hass, entity_id),
-                )
-            }
-        )
-        if not users:
-            ir.async_delete_issue(hass, DOMAIN, replaced)
-            return
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            replaced,
-            is_fixable=False,
-            is_persistent=True,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_SENSORS_REPLACED,
-            translation_placeholders={
-                "account": entry.title,
-                "entities": ", ".join(removed),
-                "users": ", ".join(users),
-            },
-            data={_REMOVED: ",".join(removed)},
-        )
-
-    entry.async_on_unload(async_at_started(hass, check))
 
 
 class ForwardingSelect(SipThorEntity[CallForwardingCoordinator], SelectEntity):

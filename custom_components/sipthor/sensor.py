@@ -1,10 +1,10 @@
-"""Sensors: balance, calls, registrations, do-not-disturb time, voicemail."""
+"""Sensors: balance, calls, registrations, the end of do not disturb, voicemail."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -35,6 +35,7 @@ from .api import (
 )
 from .const import DEFAULT_CURRENCY, DOMAIN
 from .coordinator import (
+    AcceptRulesCoordinator,
     AcceptRulesData,
     CallRecord,
     SipThorConfigEntry,
@@ -244,12 +245,15 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         value_fn=_count_today(CallDirection.PLACED),
         attributes_fn=_count_attributes(CallDirection.PLACED),
     ),
+    # The minutes as the server states them: the same figure until the next read, so
+    # "Do not disturb until" (which the frontend counts down) is the one to show.
     SipThorSensorEntityDescription[AcceptRulesData](
         key="dnd_minutes_left",
         translation_key="dnd_minutes_left",
         coordinator_fn=lambda runtime: runtime.accept_rules,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
+        entity_registry_enabled_default=False,
         value_fn=lambda rules: rules.dnd_minutes_left,
     ),
     SipThorSensorEntityDescription[Voicemail | None](
@@ -257,9 +261,8 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         translation_key="voicemail",
         coordinator_fn=lambda runtime: runtime.voicemail,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda voicemail: (
-            (voicemail.account or voicemail.mailbox) if voicemail else "none"
-        ),
+        # Unknown without a mailbox: a state is a value or nothing, never the word "none".
+        value_fn=lambda voicemail: (voicemail.account or voicemail.mailbox) if voicemail else None,
         attributes_fn=lambda voicemail: (
             {
                 "name": voicemail.name,
@@ -317,6 +320,14 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
     ),
 )
 
+DND_UNTIL = SensorEntityDescription(
+    key="dnd_until",
+    translation_key="dnd_until",
+    device_class=SensorDeviceClass.TIMESTAMP,
+)
+# The server states whole minutes left: each read places the end within a minute.
+DND_END_TOLERANCE = timedelta(minutes=1)
+
 CERTIFICATE_EXPIRY = SensorEntityDescription(
     key="certificate_expiry",
     translation_key="certificate_expiry",
@@ -362,6 +373,7 @@ async def async_setup_entry(
         _async_remove_certificate_expiry(hass, entry)
     else:
         entities.append(CertificateExpirySensor(entry, runtime.certificate))
+    entities.append(DndUntilSensor(runtime.accept_rules))
     for description in SENSORS:
         coordinator = description.coordinator_fn(runtime)
         # Only sources fetched during setup can tell whether a sensor exists.
@@ -426,6 +438,49 @@ class SipThorSensor[DataT](SipThorEntity[SipThorCoordinator[DataT]], SensorEntit
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.coordinator.data)
+
+
+class DndUntilSensor(SipThorEntity[AcceptRulesCoordinator], SensorEntity):
+    """When a timed do not disturb ends: a moment, which the frontend counts down to.
+
+    Unknown while do not disturb is off or has no end. The server states the minutes
+    left, so each read places the end only within a minute; an end read again within a
+    minute of the one shown is the same end, and is kept, so that the state does not
+    move by a few seconds at every poll.
+    """
+
+    entity_description = DND_UNTIL
+
+    def __init__(self, coordinator: AcceptRulesCoordinator) -> None:
+        """Follow the accept rules."""
+        super().__init__(coordinator, DND_UNTIL)
+        self._until: datetime | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Place the end stated by the rules read at setup."""
+        await super().async_added_to_hass()
+        self._place_end()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._place_end()
+        super()._handle_coordinator_update()
+
+    @callback
+    def _place_end(self) -> None:
+        data: AcceptRulesData | None = self.coordinator.data
+        minutes = data.dnd_minutes_left if data is not None else None
+        if not minutes:  # off (0) or without an end (None)
+            self._until = None
+            return
+        until = dt_util.utcnow().replace(microsecond=0) + timedelta(minutes=minutes)
+        if self._until is None or abs(until - self._until) >= DND_END_TOLERANCE:
+            self._until = until
+
+    @property
+    def native_value(self) -> datetime | None:
+        """The end of the timed do not disturb."""
+        return self._until
 
 
 def _async_remove_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:

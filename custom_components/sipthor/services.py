@@ -7,13 +7,19 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorError
-from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, POLL_TIMEOUT
+from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorApiError, SipThorError
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, LOGGER, POLL_TIMEOUT
 from .coordinator import SipThorConfigEntry, SipThorCoordinator, translated_error
 from .validation import alias_username, dnd_minutes, forwarding_target, voucher_id, voucher_number
 
@@ -90,13 +96,36 @@ async def _async_known[T](
         raise translated_error(coordinator.hass, entry, err) from err
 
 
-async def _set_call_forwarding(call: ServiceCall) -> None:
+async def _async_write_input(write: Awaitable[None], translation_key: str) -> None:
+    """Send what the user typed; the server refusing it is a fault of the input.
+
+    The server refuses a used or unknown voucher, or an alias that exists, with a
+    message of its own. That is the user's to fix, not a failure of the integration: a
+    ``ServiceValidationError``, which Home Assistant logs as one line, where any other
+    ``HomeAssistantError`` is logged as an unexpected exception with its traceback.
+    """
+    try:
+        await write
+    except HomeAssistantError as err:
+        refusal = err.__cause__
+        if isinstance(refusal, SipThorApiError):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=translation_key,
+                translation_placeholders={"message": refusal.message},
+            ) from refusal
+        raise
+
+
+async def _set_call_forwarding(call: ServiceCall) -> ServiceResponse:
+    """Set the conditions given; answer the targets as sent (tidied, see validation)."""
     entry = _entry(call)
     runtime = entry.runtime_data
+    sent: dict[str, str] = {
+        name: call.data[name] for name in FORWARDING_FIELDS if name in call.data
+    }
     targets: dict[ForwardingCondition, str | None] = {
-        condition: call.data[name]
-        for name, condition in FORWARDING_FIELDS.items()
-        if name in call.data
+        FORWARDING_FIELDS[name]: target for name, target in sent.items()
     }
     if not targets:
         raise ServiceValidationError(
@@ -116,7 +145,9 @@ async def _set_call_forwarding(call: ServiceCall) -> None:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="no_mobile_number"
             )
+    LOGGER.debug("%s: setting call forwarding %s", entry.title, sent)
     await runtime.call_forwarding.async_set_targets(targets)
+    return dict(sent)
 
 
 async def _enable_dnd(call: ServiceCall) -> None:
@@ -125,10 +156,22 @@ async def _enable_dnd(call: ServiceCall) -> None:
     await entry.runtime_data.accept_rules.async_set_dnd(on=True, duration=duration)
 
 
-async def _add_alias(call: ServiceCall) -> None:
+async def _add_alias(call: ServiceCall) -> ServiceResponse:
+    """Add the alias; answer the user name sent and the alias it makes."""
     entry = _entry(call)
-    username: str = call.data[ATTR_USERNAME]
-    await entry.runtime_data.aliases.async_add_alias(username)
+    username, _, domain = str(call.data[ATTR_USERNAME]).partition("@")
+    own_domain = entry.runtime_data.client.account.partition("@")[2]
+    if domain and domain.rstrip(".").casefold() != own_domain.casefold():
+        # The server adds the account's domain to whatever it is sent.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="alias_other_domain",
+            translation_placeholders={"domain": own_domain},
+        )
+    LOGGER.debug("%s: adding the alias %s", entry.title, username)
+    await _async_write_input(entry.runtime_data.aliases.async_add_alias(username), "alias_refused")
+    # The page lower-cases the user name (docs/settings-api.md §5.16).
+    return {ATTR_USERNAME: username, "alias": f"{username.lower()}@{own_domain}"}
 
 
 async def _add_balance(call: ServiceCall) -> None:
@@ -138,16 +181,30 @@ async def _add_balance(call: ServiceCall) -> None:
     number: str = call.data[ATTR_VOUCHER_NUMBER]
     # The server states no new balance (docs/settings-api.md §5.18): the write reads
     # the balance back, then the history shows the top-up (when its sensor is enabled).
-    await runtime.prepaid.async_write(lambda: runtime.client.add_balance(card_id, number))
+    await _async_write_input(
+        runtime.prepaid.async_write(lambda: runtime.client.add_balance(card_id, number)),
+        "voucher_refused",
+    )
     await runtime.balance_history.async_read_back()
 
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions (once, for every account)."""
+    # The two that tidy what they are given answer with what they sent, when asked.
     hass.services.async_register(
-        DOMAIN, SERVICE_SET_CALL_FORWARDING, _set_call_forwarding, SET_CALL_FORWARDING_SCHEMA
+        DOMAIN,
+        SERVICE_SET_CALL_FORWARDING,
+        _set_call_forwarding,
+        SET_CALL_FORWARDING_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(DOMAIN, SERVICE_ENABLE_DND, _enable_dnd, ENABLE_DND_SCHEMA)
-    hass.services.async_register(DOMAIN, SERVICE_ADD_ALIAS, _add_alias, ADD_ALIAS_SCHEMA)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ADD_ALIAS,
+        _add_alias,
+        ADD_ALIAS_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
     hass.services.async_register(DOMAIN, SERVICE_ADD_BALANCE, _add_balance, ADD_BALANCE_SCHEMA)

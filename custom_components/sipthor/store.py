@@ -8,12 +8,13 @@ announced by the call event entity.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final, TypedDict
+from typing import Any, Final, TypedDict
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN, STORAGE_VERSION
+from .const import DOMAIN, LOGGER, STORAGE_VERSION
 
 _SAVE_DELAY = 5
 # The call list holds at most 2 x 50 calls; remembering more keys than that keeps a
@@ -25,8 +26,6 @@ class _Stored(TypedDict, total=False):
     dnd_without_end: bool
     # Oldest first.
     seen_calls: list[str]
-    # Written by versions that decided by start time; read no more.
-    newest_call: str | None
 
 
 class SipThorStore:
@@ -39,8 +38,54 @@ class SipThorStore:
         self._dirty = False
 
     async def async_load(self) -> None:
-        """Read the file, if there is one."""
-        self._data = await self._store.async_load() or {}
+        """Read the file, if there is one; a damaged one counts as none.
+
+        What is kept here only spares the user a repeated call event or a do not
+        disturb that reads off: losing it must never keep the account from loading.
+        Home Assistant's ``Store`` raises for a file of a newer version than this
+        release writes (``NotImplementedError``) and for one without its ``version`` or
+        ``data`` member (``KeyError``), and cannot read a file it may not open
+        (``HomeAssistantError``); a member of the wrong type is dropped here.
+        """
+        try:
+            loaded: Any = await self._store.async_load()
+        except (HomeAssistantError, NotImplementedError, KeyError, TypeError, ValueError) as err:
+            self._warn_damaged(f"{type(err).__name__}: {err}")
+            loaded = None
+        self._data = self._valid(loaded)
+
+    def _valid(self, loaded: Any) -> _Stored:
+        """The members of ``loaded`` that have their type; one warning for the rest."""
+        if loaded is None:
+            return {}
+        if not isinstance(loaded, dict):
+            self._warn_damaged(f"its data is a {type(loaded).__name__}, not an object")
+            return {}
+        data: _Stored = {}
+        dropped: list[str] = []
+        if "dnd_without_end" in loaded:
+            if isinstance(value := loaded["dnd_without_end"], bool):
+                data["dnd_without_end"] = value
+            else:
+                dropped.append("dnd_without_end")
+        if "seen_calls" in loaded:
+            seen = loaded["seen_calls"]
+            if isinstance(seen, list) and all(isinstance(key, str) for key in seen):
+                data["seen_calls"] = seen[-MAX_SEEN_CALLS:]
+            else:
+                dropped.append("seen_calls")
+        if dropped:
+            self._warn_damaged(f"{', '.join(dropped)} of the wrong type")
+        return data
+
+    def _warn_damaged(self, reason: str) -> None:
+        LOGGER.warning(
+            "%s is damaged or from a newer release (%s); starting from defaults: calls "
+            "already listed are not announced, and do not disturb without an end may "
+            "read off until it is turned on here again",
+            self._store.path,
+            reason,
+        )
 
     @property
     def dnd_without_end(self) -> bool:

@@ -2,8 +2,17 @@
 
 The settings page checks almost nothing (docs/settings-api.md §5.16, §5.17): whatever
 passes here is stored as sent, or mangled. Each check raises a translated
-``ServiceValidationError`` naming the field, from inside the action's schema, so the user
-sees why (Home Assistant answers a ``vol.Invalid`` with an untranslated message).
+``ServiceValidationError`` from inside the action's schema, so the user sees why (Home
+Assistant answers a ``vol.Invalid`` with an untranslated message).
+
+What can be tidied is tidied rather than refused: the spaces, dots, dashes and
+parentheses people put between the digits of a phone number, a ``sip:`` before an
+alias. What cannot be tidied is refused.
+
+A refusal of a forwarding target names the field, in the user's language. The frontend
+translates an error from its key and placeholders, and a placeholder is shown as given:
+a field name put in one would show in one language to everyone. So each field has its
+own message (``<problem>_<field>``), naming the field as the action's form does.
 """
 
 from __future__ import annotations
@@ -32,8 +41,19 @@ _USER: Final = rf"(?:[{_USER_CHARS}]|%[0-9A-Fa-f]{{2}})+"
 _LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 _HOST: Final = rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])"
 _PORT: Final = r"(?::[0-9]{1,5})?"
+_DOMAIN: Final = re.compile(_HOST)
 _PARAMETERS: Final = r"(?:;[A-Za-z0-9\-_.!~*'()%]+(?:=[A-Za-z0-9\-_.!~*'()%\[\]:]+)?)*"
 _PHONE_NUMBER: Final = r"\+?[0-9]{2,32}"
+# A phone number as people type it: digits grouped by RFC 3966's visual separators
+# (- . ( )), by spaces (also the no-break and thin ones a copied number brings) or by a
+# slash, with the + of the international form only in front.
+_VISUAL_SEPARATORS: Final = "-.()/ \u00a0\u2009\u202f\u2010\u2011\u2012\u2013"
+_TYPED_NUMBER: Final = re.compile(rf"\+?[0-9(][0-9{re.escape(_VISUAL_SEPARATORS)}]*[0-9]")
+# "+31 (0)20 …": the 0 in parentheses is dialled only from within the country.
+_NATIONAL_TRUNK_PREFIX: Final = re.compile(r"\(\s*0\s*\)")
+# Dots between four short groups make an IPv4 address, not a number: left as typed (and
+# refused), never dialled as 12 digits.
+_IPV4: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 # A number (the server adds the account's domain), user@domain, or either as a sip: URI.
 _TARGET: Final = re.compile(
     rf"(?:sip:)?(?:{_PHONE_NUMBER}|{_USER}@{_HOST}{_PORT}{_PARAMETERS})", re.IGNORECASE
@@ -53,8 +73,28 @@ def _preview(value: str) -> str:
     return text if len(text) <= _PREVIEW_LENGTH else f"{text[:_PREVIEW_LENGTH]}…"
 
 
+def tidy_phone_number(text: str) -> str:
+    """``text`` without the separators between a phone number's digits; else as it is.
+
+    "+31 20 555 1234", "06-1234 5678", "(020) 555 1234" and "+31 (0)20 555 1234" are
+    numbers as people write them; the server stores what it is sent, and dials digits.
+    """
+    if not _TYPED_NUMBER.fullmatch(text) or _IPV4.fullmatch(text):
+        return text
+    if text.startswith("+"):
+        text = _NATIONAL_TRUNK_PREFIX.sub("", text)
+    return "".join(char for char in text if char == "+" or char in "0123456789")
+
+
 def forwarding_target(field: str) -> Any:
-    """A validator of the forwarding target in ``field``: "" (or None) turns it off."""
+    """A validator of the forwarding target in ``field``: "" (or None) turns it off.
+
+    ``field`` is the action's field (``always``, ``no_answer``, …): each refusal names it
+    with a message of its own, see the module's docstring.
+    """
+
+    def refuse(problem: str, **placeholders: str) -> ServiceValidationError:
+        return _refuse(f"{problem}_{field}", **placeholders)
 
     def validate(value: Any) -> str:
         if value is None:
@@ -62,13 +102,15 @@ def forwarding_target(field: str) -> Any:
         if not isinstance(value, str):
             # YAML reads +31612345678 and 0612345678 as numbers, dropping the + or the 0:
             # forwarding to what is left would ring someone else.
-            raise _refuse("forwarding_target_not_text", field=field)
+            raise refuse("forwarding_target_not_text")
         target = value.strip()
         if len(target) > MAX_TARGET_LENGTH:
-            raise _refuse("forwarding_target_too_long", field=field, maximum=str(MAX_TARGET_LENGTH))
-        # Line breaks, NUL and other control characters would reach NGNPro as they are.
+            raise refuse("forwarding_target_too_long", maximum=str(MAX_TARGET_LENGTH))
+        target = tidy_phone_number(target)
+        # Line breaks, NUL and other control characters would reach NGNPro as they are;
+        # a space anywhere but between a number's digits is a mistake.
         if any(char.isspace() or not char.isprintable() for char in target):
-            raise _refuse("forwarding_target_characters", field=field)
+            raise refuse("forwarding_target_characters")
         if not target or target in KEYWORDS:
             return target
         if target.startswith("<") or target.endswith(">"):
@@ -83,9 +125,9 @@ def forwarding_target(field: str) -> Any:
         if target[:5].lower() == "sips:":
             # The page prefixes "sip:" to anything not starting with it: a sips: target
             # would be stored as sip:sips:… and never ring (docs/settings-api.md §5.17).
-            raise _refuse("forwarding_target_sips", field=field)
+            raise refuse("forwarding_target_sips")
         if not _TARGET.fullmatch(target):
-            raise _refuse("invalid_forwarding_target", field=field, target=_preview(target))
+            raise refuse("invalid_forwarding_target", target=_preview(target))
         if target[:4].lower() == "sip:":
             # The page looks for a lower-case "sip:": SIP:bob@… would become sip:SIP:bob@….
             return f"sip:{target[4:]}"
@@ -95,17 +137,29 @@ def forwarding_target(field: str) -> Any:
 
 
 def alias_username(value: Any) -> str:
-    """The user part of a new alias: what a SIP user name may hold, at most 64."""
+    """A new alias: its user part, what a SIP user name may hold, at most 64.
+
+    Given as ``name@domain`` (or ``sip:name@domain``), the domain is kept for the action
+    to compare with the account's, the only one an alias can have; the rest of the
+    address is checked here.
+    """
     if not isinstance(value, str):
         raise _refuse("invalid_alias", username=_preview(str(value)))
     # The page trims and lower-cases it (docs/settings-api.md §5.16); trim here so the
     # length and characters checked are those sent.
-    username = value.strip()
+    alias = value.strip()
+    if alias[:4].lower() == "sip:":
+        alias = alias[4:]
+    username, at, domain = alias.partition("@")
     if len(username) > MAX_ALIAS_LENGTH:
         raise _refuse("alias_too_long", maximum=str(MAX_ALIAS_LENGTH))
-    if not _ALIAS.fullmatch(username) or username.strip(".") == "":
-        raise _refuse("invalid_alias", username=_preview(username))
-    return username
+    if (
+        not _ALIAS.fullmatch(username)
+        or username.strip(".") == ""
+        or (at and not _DOMAIN.fullmatch(domain))
+    ):
+        raise _refuse("invalid_alias", username=_preview(value.strip()))
+    return f"{username}@{domain}" if at else username
 
 
 def dnd_minutes(value: Any) -> int:

@@ -27,6 +27,7 @@ from custom_components.sipthor.api import (
     DIGEST_URL,
     ForwardingCondition,
     SipThorAuthenticationError,
+    SipThorCertificateRequiredError,
     SipThorClient,
     SipThorError,
 )
@@ -502,6 +503,39 @@ async def test_malformed_header_answered_with_text(
     response = await raw_digest(simulator, {"action": "get_identity"}, authorization)
 
     assert (response.status, response.text) == (200, DIGEST_UNREADABLE)
+
+
+@pytest.mark.parametrize(
+    ("client_auth", "post_handshake_auth"),
+    [("post-handshake", False), ("post-handshake", True), ("handshake", False)],
+    ids=["403", "alert-after-the-request", "alert-in-the-handshake"],
+)
+async def test_the_certificate_page_is_told_apart_from_a_wrong_password(
+    sim_certs_dir: Any,
+    socket_enabled: None,
+    *,
+    client_auth: Any,
+    post_handshake_auth: bool,
+) -> None:
+    """Signing in with the password on the page behind client certificates.
+
+    The Digest page refuses a password with 401. The certificate page answers a client
+    without a certificate with 403 (no post-handshake authentication offered) or a TLS
+    alert: the URL is wrong, however right the password, and the user is told so.
+    """
+    server = SettingsSimulator(sim_certs_dir, client_auth=client_auth)
+    await server.start()
+    context = server_context(server)
+    context.post_handshake_auth = post_handshake_auth
+    client = SipThorClient(ACCOUNT, context, password=ACCOUNT_PASSWORD, url=server.url)
+    try:
+        with pytest.raises(SipThorCertificateRequiredError, match="client certificate"):
+            await client.get_identity()
+        # Still an authentication error to anything that does not ask further.
+        assert issubclass(SipThorCertificateRequiredError, SipThorAuthenticationError)
+    finally:
+        await client.close()
+        await server.stop()
 
 
 @pytest.mark.parametrize(

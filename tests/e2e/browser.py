@@ -7,9 +7,12 @@ CSS and text locators look inside their shadow roots.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+import contextlib
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
 import shutil
 from typing import Any
 
@@ -77,6 +80,19 @@ async def visit(
 ) -> Page:
     """Open ``url``, wait until every text of ``expect`` is visible, take a screenshot."""
     await page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+    return await capture(page, name=name, out_dir=out_dir, expect=expect, timeout_ms=timeout_ms)
+
+
+async def capture(
+    page: Any,
+    *,
+    name: str,
+    out_dir: Path,
+    expect: tuple[str, ...],
+    timeout_ms: float,
+) -> Page:
+    """Wait until every text of ``expect`` is visible on the page as it is; screenshot it."""
+    url = page.url
     missing = []
     for text in expect:
         try:
@@ -98,21 +114,16 @@ async def visit(
     return Page(name, url, screenshot, text, sum(visible))
 
 
-async def screenshots(
-    base_url: str,
-    owner: Owner,
-    pages: list[tuple[str, str, tuple[str, ...]]],
-    out_dir: Path,
-    *,
-    timeout_ms: float = 30_000,
-) -> list[Page]:
-    """Log in, then visit ``(name, path, expected texts)`` in turn."""
+@contextlib.asynccontextmanager
+async def logged_in_page(
+    base_url: str, owner: Owner, *, timeout_ms: float = 30_000
+) -> AsyncIterator[Any]:
+    """A Chromium page logged in to Home Assistant as ``owner``; closed on the way out."""
     from playwright.async_api import async_playwright  # noqa: PLC0415 - optional
 
     executable = chromium_path()
     if executable is None:
         raise FileNotFoundError(INSTALL_HINT)
-    out_dir.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
@@ -120,19 +131,37 @@ async def screenshots(
         try:
             page = await browser.new_page(viewport=VIEWPORT)
             await log_in(page, base_url, owner, timeout_ms)
-            return [
-                await visit(
-                    page,
-                    url=f"{base_url}/{path}",
-                    name=name,
-                    out_dir=out_dir,
-                    expect=expect,
-                    timeout_ms=timeout_ms,
-                )
-                for name, path, expect in pages
-            ]
+            yield page
         finally:
             await browser.close()
+
+
+async def start_config_flow(page: Any, base_url: str, domain: str, option: str) -> None:
+    """Open *Add integration* for ``domain`` as its "My" link does; pick ``option``."""
+    await page.goto(
+        f"{base_url}/config/integrations/dashboard/add?domain={domain}",
+        wait_until="domcontentloaded",
+    )
+    # "Do you want to set up …?", then the flow's menu.
+    await page.get_by_role("button", name="OK").click()
+    await page.get_by_text(option, exact=True).first.click()
+
+
+# What only a mistake shows a person: Markdown left as it is, and translation keys.
+_UNREADABLE = (
+    ("a Markdown backtick", re.compile(r"`")),
+    ("a translation key", re.compile(r"\b(?:component|config|exceptions)\.[a-z_]+\.[a-z_]+")),
+    ("a raw key", re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)+$", re.MULTILINE)),
+)
+
+
+def unreadable(text: str) -> list[str]:
+    """What in ``text`` (a page's visible text) no person should have to read."""
+    return [
+        f"{what}: {match.group(0)!r}"
+        for what, pattern in _UNREADABLE
+        for match in pattern.finditer(text)
+    ]
 
 
 # The text the page shows, shadow roots included (innerText stops at them).

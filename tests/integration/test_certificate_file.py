@@ -86,7 +86,8 @@ async def test_migration_renames_the_file(
     assert await setup_entry(hass, entry)
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 2)
+    # Migrated all the way: 1.2 renamed the file, 1.3 has no phones to migrate.
+    assert (entry.version, entry.minor_version) == (1, 3)
     new_name = certificate_file_name(ACCOUNT)
     assert entry.data[CONF_CERTIFICATE_FILE] == new_name
     assert _files(hass) == {new_name: _legacy_bytes(alice_pem)}  # no copy, no temporary
@@ -133,7 +134,7 @@ async def test_migration_of_a_shared_file(
 
     names = [certificate_file_name(account) for account in COLLIDING]
     assert [entry.data[CONF_CERTIFICATE_FILE] for entry in entries] == names
-    assert all(entry.minor_version == 2 for entry in entries)
+    assert all(entry.minor_version == 3 for entry in entries)
     assert _files(hass) == dict.fromkeys(sorted(names), _legacy_bytes(alice_pem))
     for name in names:
         assert certificate_path(hass, name).stat().st_mode & 0o777 == 0o600
@@ -204,6 +205,6 @@ async def test_migration_keeps_a_url_that_does_not_parse(
     await setup_entry(hass, entry)
 
     assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert entry.minor_version == 2
+    assert entry.minor_version == 3
     assert entry.data[CONF_URL] == "https://[::1/settings.phtml"
     assert list(_files(hass)) == [certificate_file_name(ACCOUNT)]

@@ -195,7 +195,7 @@ def credential(
 
 def _user_input(simulator: SettingsSimulator, certificate: str | None = None) -> dict[str, Any]:
     """The user form as sent: the simulator's URL, verification on, and maybe an upload."""
-    data: dict[str, Any] = {CONF_URL: simulator.url, CONF_VERIFY_SSL: True, CONF_CURRENCY: "EUR"}
+    data: dict[str, Any] = {CONF_URL: simulator.url, CONF_VERIFY_SSL: True}
     if certificate is not None:
         data[CONF_CERTIFICATE_UPLOAD] = certificate
     return data
@@ -314,17 +314,18 @@ async def test_user_flow_pem(
     hass: HomeAssistant, simulator: SettingsSimulator, upload: Upload, alice_pem: bytes
 ) -> None:
     """The platform's user@domain.crt alone is enough: the account comes from its CN."""
+    hass.config.currency = "CHF"
     result = await start_certificate_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "certificate"
     assert result["errors"] == {}
     assert _suggested(result, CONF_URL) == DEFAULT_URL
     assert _suggested(result, CONF_VERIFY_SSL) is True
-    assert _suggested(result, CONF_CURRENCY) == "EUR"
+    # Neither way of adding an account asks for the currency: Home Assistant's own.
+    assert CONF_CURRENCY not in result["data_schema"].schema
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_CURRENCY: "CHF"},
+        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == ACCOUNT
@@ -476,6 +477,80 @@ async def test_user_flow_credential_errors(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == ACCOUNT
     _assert_stored(hass, credential("pem").content)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("wrong", ["p12_wrong_password", "p12_no_password"])
+async def test_user_flow_keeps_the_file_the_password_did_not_open(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    wrong: str,
+) -> None:
+    """After a wrong password the .p12 is kept: the next password opens it, no upload.
+
+    The form's help promises it ("After an error you need not upload it again"); Home
+    Assistant deletes an upload once it is read.
+    """
+    result = await start_certificate_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator) | await _upload_credential(upload, credential(wrong)),
+    )
+    assert result["errors"] == {CONF_PASSWORD: "wrong_password"}
+    # Again wrong, still kept.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | {CONF_PASSWORD: "another-guess"}
+    )
+    assert result["errors"] == {CONF_PASSWORD: "wrong_password"}
+    assert simulator.counters.requests["get_identity"] == 0
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | {CONF_PASSWORD: ACCOUNT_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    _assert_stored(hass, credential("pem").content)
+    await hass.async_block_till_done()
+
+
+async def test_reauth_keeps_the_file_the_password_did_not_open(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    result = await mock_config_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], await _upload_credential(upload, credential("p12_wrong_password"))
+    )
+    assert result["errors"] == {CONF_PASSWORD: "wrong_password"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: ACCOUNT_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("typed", [f"sip:{ACCOUNT}", f"<sip:{ACCOUNT}>", f" SIP:{ACCOUNT}"])
+async def test_user_flow_takes_the_account_as_a_phone_shows_it(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    alice_pem: bytes,
+    typed: str,
+) -> None:
+    """An account typed with sip: is the account: not "issued to another account"."""
+    result = await start_certificate_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_ACCOUNT: typed},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_ACCOUNT] == ACCOUNT
     await hass.async_block_till_done()
 
 

@@ -118,6 +118,7 @@ async def test_password_flow(
 ) -> None:
     """The SIP address and password are enough; the entry works with every entity."""
     caplog.set_level(logging.DEBUG)
+    hass.config.currency = "CHF"
     result = await _start_password_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "password"
@@ -137,7 +138,8 @@ async def test_password_flow(
         CONF_VERIFY_SSL: True,
         CONF_PASSWORD: ACCOUNT_PASSWORD,
     }
-    assert result["options"] == {CONF_CURRENCY: "EUR"}
+    # Neither way of adding an account asks for the currency: Home Assistant's own.
+    assert result["options"] == {CONF_CURRENCY: "CHF"}
     entry = result["result"]
     assert entry.unique_id == ACCOUNT
     # Signed in on the Digest page, with the realm Blink sends.
@@ -183,8 +185,60 @@ async def test_password_flow_refuses_the_address(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_ACCOUNT: error}
     assert _shown(result["data_schema"], CONF_ACCOUNT) == account.strip()
-    assert _shown(result["data_schema"], CONF_PASSWORD) is None
+    # The address was wrong, not the password: it stays, to be sent with the fixed one.
+    assert _shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
     assert not simulator.counters.log
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        f"sip:{ACCOUNT}",
+        f"SIP:{ACCOUNT}",
+        f" sips:{ACCOUNT} ",
+        f"<sip:{ACCOUNT}>",
+    ],
+)
+async def test_password_flow_takes_the_address_as_a_phone_shows_it(
+    hass: HomeAssistant, simulator: SettingsSimulator, typed: str
+) -> None:
+    """Copied from a phone or Blink, the address comes with sip:; the page wants none.
+
+    Sent as typed, the page refused "sip:alice" as a wrong password.
+    """
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator, account=typed)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_ACCOUNT] == ACCOUNT
+    assert simulator.counters.challenges >= 1
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_password_flow_on_the_certificate_page(
+    hass: HomeAssistant, simulator: SettingsSimulator
+) -> None:
+    """The page behind client certificates is not a wrong password: the form says which.
+
+    Apache answers a client that offers no certificate with 403 (or a TLS alert); the
+    Digest page refuses a password with 401.
+    """
+    result = await _start_password_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator, url=simulator.url)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "certificate_page"}
+    # The password may well be right: it stays, with the URL to correct.
+    assert _shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
+    assert _shown(result["data_schema"], CONF_URL) == simulator.url
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _password_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.mark.parametrize(
@@ -290,6 +344,8 @@ async def test_password_flow_wrong_url(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert "secret" not in str(_shown(result["data_schema"], CONF_URL))
+    # Only the URL was wrong: the password stays in its field.
+    assert _shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
     assert "Traceback" not in caplog.text
     assert not simulator.counters.requests
 
@@ -332,7 +388,6 @@ async def test_one_account_once_password_then_certificate(
         {
             CONF_URL: simulator.url,
             CONF_VERIFY_SSL: True,
-            CONF_CURRENCY: "EUR",
             CONF_CERTIFICATE_UPLOAD: await upload(alice_pem, f"{ACCOUNT}.crt"),
         },
     )
@@ -381,6 +436,15 @@ async def test_reauth_password(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "password_refused"}
     assert result["description_placeholders"]["account"] == ACCOUNT
+    assert _shown(result["data_schema"], CONF_PASSWORD) is None
+
+    simulator.faults.drop_connection = True
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert _shown(result["data_schema"], CONF_PASSWORD) == NEW_PASSWORD
+    simulator.faults.drop_connection = False
 
     result = await hass.config_entries.flow.async_configure(
         flow["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
@@ -460,11 +524,13 @@ async def test_reconfigure_password_errors(
     )
     assert result["errors"] == {ADVANCED: "invalid_url"}
     assert _shown(result["data_schema"], CONF_URL) == "http://x"
+    assert _shown(result["data_schema"], CONF_PASSWORD) == "wrong", "kept: the URL was wrong"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {CONF_PASSWORD: "wrong", ADVANCED: {CONF_URL: simulator.digest_url, CONF_VERIFY_SSL: True}},
     )
     assert result["errors"] == {"base": "password_refused"}
+    assert _shown(result["data_schema"], CONF_PASSWORD) is None, "dropped: it was refused"
     assert password_entry.data[CONF_PASSWORD] == ACCOUNT_PASSWORD
 
     result = await hass.config_entries.flow.async_configure(

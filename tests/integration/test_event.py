@@ -143,3 +143,26 @@ async def test_a_re_added_account_does_not_show_the_old_ones_last_call(
     state = hass.states.get(CALL)
     assert state.state == STATE_UNKNOWN
     assert "remote_party" not in state.attributes
+
+
+async def test_a_reload_comes_back_to_the_same_state(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """Between unload and setup Home Assistant shows every entity as unavailable.
+
+    That is Home Assistant's own (the logbook words it as an event too); the entity
+    itself comes back with the state it had, and changes it no more until a call.
+    """
+    simulator.platform.add_call(ACCOUNT, "received", "sip:dave@example.org")
+    await advance(hass, freezer, timedelta(minutes=11))
+    before = hass.states.get(CALL).state
+    changes = async_capture_events(hass, EVENT_STATE_CHANGED)
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await advance(hass, freezer, timedelta(minutes=11))
+    assert [
+        event.data["new_state"].state for event in changes if event.data["entity_id"] == CALL
+    ] == [STATE_UNAVAILABLE, before]

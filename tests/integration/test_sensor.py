@@ -229,7 +229,9 @@ async def test_account_without_mailbox_or_prepaid(
     account.registrations = []
     await setup_entry(hass, mock_config_entry)
 
-    assert state(hass, "sensor.alice_example_com_voicemail") == "none"
+    # Unknown, which the frontend words in the user's language; never a raw "none".
+    assert state(hass, "sensor.alice_example_com_voicemail") == STATE_UNKNOWN
+    assert hass.states.get("sensor.alice_example_com_voicemail").attributes.get("name") is None
     assert state(hass, "sensor.alice_example_com_balance") == STATE_UNKNOWN
     # Only a prepaid answer that carries the session count gives this sensor.
     assert hass.states.get("sensor.alice_example_com_active_calls") is None
@@ -291,6 +293,8 @@ async def test_disabled_by_default(
         "sensor.alice_example_com_monthly_cost",
         "sensor.alice_example_com_last_balance_change",
         "sensor.alice_example_com_rejected_callers",
+        # The minutes stay the same until the next read: the end is the one to show.
+        "sensor.alice_example_com_do_not_disturb_time_left",
     ):
         entry = entity_registry.async_get(entity_id)
         assert entry is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -73,11 +74,15 @@ async def test_forwarding_target_refused(
     refusal = await _refused(
         hass, init_integration, simulator, "set_call_forwarding", {"busy": "", "no_answer": target}
     )
-    assert refusal.translation_key == translation_key
-    # The field is named, so the user knows which of several targets is wrong; the
-    # valid one next to it was not written either.
-    if translation_key != "unknown_keyword":
-        assert refusal.translation_placeholders["field"] == "no_answer"
+    if translation_key == "unknown_keyword":
+        assert refusal.translation_key == translation_key
+    else:
+        # The field is named, so the user knows which of several targets is wrong: by
+        # the name the action's form shows, not by its key.
+        assert refusal.translation_key == f"{translation_key}_no_answer"
+        assert '"When not answered"' in str(refusal)
+        assert "no_answer" not in str(refusal)
+    # The valid one next to it was not written either.
     assert simulator.platform.accounts[ACCOUNT].forwarding == forwarding
 
 
@@ -87,7 +92,7 @@ async def test_refused_target_is_shown_short_and_printable(
     refusal = await _refused(
         hass, init_integration, simulator, "set_call_forwarding", {"always": "x" * 200}
     )
-    assert refusal.translation_key == "invalid_forwarding_target"
+    assert refusal.translation_key == "invalid_forwarding_target_always"
     assert len(refusal.translation_placeholders["target"]) <= 61
 
 
@@ -107,6 +112,16 @@ async def test_refused_target_is_shown_short_and_printable(
         ("<voice-mailbox>", "<voice-mailbox>"),
         ("<mobile-number>", "sip:+31612345678@example.com"),
         ("b" * 243 + "@example.com", "sip:" + "b" * 243 + "@example.com"),
+        # Phone numbers as people write them (RFC 3966's visual separators, and spaces).
+        ("+31 20 555 1234", "sip:+31205551234@example.com"),
+        ("06-1234 5678", "sip:0612345678@example.com"),
+        ("(020) 555 1234", "sip:0205551234@example.com"),
+        ("020.555.1234", "sip:0205551234@example.com"),
+        ("030 / 123 45 67", "sip:0301234567@example.com"),
+        ("+31\u00a06\u00a01234\u00a05678", "sip:+31612345678@example.com"),
+        # The 0 in "(0)" is dialled only within the country: +31 20…, not +31 020….
+        ("+31 (0)20 555 1234", "sip:+31205551234@example.com"),
+        ("+44 (0) 20 7946 0958", "sip:+442079460958@example.com"),
     ],
 )
 async def test_forwarding_target_accepted(
@@ -130,7 +145,9 @@ async def test_forwarding_target_accepted(
     [
         ("", "invalid_alias"),
         ("   ", "invalid_alias"),
-        ("bob@example.com", "invalid_alias"),
+        ("bob@", "invalid_alias"),
+        ("bob@exa mple.com", "invalid_alias"),
+        ("sips:bob@example.com", "invalid_alias"),
         ("two words", "invalid_alias"),
         ("<script>", "invalid_alias"),
         ("a&action=set_dnd_on", "invalid_alias"),
@@ -153,6 +170,90 @@ async def test_alias_refused(
     refusal = await _refused(hass, init_integration, simulator, "add_alias", {"username": username})
     assert refusal.translation_key == translation_key
     assert simulator.platform.accounts[ACCOUNT].aliases == aliases
+
+
+async def test_alias_in_another_domain_is_refused(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """The server adds the account's domain to whatever it gets: bob@other would be lost."""
+    refusal = await _refused(
+        hass, init_integration, simulator, "add_alias", {"username": "bob@example.org"}
+    )
+    assert refusal.translation_key == "alias_other_domain"
+    assert "example.com" in str(refusal)
+
+
+@pytest.mark.parametrize(
+    ("given", "username"),
+    [
+        ("bob@example.com", "bob"),
+        ("Bob@EXAMPLE.COM", "Bob"),
+        ("sip:bob@example.com", "bob"),
+        ("  bob@example.com.  ", "bob"),
+    ],
+)
+async def test_alias_in_the_accounts_own_domain_is_tidied(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    given: str,
+    username: str,
+) -> None:
+    response = await hass.services.async_call(
+        DOMAIN,
+        "add_alias",
+        {"config_entry_id": init_integration.entry_id, "username": given},
+        blocking=True,
+        return_response=True,
+    )
+    assert simulator.counters.last("add_alias").params["username"] == username
+    assert "bob@example.com" in simulator.platform.accounts[ACCOUNT].aliases
+    assert response == {"username": username, "alias": "bob@example.com"}
+
+
+async def test_forwarding_answers_what_it_sent(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A tidied number is not what was typed: the answer (and the debug log) says so."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.sipthor")
+    response = await hass.services.async_call(
+        DOMAIN,
+        "set_call_forwarding",
+        {
+            "config_entry_id": init_integration.entry_id,
+            "always": "+31 (0)6 1234 5678",
+            "busy": None,
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert response == {"always": "+31612345678", "busy": ""}
+    assert simulator.platform.accounts[ACCOUNT].forwarding["FUNC"] == (
+        "sip:+31612345678@example.com"
+    )
+    assert "setting call forwarding {'always': '+31612345678', 'busy': ''}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "target", ["192.168.1.10", "+31 20 555 1234@example.com", "+31 20 555 12 34 x"]
+)
+async def test_what_is_not_a_number_is_not_tidied(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    target: str,
+) -> None:
+    """An address with dots is not dialled as digits; spaces elsewhere stay refused."""
+    refusal = await _refused(
+        hass, init_integration, simulator, "set_call_forwarding", {"always": target}
+    )
+    assert refusal.translation_key in (
+        "invalid_forwarding_target_always",
+        "forwarding_target_characters_always",
+    )
 
 
 @pytest.mark.parametrize("username", ["a" * 64, "alice.j", "jan-piet_2", "+31201234567"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -12,6 +13,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
@@ -207,9 +209,10 @@ async def test_add_alias(
 async def test_add_existing_alias_carries_the_server_message(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    with pytest.raises(HomeAssistantError, match="already exists") as raised:
+    # The user's input, refused: a validation error, not a failure of the integration.
+    with pytest.raises(ServiceValidationError, match="already exists") as raised:
         await _call(hass, "add_alias", init_integration, username="a.jansen")
-    assert raised.value.translation_key == "server_refused"
+    assert raised.value.translation_key == "alias_refused"
 
 
 async def test_unknown_entry(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
@@ -303,16 +306,67 @@ async def test_add_balance_refused_shows_the_servers_message(
     simulator: SettingsSimulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with pytest.raises(HomeAssistantError) as raised:
+    with pytest.raises(ServiceValidationError) as raised:
         await _call(hass, "add_balance", init_integration, id=1004, number="9081736452018836")
 
-    assert raised.value.translation_key == "server_refused"
+    assert raised.value.translation_key == "voucher_refused"
     assert str(raised.value) == (
-        "The server refused: Error (SipPort): Invalid prepaid card (1051): "
+        "The voucher was not accepted: Error (SipPort): Invalid prepaid card (1051): "
         "Prepaid card already used"
     )
     assert _state(hass, "sensor.alice_example_com_balance") == "12.3456"
     assert "9081736452018836" not in caplog.text
+
+
+async def test_add_balance_without_an_answer_is_no_validation_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """Only the server's refusal is the input's fault; a page out of reach is not."""
+    simulator.faults.drop_connection = True
+    simulator.faults.actions = frozenset({"add_balance"})
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(hass, "add_balance", init_integration, id=1001, number="4829175530612847")
+    assert not isinstance(raised.value, ServiceValidationError)
+    assert raised.value.translation_key == "communication_error"
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ("add_balance", {"id": 1004, "number": "9081736452018836"}, "Prepaid card already used"),
+        ("add_alias", {"username": "a.jansen"}, "already exists"),
+    ],
+    ids=["voucher", "alias"],
+)
+async def test_refused_input_is_one_log_line_without_a_traceback(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    caplog: pytest.LogCaptureFixture,
+    refused: tuple[str, dict[str, Any], str],
+) -> None:
+    """As the frontend calls an action: the answer says why, the log has one line."""
+    service, data, message = refused
+    client = await hass_ws_client(hass)
+    caplog.clear()
+    await client.send_json_auto_id(
+        {
+            "type": "call_service",
+            "domain": DOMAIN,
+            "service": service,
+            "service_data": {"config_entry_id": init_integration.entry_id, **data},
+        }
+    )
+    answer = await client.receive_json()
+    assert not answer["success"]
+    assert answer["error"]["code"] == "service_validation_error"
+    assert answer["error"]["translation_domain"] == DOMAIN
+    assert message in answer["error"]["message"]
+    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert message in logged[0].getMessage()
+    assert "Unexpected exception" not in caplog.text
+    assert all(record.exc_info is None for record in logged)
 
 
 async def test_add_balance_without_the_history_sensor_reads_only_the_balance(

@@ -18,6 +18,10 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -32,8 +36,8 @@ from tests.conftest import ACCOUNT
 from tests.integration.common import advance, setup_entry, start_certificate_flow
 
 DND = "switch.alice_example_com_do_not_disturb"
-DND_SENSOR = "binary_sensor.alice_example_com_do_not_disturb"
 DND_LEFT = "sensor.alice_example_com_do_not_disturb_time_left"
+DND_UNTIL = "sensor.alice_example_com_do_not_disturb_until"
 PRIVACY = "switch.alice_example_com_hide_caller_id"
 
 
@@ -57,8 +61,8 @@ async def test_dnd_switch_changes_the_account(
     assert account.temporary_groups == ["nobody"]
     assert account.dnd_until is None
     assert hass.states.get(DND).state == STATE_ON
-    assert hass.states.get(DND_SENSOR).state == STATE_ON
     assert hass.states.get(DND_LEFT).state == "unknown", "no end: no time left to show"
+    assert hass.states.get(DND_UNTIL).state == "unknown", "no end: no moment to count to"
 
     # The server reads "nobody, 0 minutes": ambiguous, but this integration set it.
     await advance(hass, freezer, timedelta(seconds=61))
@@ -67,7 +71,6 @@ async def test_dnd_switch_changes_the_account(
     await _switch(hass, SERVICE_TURN_OFF, DND)
     assert account.temporary_groups == ["everybody"]
     assert hass.states.get(DND).state == STATE_OFF
-    assert hass.states.get(DND_SENSOR).state == STATE_OFF
 
 
 async def test_dnd_without_end_survives_a_restart(
@@ -88,16 +91,59 @@ async def test_dnd_set_elsewhere_with_a_duration(
     # Do not disturb for 45 minutes, set on the web page; the expiry leaves "nobody"
     # with 0 minutes behind (one of the answers docs/settings-api.md §9 question 4 allows).
     simulator.platform.behaviour.dnd_expiry = "keep"
+    ends = dt_util.utcnow() + timedelta(minutes=45)
     simulator.platform.set_dnd(simulator.platform.accounts[ACCOUNT], 45)
     await advance(hass, freezer, timedelta(minutes=10, seconds=1))
     assert hass.states.get(DND).state == STATE_ON
     assert hass.states.get(DND_LEFT).state == "35"
+    until = dt_util.parse_datetime(hass.states.get(DND_UNTIL).state)
+    assert until is not None
+    assert abs(until - ends) <= timedelta(minutes=1)
 
     # Read again when the server said it ends, not at the next slow poll.
     await advance(hass, freezer, timedelta(minutes=35, seconds=10))
     # Not set here without an end, so it expired.
     assert hass.states.get(DND).state == STATE_OFF
     assert hass.states.get(DND_LEFT).state == "0"
+    assert hass.states.get(DND_UNTIL).state == STATE_UNKNOWN
+
+
+async def test_dnd_until_is_a_moment_that_stays_put(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """The frontend counts down to the end; the state does not move while it does.
+
+    "Time left" read 30, and 20 ten minutes later: a number that changes only when
+    read. The end is one moment, the same at every read.
+    """
+    changes: list[str] = []
+    async_track_state_change_event(
+        hass, DND_UNTIL, lambda event: changes.append(event.data["new_state"].state)
+    )
+    await hass.services.async_call(
+        DOMAIN,
+        "enable_dnd",
+        {"config_entry_id": init_integration.entry_id, "duration": 30},
+        blocking=True,
+    )
+    ends = dt_util.utcnow() + timedelta(minutes=30)
+    state = hass.states.get(DND_UNTIL)
+    assert state.attributes["device_class"] == "timestamp"
+    until = dt_util.parse_datetime(state.state)
+    assert until is not None
+    assert abs(until - ends) <= timedelta(minutes=1)
+    for _ in range(2):  # two slow polls: the server states 20, then 10 minutes left
+        await advance(hass, freezer, timedelta(minutes=10, seconds=1))
+        assert hass.states.get(DND).state == STATE_ON
+        assert hass.states.get(DND_UNTIL).state == state.state
+    assert changes == [state.state], "one change: to the end, and it stays"
+
+    await advance(hass, freezer, timedelta(minutes=10))
+    assert hass.states.get(DND).state == STATE_OFF
+    assert hass.states.get(DND_UNTIL).state == STATE_UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -136,7 +182,6 @@ async def test_dnd_shows_on_when_the_server_accepts(
     simulator.faults.actions = frozenset({"get_accept_rules"})
     await _switch(hass, SERVICE_TURN_ON, DND)
     assert hass.states.get(DND).state == STATE_ON
-    assert hass.states.get(DND_SENSOR).state == STATE_ON
 
 
 async def test_refused_certificate_while_switching_starts_reauth(
@@ -311,7 +356,6 @@ async def test_whole_path_from_upload_to_entity_state(
             "url": simulator.url,
             "certificate": await upload(alice_pem, f"{ACCOUNT}.crt"),
             "verify_ssl": True,
-            "currency": "EUR",
         },
     )
     assert result["type"] == "create_entry"
@@ -322,7 +366,6 @@ async def test_whole_path_from_upload_to_entity_state(
     await _switch(hass, SERVICE_TURN_ON, DND)
     assert simulator.platform.accounts[ACCOUNT].temporary_groups == ["nobody"]
     assert hass.states.get(DND).state == STATE_ON
-    assert hass.states.get(DND_SENSOR).state == STATE_ON
 
 
 async def test_dnd_write_without_an_answer_is_read_back(
@@ -342,3 +385,59 @@ async def test_dnd_write_without_an_answer_is_read_back(
     # Read back: on, as the server now holds it.
     assert simulator.counters.requests["get_accept_rules"] == 2
     assert hass.states.get(DND).state == STATE_ON
+
+
+@pytest.mark.usefixtures("simulator", "stored_certificate")
+async def test_the_dnd_binary_sensor_is_removed_and_its_users_named(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    issue_registry: ir.IssueRegistry,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Up to 0.1.0 a binary sensor named "Do not disturb" said what the switch says.
+
+    Two entities with one name and one state: history and entity lists showed the name
+    twice. It is removed; an automation still on it would never run again, so a notice
+    names it and points at the switch.
+    """
+    old = "binary_sensor.alice_example_com_do_not_disturb"
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "id": "quiet_watch",
+                "alias": "Quiet watch",
+                "triggers": [{"trigger": "state", "entity_id": old}],
+                "actions": [],
+            }
+        },
+    )
+    mock_config_entry.add_to_hass(hass)
+    entity_registry.async_get_or_create(
+        "binary_sensor",
+        DOMAIN,
+        f"{ACCOUNT}_do_not_disturb",
+        config_entry=mock_config_entry,
+        suggested_object_id="alice_example_com_do_not_disturb",
+    )
+    await setup_entry(hass, mock_config_entry)
+
+    assert entity_registry.async_get(old) is None
+    assert hass.states.get(old) is None
+    names = [
+        state.attributes["friendly_name"]
+        for state in hass.states.async_all()
+        if state.entity_id.startswith(("switch.", "binary_sensor.", "sensor.alice"))
+    ]
+    assert names.count("alice@example.com Do not disturb") == 1
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"dnd_sensor_removed_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.is_persistent
+    assert issue.translation_placeholders == {
+        "account": ACCOUNT,
+        "entities": old,
+        "users": "automation.quiet_watch",
+    }

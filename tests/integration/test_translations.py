@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from custom_components.sipthor.select import FIXED_OPTIONS, SELECTS
+from custom_components.sipthor.services import FORWARDING_FIELDS
 
 PACKAGE = Path(__file__).parents[2] / "custom_components" / "sipthor"
 TRANSLATIONS = PACKAGE / "translations"
@@ -82,3 +83,30 @@ def test_every_action_is_described() -> None:
     services = (PACKAGE / "services.yaml").read_text()
     names = re.findall(r"^(\w+):$", services, flags=re.MULTILINE)
     assert set(names) == set(english["services"])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_form_errors_are_plain_text(language: str) -> None:
+    """A form shows its errors as they are: Markdown would show its backticks and stars."""
+    errors = {
+        f"{flow}.{key}": text
+        for flow in ("config", "options")
+        for key, text in _load(language).get(flow, {}).get("error", {}).items()
+    }
+    assert errors
+    marked = {key: text for key, text in errors.items() if re.search(r"[`*_]{1,2}\S", text)}
+    assert marked == {}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_forwarding_field_has_its_own_messages(language: str) -> None:
+    """A refused target names its field as the action's form does, in every language."""
+    texts = _load(language)
+    source = (PACKAGE / "validation.py").read_text()
+    problems = set(re.findall(r'(?<!_)refuse\("(\w+)"', source))
+    assert "invalid_forwarding_target" in problems
+    fields = texts["services"]["set_call_forwarding"]["fields"]
+    for problem in problems:
+        for field in FORWARDING_FIELDS:
+            message = texts["exceptions"][f"{problem}_{field}"]["message"]
+            assert fields[field]["name"] in message, (problem, field)

@@ -20,6 +20,7 @@ from .digest import DigestAuth, DigestChallengeError
 from .errors import (
     SipThorApiError,
     SipThorAuthenticationError,
+    SipThorCertificateRequiredError,
     SipThorConnectionError,
     SipThorEmptyBodyError,
     SipThorNotSupportedError,
@@ -420,6 +421,9 @@ class SipThorClient:
             raise SipThorServerCertificateError(msg) from err
         except (aiohttp.ClientError, OSError) as err:
             alert = _certificate_alert(err)
+            if alert and self._digest is not None:
+                msg = f"The page asks for a client certificate ({alert})"
+                raise SipThorCertificateRequiredError(msg) from err
             if alert:
                 msg = f"The server refused the client certificate ({alert})"
                 raise SipThorAuthenticationError(msg) from err
@@ -488,6 +492,10 @@ class SipThorClient:
 
     def _page_text(self, action: str, status: int, raw: bytes) -> str:
         """The text of a page that answered, or the client's error for why it did not."""
+        if status == HTTPStatus.FORBIDDEN and self._digest is not None:
+            # The Digest page refuses with 401 (docs/settings-api.md §2.5).
+            msg = "HTTP 403: the page asks for a client certificate"
+            raise SipThorCertificateRequiredError(msg)
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             refused = "the SIP address or password" if self._digest else "the client certificate"
             msg = f"HTTP {status}: the server refused {refused}"

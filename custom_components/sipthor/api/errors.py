@@ -23,6 +23,15 @@ class SipThorAuthenticationError(SipThorError):
     """
 
 
+class SipThorCertificateRequiredError(SipThorAuthenticationError):
+    """A client signing in with the SIP password met a page that wants a certificate.
+
+    The Digest page refuses with HTTP 401. HTTP 403, or a TLS alert about the client
+    certificate, is how the page behind client certificates refuses a client without one
+    (docs/settings-api.md §2.1): the URL is the other page, whatever the password.
+    """
+
+
 class SipThorConnectionError(SipThorError):
     """The server could not be reached, or did not answer in time."""
 
