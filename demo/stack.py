@@ -712,11 +712,13 @@ async def place_demo_calls(
     calls: tuple[DemoCall, ...] = DEMO_CALLS,
     process: HomeAssistantProcess | None = None,
 ) -> None:
-    """Make ``calls`` come in on Alice's account, and show them in Home Assistant now.
+    """Make ``calls`` come in on Alice's account, one after the other, and show each now.
 
     The platform lists a call once it has ended; the integration reads that list every
     10 minutes, so the demo asks for it at once (``homeassistant.update_entity``) and
-    waits until the call event entity has announced the last call.
+    waits until the call event entity has announced the call before the next one comes:
+    two calls announced in the same millisecond would be one state change, one row in
+    the logbook.
     """
     for call in calls:
         simulator.platform.add_call(
@@ -727,14 +729,17 @@ async def place_demo_calls(
             display_name=call.display_name,
             seconds_ago=call.seconds_ago,
         )
-    await api.call("homeassistant", "update_entity", {"entity_id": CALL_EVENT})
-    last = calls[-1]
+        await api.call("homeassistant", "update_entity", {"entity_id": CALL_EVENT})
 
-    async def announced() -> bool:
-        state = await api.state(CALL_EVENT)
-        return state is not None and state["attributes"].get("display_name") == last.display_name
+        async def announced(call: DemoCall = call) -> bool:
+            state = await api.state(CALL_EVENT)
+            return (
+                state is not None and state["attributes"].get("display_name") == call.display_name
+            )
 
-    await wait_for(announced, timeout=30, what=f"{CALL_EVENT} to announce a call", process=process)
+        await wait_for(
+            announced, timeout=30, what=f"{CALL_EVENT} to announce a call", process=process
+        )
 
 
 async def wait_for_entities(

@@ -96,15 +96,20 @@ async def capture(
     missing = []
     for text in expect:
         try:
-            await page.get_by_text(text, exact=False).first.wait_for(
-                state="visible", timeout=timeout_ms
+            # The first visible match: a hidden one (an option list, a tooltip) may come
+            # earlier in the page and never show.
+            await (
+                page.get_by_text(text, exact=False)
+                .filter(visible=True)
+                .first.wait_for(state="visible", timeout=timeout_ms)
             )
         except Exception:  # noqa: BLE001 - reported below, with the screenshot
             missing.append(text)
     # Let charts and relative times settle before the picture.
     await page.wait_for_timeout(1000)
     screenshot = out_dir / f"{name}.png"
-    await page.screenshot(path=str(screenshot), full_page=True)
+    # A loaded machine renders slowly: the picture may take longer than finding a text.
+    await page.screenshot(path=str(screenshot), full_page=True, timeout=3 * timeout_ms)
     text = await page.evaluate(_VISIBLE_TEXT)
     toggles = page.locator("ha-entity-toggle ha-switch")
     visible = [await toggles.nth(i).is_visible() for i in range(await toggles.count())]
