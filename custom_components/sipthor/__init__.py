@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from functools import partial
-from typing import Any
 
 from homeassistant.const import CONF_URL, Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import (
     config_validation as cv,
     device_registry as dr,
@@ -19,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
+from .account import SipThorAccount
 from .certificate import (
     certificate_file_name,
     certificate_path,
@@ -27,12 +25,6 @@ from .certificate import (
 )
 from .client_factory import async_client_of_entry
 from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN, LOGGER, OPTIONS_NEED_UPDATE_LISTENER
-from .coordinator import (
-    SipThorConfigEntry,
-    SipThorCoordinator,
-    SipThorRuntimeData,
-    create_runtime_data,
-)
 from .entity import (
     async_add_account_device,
     async_let_due_work_run,
@@ -43,6 +35,7 @@ from .history_statistics import async_setup_history_statistics
 from .phones import id_of_family, phone_model, registration_id
 from .repairs import async_check_certificate_expiry, async_delete_issues
 from .services import async_setup_services
+from .sources import SipThorConfigEntry, create_runtime_data
 from .store import SipThorStore
 
 PLATFORMS = [
@@ -68,61 +61,31 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> bool:
-    """Build the client (SIP password or certificate) and start polling."""
+    """Build the account (SIP password or certificate) and start polling."""
     client, certificate = await async_client_of_entry(hass, entry.data)
     store = SipThorStore(hass, entry.entry_id)
     await store.async_load()
     entry.async_on_unload(store.async_flush)
-    runtime = entry.runtime_data = create_runtime_data(hass, entry, client, certificate, store)
-    entry.async_on_unload(runtime.link.async_close)
+    account = SipThorAccount(hass, entry, client, store, certificate)
+    entry.async_on_unload(account.async_stop)
+    runtime = entry.runtime_data = create_runtime_data(account)
     # One round trip: the client sends up to three requests at once.
-    await _async_first_refresh(runtime.setup_coordinators)
-    async_check_certificate_expiry(hass, entry)
+    await account.async_first_refresh(runtime.setup_coordinators)
+    async_check_certificate_expiry(hass, entry, certificate)
     if OPTIONS_NEED_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_reload))
     async_add_account_device(hass, entry)
     # Adding every entity in one go holds the event loop for several milliseconds (about
     # 6 ms for 30 entities on a small machine): one platform at a time, and what became
-    # due meanwhile runs in between (the sensors also come a few at a time).
+    # due meanwhile runs in between (the sensors also come a few at a time). Each source
+    # not read yet is read as soon as its first entity is added; its entities are
+    # unavailable until it arrives.
     for platform in PLATFORMS:
         await hass.config_entries.async_forward_entry_setups(entry, [platform])
         await async_let_due_work_run()
     async_setup_history_statistics(hass, entry)
-    # The entities are added and listen now; what they show beyond the setup sources
-    # comes in the background, and they are unavailable until it does.
-    rest = [
-        coordinator
-        for coordinator in runtime.coordinators
-        if coordinator not in runtime.setup_coordinators and coordinator.has_listeners
-    ]
-    entry.async_create_background_task(
-        hass, _async_fetch_rest(runtime, rest), f"{entry.title}: first fetch after setup"
-    )
+    account.async_start()
     return True
-
-
-async def _async_first_refresh(coordinators: Iterable[SipThorCoordinator[Any]]) -> None:
-    """Fetch concurrently; a refused certificate outranks any other failure."""
-    results = await asyncio.gather(
-        *(coordinator.async_config_entry_first_refresh() for coordinator in coordinators),
-        return_exceptions=True,
-    )
-    errors = [result for result in results if isinstance(result, BaseException)]
-    for error in errors:
-        if isinstance(error, ConfigEntryAuthFailed):
-            raise error
-    if errors:
-        raise errors[0]
-
-
-async def _async_fetch_rest(
-    runtime: SipThorRuntimeData, coordinators: Iterable[SipThorCoordinator[Any]]
-) -> None:
-    """Fetch concurrently, then let the polls take turns (see ``PollQueue``)."""
-    try:
-        await asyncio.gather(*(coordinator.async_refresh() for coordinator in coordinators))
-    finally:
-        runtime.poll_queue.async_close()
 
 
 async def _async_reload(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
@@ -271,5 +234,5 @@ async def async_remove_config_entry_device(
     device_id = registration_id_of_device(entry, device)
     if device_id is None:
         return False
-    registered = {registration_id(reg) for reg in entry.runtime_data.registrations.data or ()}
+    registered = {registration_id(reg) for reg in entry.runtime_data.registrations.data}
     return device_id not in registered

@@ -16,9 +16,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Registration
-from .coordinator import SipThorConfigEntry, SipThorCoordinator, SipThorRuntimeData
+from .coordinator import SipThorCoordinator
 from .entity import RegistrationEntity, SipThorEntity, async_add_registration_entities
 from .repairs import ISSUE_DND_SENSOR_REMOVED, async_remove_entities
+from .sources import SipThorConfigEntry, SipThorRuntimeData
 
 PARALLEL_UPDATES = 0
 

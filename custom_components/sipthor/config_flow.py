@@ -84,7 +84,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
     MIN_SLOW_SCAN_INTERVAL,
 )
-from .coordinator import SipThorConfigEntry
+from .sources import SipThorConfigEntry
 
 if TYPE_CHECKING:
     _OptionsFlow = OptionsFlow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 import logging
 from typing import Final
 
@@ -43,8 +44,14 @@ BALANCE_INTERVAL: Final = timedelta(minutes=5)
 # (docs/settings-api.md §6.2), and changes only when someone changes it: hourly, and after
 # each change made here.
 PRIVACY_INTERVAL: Final = timedelta(hours=1)
+# The most calls per direction the call list holds (docs/settings-api.md §5.4).
+CALL_LIST_LIMIT: Final = 50
 # A timed do not disturb is read again this long after the minutes the server stated.
 DND_END_MARGIN: Final = timedelta(seconds=5)
+# A source that failed while the settings page answered the others is read again this
+# soon, not after its whole interval; while the page cannot be reached, it is asked
+# again this often (one request, whatever the number of sources).
+RETRY_INTERVAL: Final = timedelta(minutes=1)
 # Bounds over a whole poll and a whole write, including the wait for a free request
 # slot (the client bounds each request on its own).
 POLL_TIMEOUT: Final = 45.0
@@ -60,3 +67,21 @@ STORAGE_VERSION: Final = 1
 OPTIONS_NEED_UPDATE_LISTENER: Final = not hasattr(config_entries, "OptionsFlowWithReload")
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+
+
+class Source(StrEnum):
+    """One kind of data, fetched by one request (sources.py declares each)."""
+
+    PREPAID = "prepaid"
+    REGISTRATIONS = "registrations"
+    ACCEPT_RULES = "accept_rules"
+    IDENTITY = "identity"
+    CALL_FORWARDING = "call_forwarding"
+    VOICEMAIL = "voicemail"
+    ALIASES = "aliases"
+    ENUM = "enum"
+    CALLS = "calls"
+    BALANCE_HISTORY = "balance_history"
+    MONTHLY_USAGE = "monthly_usage"
+    PRIVACY = "privacy"
+    REJECT_RULES = "reject_rules"

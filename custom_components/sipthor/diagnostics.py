@@ -15,8 +15,9 @@ from homeassistant.const import CONF_PASSWORD, CONF_URL
 from homeassistant.core import HomeAssistant
 from yarl import URL
 
-from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE
-from .coordinator import AcceptRulesData, CallRecord, SipThorConfigEntry, Source
+from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, Source
+from .dnd import AcceptRulesData
+from .sources import CallRecord, SipThorConfigEntry
 
 # Personal or secret: shown as redacted wherever they would appear.
 _ENTRY_REDACTED = {CONF_ACCOUNT, CONF_CERTIFICATE_FILE, CONF_PASSWORD}
@@ -118,6 +119,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """The entry, the certificate's public facts and each source's allowed data."""
     runtime = entry.runtime_data
+    account = runtime.account
     data = {key: REDACTED if key in _ENTRY_REDACTED else value for key, value in entry.data.items()}
     if CONF_URL in data:
         data[CONF_URL] = _url(data[CONF_URL])
@@ -132,7 +134,7 @@ async def async_get_config_entry_diagnostics(
             "update_interval": str(coordinator.update_interval),
             "data": shown(coordinator.data) if shown and coordinator.usable else None,
         }
-    certificate = runtime.certificate
+    certificate = account.certificate
     return {
         "entry": {"data": data, "options": dict(entry.options)},
         # None: the account signs in with its SIP password.
@@ -140,7 +142,8 @@ async def async_get_config_entry_diagnostics(
         if certificate is None
         else _pick(certificate, _CERTIFICATE_FIELDS)
         | {"needs_legacy_security_level": certificate.needs_legacy_security_level},
-        "history_action": runtime.client.history_action,
+        "history_action": account.client.history_action,
+        "page_reachable": account.page_reachable,
         # Whether the privacy switch shows the settings page's checkbox or what it last set.
         "privacy_switch": (
             "settings page"

@@ -16,8 +16,9 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import Registration
 from .const import DOMAIN
-from .coordinator import SipThorConfigEntry, SipThorCoordinator
+from .coordinator import SipThorCoordinator
 from .phones import phone_model, registration_id
+from .sources import SipThorConfigEntry
 
 REGISTRATION_PREFIX = "registration"
 # Home Assistant 2026.8 names the device another is reached through by its registry id
@@ -165,7 +166,12 @@ def async_add_account_device(hass: HomeAssistant, entry: SipThorConfigEntry) -> 
 
 
 class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
-    """An entity of a SIP Thor account, showing the source of its coordinator."""
+    """An entity of a SIP Thor account, showing the source of its coordinator.
+
+    Available only while the account reaches its settings page and the source has been
+    read (and its last read worked): the state and attributes of a subclass are asked
+    for only then, so they read the coordinator's data as its type says it is.
+    """
 
     _attr_has_entity_name = True
 
@@ -180,7 +186,7 @@ class SipThorEntity[CoordinatorT: SipThorCoordinator[Any]](CoordinatorEntity[Coo
     @property
     def available(self) -> bool:
         """Unavailable until fetched, while failing, and when the server lacks it."""
-        return super().available and self.coordinator.usable
+        return self.coordinator.usable
 
 
 class RegistrationEntity(SipThorEntity[SipThorCoordinator[list[Registration]]]):
@@ -207,11 +213,14 @@ class RegistrationEntity(SipThorEntity[SipThorCoordinator[list[Registration]]]):
 
     @property
     def registration(self) -> Registration | None:
-        """The phone's current registration, None while it is not registered."""
+        """The phone's current registration, None while it is not registered.
+
+        Setup reads the registrations before any entity exists.
+        """
         return next(
             (
                 registration
-                for registration in self.coordinator.data or ()
+                for registration in self.coordinator.data
                 if registration_id(registration) == self.device_id
             ),
             None,

@@ -7,8 +7,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import CallDirection
-from .coordinator import CallRecord, CallsCoordinator, SipThorConfigEntry
 from .entity import SipThorEntity
+from .sources import CallRecord, CallsCoordinator, SipThorConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -45,7 +45,7 @@ class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
     def __init__(self, coordinator: CallsCoordinator, description: EventEntityDescription) -> None:
         """Follow the call list."""
         super().__init__(coordinator, description)
-        self._store = coordinator.config_entry.runtime_data.store
+        self._store = coordinator.account.store
 
     async def async_get_last_event_data(self) -> EventExtraStoredData | None:
         """The last event, only if this config entry announced it.

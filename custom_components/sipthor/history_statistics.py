@@ -48,9 +48,15 @@ from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util, slugify
 
 from .api import BalanceEntry, CallDirection
-from .const import CONF_HISTORY_TIMEZONE, DEFAULT_CURRENCY, DOMAIN, HISTORY_TIMEZONE_UTC, LOGGER
-from .coordinator import CallRecord, SipThorConfigEntry, SipThorRuntimeData
-from .sensor import CALL_LIST_LIMIT
+from .const import (
+    CALL_LIST_LIMIT,
+    CONF_HISTORY_TIMEZONE,
+    DEFAULT_CURRENCY,
+    DOMAIN,
+    HISTORY_TIMEZONE_UTC,
+    LOGGER,
+)
+from .sources import CallRecord, SipThorConfigEntry, SipThorRuntimeData
 
 HOUR: Final = timedelta(hours=1)
 # The call list covers the last 14 days: the last 13 are surely all in it, and none is
@@ -153,6 +159,9 @@ class HistoryStatistics:
         self._balance_seen = self._balance()
         self._entry.async_on_unload(runtime.calls.async_add_listener(self._async_calls_read))
         self._entry.async_on_unload(runtime.prepaid.async_add_listener(self._async_balance_read))
+        if runtime.calls.usable:
+            # Read while the entities were added, before this listened.
+            self._schedule()
 
     def _balance(self) -> float | None:
         prepaid = self._runtime.prepaid
@@ -308,7 +317,8 @@ class HistoryStatistics:
         if self._entry.options.get(CONF_HISTORY_TIMEZONE) == HISTORY_TIMEZONE_UTC:
             return dt_util.UTC
         calls = self._runtime.calls
-        zones = (record.started.tzinfo for record in calls.data or () if record.started)
+        records = calls.data if calls.fetched else []
+        zones = (record.started.tzinfo for record in records if record.started)
         return next((zone for zone in zones if zone is not None), dt_util.get_default_time_zone())
 
 

@@ -13,12 +13,13 @@ inform, while automations or scripts use entities that a release removed:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
 from homeassistant import data_entry_flow
 from homeassistant.components.automation import automations_with_entity
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.components.script import scripts_with_entity
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
@@ -26,11 +27,8 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
+from .api import CertificateInfo
 from .const import CERTIFICATE_WARNING, DOMAIN
-
-if TYPE_CHECKING:
-    # The coordinators raise the refusal issue: a runtime import would be circular.
-    from .coordinator import SipThorConfigEntry
 
 _CHECK_INTERVAL: Final = timedelta(hours=12)
 ISSUE_EXPIRING: Final = "certificate_expiring"
@@ -50,7 +48,7 @@ def issue_id(kind: str, entry_id: str) -> str:
 
 def _create_issue(
     hass: HomeAssistant,
-    entry: SipThorConfigEntry,
+    entry: ConfigEntry[Any],
     kind: str,
     severity: ir.IssueSeverity,
     expires: datetime,
@@ -72,14 +70,15 @@ def _create_issue(
 
 
 @callback
-def async_check_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
+def async_check_certificate_expiry(
+    hass: HomeAssistant, entry: ConfigEntry[Any], certificate: CertificateInfo | None
+) -> None:
     """Raise the expiry issue within 30 days of expiry; check again twice a day.
 
     Called once the entry is set up: the server accepts the certificate, so an earlier
     refusal issue is over.
     """
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_REFUSED, entry.entry_id))
-    certificate = entry.runtime_data.certificate
     if certificate is None:
         return  # the account signs in with its SIP password, which does not expire
 
@@ -99,13 +98,14 @@ def async_check_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntr
 
 
 @callback
-def async_certificate_refused(hass: HomeAssistant, entry: SipThorConfigEntry) -> None:
+def async_certificate_refused(
+    hass: HomeAssistant, entry: ConfigEntry[Any], certificate: CertificateInfo | None
+) -> None:
     """Raise the refusal issue when the server refuses a certificate still valid.
 
     An expired certificate explains itself (its sensor and the expiry issue): only a
     refusal within the validity means that the platform revoked or replaced it.
     """
-    certificate = getattr(entry.runtime_data, "certificate", None)
     if certificate is not None and certificate.not_valid_after > dt_util.utcnow():
         _create_issue(
             hass, entry, ISSUE_REFUSED, ir.IssueSeverity.ERROR, certificate.not_valid_after
@@ -122,7 +122,7 @@ def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
 @callback
 def async_remove_entities(
     hass: HomeAssistant,
-    entry: SipThorConfigEntry,
+    entry: ConfigEntry[Any],
     kind: str,
     entities: list[tuple[str, str]],
 ) -> None:
@@ -185,7 +185,7 @@ def async_remove_entities(
 class ReauthenticateRepairFlow(RepairsFlow):
     """Explain the issue; on confirmation, ask for a new certificate (reauthentication)."""
 
-    def __init__(self, entry: SipThorConfigEntry | None) -> None:
+    def __init__(self, entry: ConfigEntry[Any] | None) -> None:
         """Fix the certificate of ``entry`` (None: the entry is gone)."""
         self._entry = entry
 
@@ -217,5 +217,4 @@ async def async_create_fix_flow(
 ) -> RepairsFlow:
     """The fix flow of one of this integration's issues."""
     entry_id = str((data or {}).get(_ENTRY_ID))
-    entry: SipThorConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
-    return ReauthenticateRepairFlow(entry)
+    return ReauthenticateRepairFlow(hass.config_entries.async_get_entry(entry_id))

@@ -20,22 +20,12 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import (
-    MOBILE_NUMBER,
-    VOICE_MAILBOX,
-    CallForwarding,
-    ForwardingCondition,
-    Identity,
-    Voicemail,
-)
-from .coordinator import (
-    CallForwardingCoordinator,
-    SipThorConfigEntry,
-    SipThorCoordinator,
-    SipThorRuntimeData,
-)
+from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, Identity, Voicemail
+from .coordinator import SipThorCoordinator
 from .entity import SipThorEntity
+from .errors import sipthor_exception_handler
 from .repairs import ISSUE_SENSORS_REPLACED, async_remove_entities
+from .sources import CallForwardingCoordinator, SipThorConfigEntry, SipThorRuntimeData
 from .validation import forwarding_target
 
 # Each select writes to the server: one request at a time.
@@ -122,7 +112,7 @@ class ForwardingSelect(SipThorEntity[CallForwardingCoordinator], SelectEntity):
         super().__init__(runtime.call_forwarding, description)
         self._identity: SipThorCoordinator[Identity] = runtime.identity
         self._voicemail: SipThorCoordinator[Voicemail | None] = runtime.voicemail
-        self._domain = runtime.client.account.partition("@")[2]
+        self._domain = runtime.account.client.account.partition("@")[2]
 
     async def async_added_to_hass(self) -> None:
         """Also follow the sources that decide the options."""
@@ -139,26 +129,22 @@ class ForwardingSelect(SipThorEntity[CallForwardingCoordinator], SelectEntity):
         happened. After the identity fails, the raw number is the best there is.
         """
         identity = self._identity
-        # None until the first read (the type does not say so).
-        read: Identity | None = identity.data
         identity_settled = (
-            read is not None or not identity.last_update_success or not identity.supported
+            identity.fetched or not identity.last_update_success or not identity.supported
         )
         return super().available and identity_settled
 
     @property
     def _target(self) -> str | None:
-        """The current target of the condition; None when off."""
-        forwarding: CallForwarding | None = self.coordinator.data
-        if forwarding is None:
+        """The current target of the condition; None when off (or not read yet)."""
+        if not self.coordinator.fetched:
             return None
-        return forwarding.target(self.entity_description.condition)
+        return self.coordinator.data.target(self.entity_description.condition)
 
     @property
     def _mobile_number(self) -> str | None:
         """The account's mobile number, as last read (kept while identity fails)."""
-        identity: Identity | None = self._identity.data
-        return identity.mobile_number if identity is not None else None
+        return self._identity.data.mobile_number if self._identity.fetched else None
 
     def _option_of(self, target: str | None) -> str:
         """The option a target stands for: a fixed one, or the target itself."""
@@ -178,20 +164,21 @@ class ForwardingSelect(SipThorEntity[CallForwardingCoordinator], SelectEntity):
         return target
 
     @property
-    def current_option(self) -> str | None:
+    def current_option(self) -> str:
         """The option the server holds now."""
-        forwarding: CallForwarding | None = self.coordinator.data
-        if forwarding is None:
-            return None
         return self._option_of(self._target)
 
     @property
     def options(self) -> list[str]:
-        """Off, what the account has, and the current custom target if there is one."""
+        """Off, what the account has, and the current custom target if there is one.
+
+        Asked for even while the select is unavailable: what is not read yet is not
+        offered.
+        """
         current = self._option_of(self._target)
         options = [OPTION_OFF]
-        # Voicemail data is None both before it is read and without a mailbox.
-        if self._voicemail.data is not None or current == OPTION_VOICE_MAILBOX:
+        voicemail = self._voicemail
+        if (voicemail.fetched and voicemail.data is not None) or current == OPTION_VOICE_MAILBOX:
             options.append(OPTION_VOICE_MAILBOX)
         if self._mobile_number or current == OPTION_MOBILE_NUMBER:
             options.append(OPTION_MOBILE_NUMBER)
@@ -199,6 +186,7 @@ class ForwardingSelect(SipThorEntity[CallForwardingCoordinator], SelectEntity):
             options.append(current)
         return options
 
+    @sipthor_exception_handler
     async def async_select_option(self, option: str) -> None:
         """Forward the condition as ``option`` says, then read it back."""
         description = self.entity_description

@@ -33,15 +33,17 @@ from .api import (
     Transport,
     Voicemail,
 )
-from .const import DEFAULT_CURRENCY, DOMAIN
-from .coordinator import (
-    AcceptRulesCoordinator,
-    AcceptRulesData,
-    CallRecord,
-    SipThorConfigEntry,
-    SipThorCoordinator,
-    SipThorRuntimeData,
+from .call_list import (
+    call_attributes,
+    caller_name,
+    count_attributes,
+    count_today,
+    newest_received,
+    newest_started,
 )
+from .const import DEFAULT_CURRENCY, DOMAIN
+from .coordinator import SipThorCoordinator
+from .dnd import AcceptRulesCoordinator, AcceptRulesData
 from .entity import (
     RegistrationEntity,
     SipThorEntity,
@@ -49,6 +51,7 @@ from .entity import (
     async_add_entities_in_turns,
     async_add_registration_entities,
 )
+from .sources import CallRecord, SipThorConfigEntry, SipThorRuntimeData
 
 # Read-only entities updated by the coordinators.
 PARALLEL_UPDATES = 0
@@ -65,71 +68,6 @@ class SipThorSensorEntityDescription[DataT](SensorEntityDescription):
     monetary: bool = False
     # A count since local midnight: starts again at midnight, with ``last_reset`` set.
     resets_daily: bool = False
-
-
-def _newest(calls: list[CallRecord], *, missed: bool) -> CallRecord | None:
-    """The newest received call that was (not) missed; the list is newest first."""
-    return next(
-        (
-            record
-            for record in calls
-            if record.call.direction is CallDirection.RECEIVED and record.call.missed is missed
-        ),
-        None,
-    )
-
-
-def _caller(record: CallRecord | None) -> str | None:
-    if record is None:
-        return None
-    return record.call.display_name or record.call.caller
-
-
-def _call_attributes(record: CallRecord | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {
-        "remote_party": record.call.caller,
-        "display_name": record.call.display_name or None,
-        "duration": record.call.duration,
-    }
-
-
-# The most calls per direction the call list holds (docs/settings-api.md §5.4).
-CALL_LIST_LIMIT = 50
-
-
-def _today(calls: list[CallRecord], direction: CallDirection) -> list[CallRecord]:
-    """The calls of ``direction`` that started since local midnight."""
-    start = dt_util.start_of_local_day()
-    return [
-        record
-        for record in calls
-        if record.call.direction is direction
-        and record.started is not None
-        and record.started >= start
-    ]
-
-
-def _count_today(
-    direction: CallDirection, *, missed: bool = False
-) -> Callable[[list[CallRecord]], int]:
-    """Count today's calls of ``direction``; received ones split into answered and missed."""
-    return lambda calls: sum(
-        1 for record in _today(calls, direction) if record.call.missed is missed
-    )
-
-
-def _count_attributes(direction: CallDirection) -> Callable[[list[CallRecord]], dict[str, Any]]:
-    """Whether the count may fall short: the list is full and all of it is from today."""
-
-    def attributes(calls: list[CallRecord]) -> dict[str, Any]:
-        listed = sum(1 for record in calls if record.call.direction is direction)
-        return {
-            "call_list_full": listed >= CALL_LIST_LIMIT and len(_today(calls, direction)) == listed
-        }
-
-    return attributes
 
 
 def _balance_change_attributes(history: list[BalanceEntry]) -> dict[str, Any] | None:
@@ -195,28 +133,28 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         translation_key="last_received_call",
         coordinator_fn=lambda runtime: runtime.calls,
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda calls: record.started if (record := _newest(calls, missed=False)) else None,
-        attributes_fn=lambda calls: _call_attributes(_newest(calls, missed=False)),
+        value_fn=lambda calls: newest_started(calls, missed=False),
+        attributes_fn=lambda calls: call_attributes(newest_received(calls, missed=False)),
     ),
     SipThorSensorEntityDescription[list[CallRecord]](
         key="last_received_caller",
         translation_key="last_received_caller",
         coordinator_fn=lambda runtime: runtime.calls,
-        value_fn=lambda calls: _caller(_newest(calls, missed=False)),
+        value_fn=lambda calls: caller_name(newest_received(calls, missed=False)),
     ),
     SipThorSensorEntityDescription[list[CallRecord]](
         key="last_missed_call",
         translation_key="last_missed_call",
         coordinator_fn=lambda runtime: runtime.calls,
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda calls: record.started if (record := _newest(calls, missed=True)) else None,
-        attributes_fn=lambda calls: _call_attributes(_newest(calls, missed=True)),
+        value_fn=lambda calls: newest_started(calls, missed=True),
+        attributes_fn=lambda calls: call_attributes(newest_received(calls, missed=True)),
     ),
     SipThorSensorEntityDescription[list[CallRecord]](
         key="last_missed_caller",
         translation_key="last_missed_caller",
         coordinator_fn=lambda runtime: runtime.calls,
-        value_fn=lambda calls: _caller(_newest(calls, missed=True)),
+        value_fn=lambda calls: caller_name(newest_received(calls, missed=True)),
     ),
     SipThorSensorEntityDescription[list[CallRecord]](
         key="missed_calls_today",
@@ -224,8 +162,8 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         coordinator_fn=lambda runtime: runtime.calls,
         state_class=SensorStateClass.TOTAL,
         resets_daily=True,
-        value_fn=_count_today(CallDirection.RECEIVED, missed=True),
-        attributes_fn=_count_attributes(CallDirection.RECEIVED),
+        value_fn=count_today(CallDirection.RECEIVED, missed=True),
+        attributes_fn=count_attributes(CallDirection.RECEIVED),
     ),
     SipThorSensorEntityDescription[list[CallRecord]](
         key="received_calls_today",
@@ -233,8 +171,8 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         coordinator_fn=lambda runtime: runtime.calls,
         state_class=SensorStateClass.TOTAL,
         resets_daily=True,
-        value_fn=_count_today(CallDirection.RECEIVED),
-        attributes_fn=_count_attributes(CallDirection.RECEIVED),
+        value_fn=count_today(CallDirection.RECEIVED),
+        attributes_fn=count_attributes(CallDirection.RECEIVED),
     ),
     SipThorSensorEntityDescription[list[CallRecord]](
         key="placed_calls_today",
@@ -242,8 +180,8 @@ SENSORS: tuple[SipThorSensorEntityDescription[Any], ...] = (
         coordinator_fn=lambda runtime: runtime.calls,
         state_class=SensorStateClass.TOTAL,
         resets_daily=True,
-        value_fn=_count_today(CallDirection.PLACED),
-        attributes_fn=_count_attributes(CallDirection.PLACED),
+        value_fn=count_today(CallDirection.PLACED),
+        attributes_fn=count_attributes(CallDirection.PLACED),
     ),
     # The minutes as the server states them: the same figure until the next read, so
     # "Do not disturb until" (which the frontend counts down) is the one to show.
@@ -369,15 +307,16 @@ async def async_setup_entry(
     """Add the account's sensors, and those of each phone as it registers."""
     runtime = entry.runtime_data
     entities: list[SensorEntity] = []
-    if runtime.certificate is None:
+    certificate = runtime.account.certificate
+    if certificate is None:
         _async_remove_certificate_expiry(hass, entry)
     else:
-        entities.append(CertificateExpirySensor(entry, runtime.certificate))
+        entities.append(CertificateExpirySensor(entry, certificate))
     entities.append(DndUntilSensor(runtime.accept_rules))
     for description in SENSORS:
         coordinator = description.coordinator_fn(runtime)
         # Only sources fetched during setup can tell whether a sensor exists.
-        if not coordinator.usable or description.exists_fn(coordinator.data):
+        if not coordinator.fetched or description.exists_fn(coordinator.data):
             entities.append(SipThorSensor(coordinator, description))
     await async_add_entities_in_turns(async_add_entities, entities)
     async_add_registration_entities(
@@ -468,8 +407,9 @@ class DndUntilSensor(SipThorEntity[AcceptRulesCoordinator], SensorEntity):
 
     @callback
     def _place_end(self) -> None:
-        data: AcceptRulesData | None = self.coordinator.data
-        minutes = data.dnd_minutes_left if data is not None else None
+        # The accept rules are read at setup: an entry without them is not set up.
+        data: AcceptRulesData = self.coordinator.data
+        minutes = data.dnd_minutes_left
         if not minutes:  # off (0) or without an end (None)
             self._until = None
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -14,13 +13,15 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorApiError, SipThorError
-from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, LOGGER, POLL_TIMEOUT
-from .coordinator import SipThorConfigEntry, SipThorCoordinator, translated_error
+from .api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition, SipThorApiError, SipThorClient
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, LOGGER
+from .coordinator import SipThorCoordinator
+from .errors import sipthor_exception_handler
+from .sources import SipThorConfigEntry
 from .validation import alias_username, dnd_minutes, forwarding_target, voucher_id, voucher_number
 
 SERVICE_SET_CALL_FORWARDING: Final = "set_call_forwarding"
@@ -76,24 +77,12 @@ def _entry(call: ServiceCall) -> SipThorConfigEntry:
 
 
 async def _async_known[T](
-    entry: SipThorConfigEntry,
-    coordinator: SipThorCoordinator[T],
-    fetch: Callable[[], Awaitable[T]],
+    coordinator: SipThorCoordinator[T], fetch: Callable[[SipThorClient], Awaitable[T]]
 ) -> T:
     """What ``coordinator`` holds; asked from the server only when it holds nothing."""
     if coordinator.usable:
         return coordinator.data
-    try:
-        async with asyncio.timeout(POLL_TIMEOUT):
-            return await fetch()
-    except TimeoutError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="poll_timeout",
-            translation_placeholders={"seconds": f"{POLL_TIMEOUT:g}"},
-        ) from err
-    except SipThorError as err:
-        raise translated_error(coordinator.hass, entry, err) from err
+    return await coordinator.account.async_read(fetch)
 
 
 async def _async_write_input(write: Awaitable[None], translation_key: str) -> None:
@@ -106,17 +95,15 @@ async def _async_write_input(write: Awaitable[None], translation_key: str) -> No
     """
     try:
         await write
-    except HomeAssistantError as err:
-        refusal = err.__cause__
-        if isinstance(refusal, SipThorApiError):
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key=translation_key,
-                translation_placeholders={"message": refusal.message},
-            ) from refusal
-        raise
+    except SipThorApiError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=translation_key,
+            translation_placeholders={"message": err.message},
+        ) from err
 
 
+@sipthor_exception_handler
 async def _set_call_forwarding(call: ServiceCall) -> ServiceResponse:
     """Set the conditions given; answer the targets as sent (tidied, see validation)."""
     entry = _entry(call)
@@ -134,13 +121,13 @@ async def _set_call_forwarding(call: ServiceCall) -> ServiceResponse:
     # The server stores either keyword without checking that it means anything; what
     # the coordinators already know answers that without a request.
     if VOICE_MAILBOX in targets.values():
-        voicemail = await _async_known(entry, runtime.voicemail, runtime.client.get_voicemail)
+        voicemail = await _async_known(runtime.voicemail, SipThorClient.get_voicemail)
         if voicemail is None:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="no_voice_mailbox"
             )
     if MOBILE_NUMBER in targets.values():
-        identity = await _async_known(entry, runtime.identity, runtime.client.get_identity)
+        identity = await _async_known(runtime.identity, SipThorClient.get_identity)
         if not identity.mobile_number:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="no_mobile_number"
@@ -150,17 +137,19 @@ async def _set_call_forwarding(call: ServiceCall) -> ServiceResponse:
     return dict(sent)
 
 
+@sipthor_exception_handler
 async def _enable_dnd(call: ServiceCall) -> None:
     entry = _entry(call)
     duration: int | None = call.data.get(ATTR_DURATION)
     await entry.runtime_data.accept_rules.async_set_dnd(on=True, duration=duration)
 
 
+@sipthor_exception_handler
 async def _add_alias(call: ServiceCall) -> ServiceResponse:
     """Add the alias; answer the user name sent and the alias it makes."""
     entry = _entry(call)
     username, _, domain = str(call.data[ATTR_USERNAME]).partition("@")
-    own_domain = entry.runtime_data.client.account.partition("@")[2]
+    own_domain = entry.runtime_data.account.client.account.partition("@")[2]
     if domain and domain.rstrip(".").casefold() != own_domain.casefold():
         # The server adds the account's domain to whatever it is sent.
         raise ServiceValidationError(
@@ -174,18 +163,19 @@ async def _add_alias(call: ServiceCall) -> ServiceResponse:
     return {ATTR_USERNAME: username, "alias": f"{username.lower()}@{own_domain}"}
 
 
+@sipthor_exception_handler
 async def _add_balance(call: ServiceCall) -> None:
     entry = _entry(call)
     runtime = entry.runtime_data
     card_id: int = call.data[ATTR_VOUCHER_ID]
     number: str = call.data[ATTR_VOUCHER_NUMBER]
     # The server states no new balance (docs/settings-api.md §5.18): the write reads
-    # the balance back, then the history shows the top-up (when its sensor is enabled).
+    # the balance back, and the history, which shows the top-up (when its sensor is on).
     await _async_write_input(
-        runtime.prepaid.async_write(lambda: runtime.client.add_balance(card_id, number)),
+        runtime.prepaid.async_write(lambda client: client.add_balance(card_id, number)),
         "voucher_refused",
     )
-    await runtime.balance_history.async_read_back()
+    runtime.balance_history.async_read_back()
 
 
 @callback

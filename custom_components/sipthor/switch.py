@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
-from .coordinator import (
-    AcceptRulesCoordinator,
-    AcceptRulesData,
-    SipThorConfigEntry,
-    SipThorCoordinator,
-    SipThorRuntimeData,
-)
+from .coordinator import SipThorCoordinator
+from .dnd import AcceptRulesCoordinator
 from .entity import SipThorEntity
+from .errors import sipthor_exception_handler
+from .sources import PrivacyCoordinator, SipThorConfigEntry, SipThorRuntimeData
 
 # Each switch writes to the server: one request at a time.
 PARALLEL_UPDATES = 1
@@ -32,13 +27,8 @@ class SipThorSwitchEntityDescription[CoordinatorT: SipThorCoordinator[Any]](
     """A switch backed by a polled source: how to read it and how to set it."""
 
     coordinator_fn: Callable[[SipThorRuntimeData], CoordinatorT]
-    is_on_fn: Callable[[CoordinatorT], bool | None]
+    is_on_fn: Callable[[CoordinatorT], bool]
     set_fn: Callable[[CoordinatorT, bool], Awaitable[None]]
-
-
-def _dnd_is_on(coordinator: AcceptRulesCoordinator) -> bool | None:
-    data: AcceptRulesData | None = coordinator.data
-    return data.dnd_active if data is not None else None
 
 
 SWITCHES: tuple[SipThorSwitchEntityDescription[Any], ...] = (
@@ -48,7 +38,7 @@ SWITCHES: tuple[SipThorSwitchEntityDescription[Any], ...] = (
         key="do_not_disturb",
         translation_key="do_not_disturb",
         coordinator_fn=lambda runtime: runtime.accept_rules,
-        is_on_fn=_dnd_is_on,
+        is_on_fn=lambda coordinator: coordinator.data.dnd_active,
         set_fn=lambda coordinator, on: coordinator.async_set_dnd(on=on),
     ),
 )
@@ -82,7 +72,7 @@ class SipThorSwitch[CoordinatorT: SipThorCoordinator[Any]](
     entity_description: SipThorSwitchEntityDescription[CoordinatorT]
 
     @property
-    def is_on(self) -> bool | None:
+    def is_on(self) -> bool:
         """The state, from the coordinator."""
         return self.entity_description.is_on_fn(self.coordinator)
 
@@ -94,45 +84,28 @@ class SipThorSwitch[CoordinatorT: SipThorCoordinator[Any]](
         """Turn off."""
         await self._async_set(on=False)
 
+    @sipthor_exception_handler
     async def _async_set(self, *, on: bool) -> None:
         await self.entity_description.set_fn(self.coordinator, on)
 
 
-@dataclass(frozen=True, slots=True)
-class PrivacyState(ExtraStoredData):
-    """What the privacy switch last set, and for which config entry."""
-
-    config_entry_id: str
-    is_on: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        """For the restore-state store."""
-        return {"config_entry_id": self.config_entry_id, "is_on": self.is_on}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self | None:
-        """Read back what :meth:`as_dict` wrote; None for anything else."""
-        entry_id, is_on = data.get("config_entry_id"), data.get("is_on")
-        if isinstance(entry_id, str) and isinstance(is_on, bool):
-            return cls(entry_id, is_on)
-        return None
-
-
-class PrivacySwitch(SipThorEntity[SipThorCoordinator[bool | None]], SwitchEntity, RestoreEntity):
+class PrivacySwitch(SipThorEntity[PrivacyCoordinator], SwitchEntity):
     """Hide the caller ID on outgoing calls.
 
     No JSON action reads this back; the HTML settings tab does (docs/settings-api.md
     §6.2), and is read at setup, hourly and after each change. Where the page has no
     checkbox (PSTN access is off for the platform), or cannot be read, the state is the
-    one this switch last set, restored across restarts and shown as assumed. Home
-    Assistant restores by entity id: the state of a deleted account would pass to a new
-    one with the same address, so only what this very config entry saved is restored.
+    one this switch last set, kept in the entry's store and shown as assumed. A change
+    is saved as intended before it is sent: one that got no answer, in time or before
+    Home Assistant stopped, leaves the state unknown rather than the one before. The
+    store goes with the config entry, so an account deleted and added again starts
+    unknown.
     """
 
-    def __init__(self, coordinator: SipThorCoordinator[bool | None]) -> None:
+    def __init__(self, coordinator: PrivacyCoordinator) -> None:
         """Show what the page says, else what this switch last set."""
         super().__init__(coordinator, PRIVACY)
-        self._last_set: bool | None = None
+        self._store = coordinator.account.store
 
     @property
     def page_state(self) -> bool | None:
@@ -151,25 +124,9 @@ class PrivacySwitch(SipThorEntity[SipThorCoordinator[bool | None]], SwitchEntity
 
     @property
     def is_on(self) -> bool | None:
-        """The page's checkbox, else what this switch last set."""
+        """The page's checkbox, else what this switch last set (None: unknown)."""
         page = self.page_state
-        return page if page is not None else self._last_set
-
-    async def async_added_to_hass(self) -> None:
-        """Restore the state this entry last set."""
-        await super().async_added_to_hass()
-        if (extra := await self.async_get_last_extra_data()) is None:
-            return
-        state = PrivacyState.from_dict(extra.as_dict())
-        if state is not None and state.config_entry_id == self.coordinator.config_entry.entry_id:
-            self._last_set = state.is_on
-
-    @property
-    def extra_restore_state_data(self) -> PrivacyState | None:
-        """Saved with the entry's id, see the class docstring."""
-        if (is_on := self.is_on) is None:
-            return None
-        return PrivacyState(self.coordinator.config_entry.entry_id, is_on)
+        return page if page is not None else self._store.privacy_last_set
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Hide the caller ID."""
@@ -179,19 +136,10 @@ class PrivacySwitch(SipThorEntity[SipThorCoordinator[bool | None]], SwitchEntity
         """Show the caller ID."""
         await self._async_set(on=False)
 
+    @sipthor_exception_handler
     async def _async_set(self, *, on: bool) -> None:
-        client = self.coordinator.client
         try:
-            await self.coordinator.async_write(
-                client.set_privacy_on if on else client.set_privacy_off,
-                applied=lambda _shown: on,
-            )
-        except HomeAssistantError as err:
-            if err.translation_key == "write_timeout":
-                # Perhaps applied; the page (if it has the box) was read again, and
-                # without it the state is unknown now.
-                self._last_set = None
-                self.async_write_ha_state()
-            raise
-        self._last_set = on
-        self.async_write_ha_state()
+            await self.coordinator.async_set_privacy(on=on)
+        finally:
+            # What the store holds now: the new state, the old one, or unknown.
+            self.async_write_ha_state()

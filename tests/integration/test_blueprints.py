@@ -123,10 +123,13 @@ async def test_do_not_disturb_at_night(
     # Saturday 07:00 ends a night that started on an unchosen day: a DND turned on by
     # hand that night stays on.
     await hass.services.async_call("switch", "turn_on", {"entity_id": DND}, blocking=True)
+    # The read-back runs in the background: done before the clock jumps.
+    await hass.async_block_till_done(wait_background_tasks=True)
     await at(1, 7)
     assert account.temporary_groups == ["nobody"]
     assert "set_dnd_off" not in simulator.counters.requests
     await hass.services.async_call("switch", "turn_off", {"entity_id": DND}, blocking=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
     writes = simulator.counters.requests["set_dnd_on"], simulator.counters.requests["set_dnd_off"]
 
     # Saturday 22:00 and Sunday 07:00: nothing.

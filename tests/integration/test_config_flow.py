@@ -1207,7 +1207,7 @@ async def test_reconfigure_certificate(
     assert mock_config_entry.state is ConfigEntryState.LOADED
     _assert_stored(hass, new.certificate_pem)
     assert (
-        mock_config_entry.runtime_data.certificate.not_valid_after
+        mock_config_entry.runtime_data.account.certificate.not_valid_after
         == new.certificate.not_valid_after_utc
     )
     assert issues.async_get_issue(DOMAIN, issue_id) is None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 import logging
+import random
 import time
 
 from freezegun.api import FrozenDateTimeFactory
@@ -18,6 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import Hold, SettingsSimulator
+from simulator.server import Faults
 from tests.conftest import ACCOUNT
 from tests.integration.common import advance, setup_entry
 
@@ -41,6 +44,13 @@ def _lines(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecor
     return [record for record in caplog.records if text in record.getMessage()]
 
 
+async def _just_before_the_slow_polls(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Ten seconds before every source falls due together, a minute at a time."""
+    for _ in range(9):
+        await advance(hass, freezer, timedelta(minutes=1))
+    await advance(hass, freezer, timedelta(seconds=50))
+
+
 async def test_unreachable_then_back(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -48,17 +58,21 @@ async def test_unreachable_then_back(
     simulator: SettingsSimulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    simulator.faults.drop_connection = True
+    # The platform's maintenance page (HTTP 503): not the settings page.
+    simulator.faults.status = 503
     await advance(hass, freezer, timedelta(seconds=61))
-    assert hass.states.get(REGISTERED).state == STATE_UNAVAILABLE
-    # The other sources are not due yet: still shown.
-    assert hass.states.get(BALANCE).state == "12.3456"
-    assert hass.states.get(FORWARD_BUSY).state == "voice_mailbox"
+    # An outage is the account's: every entity goes, not only the source polled.
+    for entity_id in (REGISTERED, BALANCE, FORWARD_BUSY, DND):
+        assert hass.states.get(entity_id).state == STATE_UNAVAILABLE, entity_id
 
-    await advance(hass, freezer, timedelta(seconds=61))
-    lost = _lines(caplog, "Error fetching alice@example.com registrations data")
+    simulator.counters.reset()
+    for _ in range(11):
+        await advance(hass, freezer, timedelta(minutes=1))
+    lost = _lines(caplog, "alice@example.com: the settings page does not answer")
     assert len(lost) == 1, "logged once when lost, not at every poll"
-    assert "Cannot reach the settings page" in lost[0].getMessage()
+    assert "HTTP 503" in lost[0].getMessage()
+    # While it is lost, one request a minute asks whether it is back.
+    assert simulator.counters.requests.total() == 11
     # One clear line; a traceback at most at debug level.
     assert not any(
         r.exc_info
@@ -66,13 +80,108 @@ async def test_unreachable_then_back(
         if r.name.startswith("custom_components") and r.levelno > logging.DEBUG
     )
 
-    simulator.faults.drop_connection = False
+    simulator.faults.status = None
     simulator.platform.accounts[ACCOUNT].registrations = []
     await advance(hass, freezer, timedelta(seconds=61))
     assert hass.states.get(REGISTERED).state == "0"
+    assert hass.states.get(BALANCE).state == "12.3456"
     # Once for the account, not once per source that failed meanwhile.
     assert len(_lines(caplog, "alice@example.com: the settings page answers again")) == 1
     assert not _lines(caplog, "data recovered")
+
+
+async def test_every_source_the_outage_stopped_is_read_at_once_when_back(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """A 35 s outage over the slow polls: all is back a minute later, not in ten."""
+    await _just_before_the_slow_polls(hass, freezer)
+    simulator.faults.drop_connection = True
+    # Every source falls due (the balance, do not disturb, the slow ones) and fails.
+    await advance(hass, freezer, timedelta(seconds=11))
+    await advance(hass, freezer, timedelta(seconds=24))
+    simulator.faults.drop_connection = False
+    simulator.counters.reset()
+
+    await advance(hass, freezer, timedelta(seconds=37))
+    assert hass.states.get(BALANCE).state == "12.3456"
+    assert hass.states.get(DND).state == "off"
+    assert hass.states.get(FORWARD_BUSY).state == "voice_mailbox"
+    assert hass.states.get(VOICEMAIL).state == "alice@vm.example.com"
+    # Each once: what the outage stopped, read again as soon as the page answered.
+    assert simulator.counters.requests["get_prepaid"] == 1
+    assert simulator.counters.requests["get_accept_rules"] == 1
+    assert all(simulator.counters.requests[action] == 1 for action in SLOW_ACTIONS)
+
+
+async def test_a_failed_poll_is_tried_again_within_a_minute(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """One source fails while the page answers the others: not ten minutes unavailable."""
+    simulator.faults.backend_error = True
+    simulator.faults.actions = frozenset({"get_voicemail"})
+    await advance(hass, freezer, timedelta(minutes=10, seconds=1))
+    assert hass.states.get(VOICEMAIL).state == STATE_UNAVAILABLE
+    assert hass.states.get(BALANCE).state == "12.3456"
+
+    simulator.faults = Faults()
+    await advance(hass, freezer, timedelta(seconds=61))
+    assert hass.states.get(VOICEMAIL).state == "alice@vm.example.com"
+
+
+async def test_polls_due_together_log_one_outage_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nine polls fall due in the same second and take turns; the first finds it lost."""
+    await _just_before_the_slow_polls(hass, freezer)
+    caplog.clear()
+    simulator.faults.drop_connection = True
+    await advance(hass, freezer, timedelta(seconds=11))
+    ours = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("custom_components.sipthor") and record.levelno >= logging.WARNING
+    ]
+    assert len(ours) == 1, ours
+    assert ours[0].startswith("alice@example.com: the settings page does not answer")
+
+
+async def test_the_page_is_back_only_after_it_was_lost(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A read-back that gets no answer is an outage like any other, logged as one."""
+    simulator.faults.drop_connection = True
+    simulator.faults.actions = frozenset({"get_call_forwarding"})
+    await hass.services.async_call(
+        DOMAIN,
+        "set_call_forwarding",
+        {"config_entry_id": init_integration.entry_id, "busy": "0612345678"},
+        blocking=True,
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    simulator.faults = Faults()
+    await advance(hass, freezer, timedelta(seconds=61))
+    changes = [
+        "lost" if "does not answer" in message else "back"
+        for record in caplog.records
+        if "the settings page" in (message := record.getMessage())
+        and ("does not answer" in message or "answers again" in message)
+    ]
+    assert changes == ["lost", "back"]
+    assert hass.states.get(FORWARD_BUSY).state == "0612345678@example.com"
 
 
 async def test_one_failing_source_leaves_the_rest(
@@ -319,12 +428,69 @@ async def test_a_poll_older_than_a_write_does_not_undo_it(
         {"config_entry_id": init_integration.entry_id, "busy": "0612345678"},
         blocking=True,
     )
+    # The read-back (not held) confirms the write while the older poll is held.
+    for _ in range(250):
+        if hass.states.get(FORWARD_BUSY).state == "0612345678@example.com":
+            break
+        await hass.async_add_executor_job(time.sleep, 0.02)
     assert hass.states.get(FORWARD_BUSY).state == "0612345678@example.com"
 
     assert hold.release() == ["get_call_forwarding"]
     await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.counters.requests["get_call_forwarding"] == 3  # setup, poll, read-back
     assert hass.states.get(FORWARD_BUSY).state == "0612345678@example.com"
+
+
+async def test_an_action_returns_when_the_write_is_answered(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """One round trip: the read-back that confirms the write runs in the background."""
+    simulator.faults.actions = frozenset({"get_call_forwarding"})
+    simulator.faults.hold = hold = Hold()
+    action = hass.async_create_task(
+        hass.services.async_call(
+            DOMAIN,
+            "set_call_forwarding",
+            {"config_entry_id": init_integration.entry_id, "busy": "0612345678"},
+            blocking=True,
+        )
+    )
+    try:
+        assert await _wave(hass, hold) == ["get_call_forwarding"]
+        # The read-back is held on its way; the action has returned, the new target shows.
+        assert action.done()
+        assert hass.states.get(FORWARD_BUSY).state == "0612345678"
+    finally:
+        hold.release()
+    await action
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(FORWARD_BUSY).state == "0612345678@example.com"
+
+
+async def test_ten_writes_in_a_row_end_showing_the_last(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """Ten actions at once; each read-back answers 0 to 150 ms late, in any order."""
+    delays = random.Random(5)  # noqa: S311 - reproducible delays, not a secret
+    simulator.faults.actions = frozenset({"get_call_forwarding"})
+    simulator.faults.answer_delay = lambda _action: delays.uniform(0, 0.15)
+    targets = [f"06123456{number:02d}" for number in range(10)]
+    await asyncio.gather(
+        *(
+            hass.services.async_call(
+                DOMAIN,
+                "set_call_forwarding",
+                {"config_entry_id": init_integration.entry_id, "busy": target},
+                blocking=True,
+            )
+            for target in targets
+        )
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert (
+        simulator.platform.accounts[ACCOUNT].forwarding["FBUS"] == f"sip:{targets[-1]}@example.com"
+    )
+    assert hass.states.get(FORWARD_BUSY).state == f"{targets[-1]}@example.com"
 
 
 async def test_a_poll_is_bounded_as_a_whole(
@@ -334,7 +500,7 @@ async def test_a_poll_is_bounded_as_a_whole(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """However long the client would wait, a poll gives up after 45 s and says so."""
-    init_integration.runtime_data.client.request_timeout = 600
+    init_integration.runtime_data.account.client.request_timeout = 600
     simulator.faults.actions = frozenset({"get_devices"})
     simulator.faults.hold = hold = Hold()
     start = dt_util.utcnow()
@@ -347,4 +513,4 @@ async def test_a_poll_is_bounded_as_a_whole(
     finally:
         hold.release()
     assert hass.states.get(REGISTERED).state == STATE_UNAVAILABLE
-    assert _lines(caplog, "registrations data: The settings page did not answer within 45")
+    assert _lines(caplog, "alice@example.com: the settings page does not answer (no answer)")

@@ -213,11 +213,11 @@ async def test_refused_write_raises_the_issue_too(
 
 
 async def test_refused_password_raises_no_certificate_issue(
-    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
+    hass: HomeAssistant, password_entry: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
     # Entries that sign in with a password have no certificate to blame.
-    init_integration.runtime_data.certificate = None  # type: ignore[assignment]
-    simulator.faults.credentials_error = True
+    assert await setup_entry(hass, password_entry)
+    simulator.platform.accounts[ACCOUNT].password = "changed-on-the-web-page"
     with pytest.raises(HomeAssistantError):
         await hass.services.async_call(
             "switch",

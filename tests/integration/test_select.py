@@ -34,12 +34,14 @@ FIXED = ["off", "voice_mailbox", "mobile_number"]
 
 
 async def _select(hass: HomeAssistant, entity_id: str, option: str) -> None:
+    """Select ``option``; wait for the read-back the write started in the background."""
     await hass.services.async_call(
         SELECT_DOMAIN,
         SERVICE_SELECT_OPTION,
         {ATTR_ENTITY_ID: entity_id, ATTR_OPTION: option},
         blocking=True,
     )
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def _state(hass: HomeAssistant, entity_id: str) -> str:
@@ -108,7 +110,7 @@ async def test_each_option_writes_its_target(
 async def test_the_new_option_shows_before_the_read_back(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
-    simulator.faults.drop_connection = True
+    simulator.faults.backend_error = True
     simulator.faults.actions = frozenset({"get_call_forwarding"})
     await _select(hass, ALWAYS, "mobile_number")
     # The server accepted; the read-back failed: the accepted state shows all the same.
@@ -292,7 +294,7 @@ async def test_identity_failing_later_keeps_the_mobile_number(
 ) -> None:
     """A failing identity read must not turn "mobile number" into a raw number."""
     await _select(hass, ALWAYS, "mobile_number")
-    simulator.faults.drop_connection = True
+    simulator.faults.backend_error = True
     simulator.faults.actions = frozenset({"get_identity"})
     await advance(hass, freezer, timedelta(minutes=11))
     assert _state(hass, ALWAYS) == "mobile_number"

@@ -243,7 +243,7 @@ async def test_certificate_expiry_sensor(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     expiry = dt_util.parse_datetime(state(hass, "sensor.alice_example_com_certificate_expiry"))
-    assert expiry == init_integration.runtime_data.certificate.not_valid_after
+    assert expiry == init_integration.runtime_data.account.certificate.not_valid_after
     # Platform certificates are valid for ten years.
     assert expiry - dt_util.utcnow() > timedelta(days=3600)
 

@@ -22,9 +22,11 @@ from tests.integration.common import advance, setup_entry
 
 
 async def _call(hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any) -> None:
+    """Call the action; wait for the read-back it started in the background."""
     await hass.services.async_call(
         DOMAIN, service, {"config_entry_id": entry.entry_id, **data}, blocking=True
     )
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 def _state(hass: HomeAssistant, entity_id: str) -> str:
@@ -90,7 +92,7 @@ async def test_forwarding_shows_the_new_target_before_the_read_back(
             shown.append(new_state.state)
 
     async_track_state_change_event(hass, entity_id, on_change)
-    simulator.faults.drop_connection = True
+    simulator.faults.backend_error = True
     simulator.faults.actions = frozenset({"get_call_forwarding"})
     await _call(hass, "set_call_forwarding", init_integration, busy="0612345678")
     # The read-back failed, yet the state the server accepted is shown.
@@ -249,7 +251,7 @@ async def test_read_back_failure_does_not_fail_the_write(
     simulator: SettingsSimulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    simulator.faults.drop_connection = True
+    simulator.faults.backend_error = True
     simulator.faults.actions = frozenset({"get_call_forwarding"})
     await _call(hass, "set_call_forwarding", init_integration, always="0612345678")
     assert simulator.platform.accounts[ACCOUNT].forwarding["FUNC"] == ("sip:0612345678@example.com")

@@ -130,7 +130,7 @@ async def test_an_intact_store_file_is_read_without_a_word(
         )
     )
     assert await setup_entry(hass, mock_config_entry)
-    seen = mock_config_entry.runtime_data.store.seen_calls
+    seen = mock_config_entry.runtime_data.account.store.seen_calls
     assert seen is not None
     assert "an-earlier-call" in seen
     assert not [

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
 from datetime import timedelta
+import time
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
@@ -14,21 +19,20 @@ from homeassistant.const import (
     SERVICE_TURN_ON,
     STATE_OFF,
     STATE_ON,
+    STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    mock_restore_cache,
-    mock_restore_cache_with_extra_data,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.sipthor.api import load_credentials
+from custom_components.sipthor.certificate import write_certificate
 from custom_components.sipthor.const import DOMAIN
 from simulator import Hold, SettingsSimulator
 from simulator.server import Faults
@@ -42,9 +46,11 @@ PRIVACY = "switch.alice_example_com_hide_caller_id"
 
 
 async def _switch(hass: HomeAssistant, service: str, entity_id: str) -> None:
+    """Switch; wait for the read-back the write started in the background."""
     await hass.services.async_call(
         SWITCH_DOMAIN, service, {ATTR_ENTITY_ID: entity_id}, blocking=True
     )
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_dnd_switch_changes_the_account(
@@ -129,6 +135,8 @@ async def test_dnd_until_is_a_moment_that_stays_put(
         {"config_entry_id": init_integration.entry_id, "duration": 30},
         blocking=True,
     )
+    # The read-back, before the clock jumps (it would find its request 10 minutes late).
+    await hass.async_block_till_done(wait_background_tasks=True)
     ends = dt_util.utcnow() + timedelta(minutes=30)
     state = hass.states.get(DND_UNTIL)
     assert state.attributes["device_class"] == "timestamp"
@@ -149,9 +157,11 @@ async def test_dnd_until_is_a_moment_that_stays_put(
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        ({"backend_error": True}, ("server_refused", "Error (SipPort)")),
-        ({"status": 500}, ("server_error", "HTTP 500")),
-        ({"drop_connection": True}, ("communication_error", "Cannot reach")),
+        # The page refused the write: the switch stays as it was.
+        ({"backend_error": True}, ("server_refused", "Error (SipPort)", STATE_OFF)),
+        # No answer from the page: the account is lost until it answers again.
+        ({"status": 500}, ("server_error", "HTTP 500", STATE_UNAVAILABLE)),
+        ({"drop_connection": True}, ("communication_error", "Cannot reach", STATE_UNAVAILABLE)),
     ],
 )
 async def test_dnd_write_failures(
@@ -159,9 +169,9 @@ async def test_dnd_write_failures(
     init_integration: MockConfigEntry,
     simulator: SettingsSimulator,
     fault: dict[str, object],
-    expected: tuple[str, str],
+    expected: tuple[str, str, str],
 ) -> None:
-    translation_key, detail = expected
+    translation_key, detail, state = expected
     for name, value in fault.items():
         setattr(simulator.faults, name, value)
     simulator.faults.actions = frozenset({"set_dnd_on"})
@@ -170,7 +180,8 @@ async def test_dnd_write_failures(
     assert raised.value.translation_key == translation_key
     assert detail in str(raised.value)
     # Nothing was applied: no new state shown, nothing read back.
-    assert hass.states.get(DND).state == STATE_OFF
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(DND).state == state
     assert simulator.counters.requests["get_accept_rules"] == 1
 
 
@@ -178,7 +189,7 @@ async def test_dnd_shows_on_when_the_server_accepts(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
     """One round trip to the new state; the read-back only confirms it."""
-    simulator.faults.drop_connection = True
+    simulator.faults.backend_error = True
     simulator.faults.actions = frozenset({"get_accept_rules"})
     await _switch(hass, SERVICE_TURN_ON, DND)
     assert hass.states.get(DND).state == STATE_ON
@@ -276,69 +287,63 @@ async def test_privacy_refusal_keeps_the_state(
     assert hass.states.get(PRIVACY).state == STATE_ON
 
 
-async def test_privacy_state_restored_after_restart(
+async def test_privacy_state_kept_across_a_restart(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     stored_certificate,
     simulator: SettingsSimulator,
 ) -> None:
     simulator.platform.behaviour.privacy_checkbox = False
-    mock_restore_cache_with_extra_data(
-        hass,
-        [
-            (
-                State(PRIVACY, STATE_ON),
-                {"config_entry_id": mock_config_entry.entry_id, "is_on": True},
-            )
-        ],
-    )
     await setup_entry(hass, mock_config_entry)
-    assert hass.states.get(PRIVACY).state == STATE_ON
-    # Restoring asks nothing of the server.
+    await _switch(hass, SERVICE_TURN_ON, PRIVACY)
+    simulator.counters.reset()
+
+    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    state = hass.states.get(PRIVACY)
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_ASSUMED_STATE] is True
+    # Remembering asks nothing of the server.
     assert "set_privacy_on" not in simulator.counters.requests
 
 
-async def test_page_wins_over_the_restored_state(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    stored_certificate,
-    simulator: SettingsSimulator,
+async def test_page_wins_over_the_remembered_state(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
+    await _switch(hass, SERVICE_TURN_ON, PRIVACY)
     # Turned off on the web page while Home Assistant was down.
-    mock_restore_cache_with_extra_data(
-        hass,
-        [
-            (
-                State(PRIVACY, STATE_ON),
-                {"config_entry_id": mock_config_entry.entry_id, "is_on": True},
-            )
-        ],
-    )
-    await setup_entry(hass, mock_config_entry)
+    simulator.platform.accounts[ACCOUNT].privacy = False
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(PRIVACY).state == STATE_OFF
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        {"config_entry_id": "an-entry-since-deleted", "is_on": True},
-        None,  # saved by a version that did not say whose state it was
-    ],
-)
-async def test_privacy_state_of_another_entry_is_not_restored(
+async def test_privacy_state_of_a_deleted_entry_is_not_restored(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     stored_certificate,
     simulator: SettingsSimulator,
-    extra: dict[str, object] | None,
 ) -> None:
-    """A deleted and re-added account starts clean, though its entity id is the same."""
+    """A deleted and re-added account starts unknown, though its entity id is the same."""
     simulator.platform.behaviour.privacy_checkbox = False
-    if extra is None:
-        mock_restore_cache(hass, [State(PRIVACY, STATE_ON)])
-    else:
-        mock_restore_cache_with_extra_data(hass, [(State(PRIVACY, STATE_ON), extra)])
     await setup_entry(hass, mock_config_entry)
+    await _switch(hass, SERVICE_TURN_ON, PRIVACY)
+    assert await hass.config_entries.async_remove(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    again = MockConfigEntry(
+        domain=DOMAIN,
+        title=ACCOUNT,
+        unique_id=ACCOUNT,
+        data=mock_config_entry.data,
+        options=mock_config_entry.options,
+    )
+    await hass.async_add_executor_job(
+        write_certificate,
+        stored_certificate,
+        load_credentials(simulator.client_certificate(f"{ACCOUNT}.crt").read_bytes()),
+    )
+    await setup_entry(hass, again)
     assert hass.states.get(PRIVACY).state == STATE_UNKNOWN
 
 
@@ -372,7 +377,7 @@ async def test_dnd_write_without_an_answer_is_read_back(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:
     """The server applied the change but the answer came too late."""
-    init_integration.runtime_data.client.write_timeout = 0.2
+    init_integration.runtime_data.account.client.write_timeout = 0.2
     simulator.faults.actions = frozenset({"set_dnd_on"})
     simulator.faults.hold = hold = Hold()
     try:
@@ -383,6 +388,7 @@ async def test_dnd_write_without_an_answer_is_read_back(
     assert raised.value.translation_key == "write_timeout"
     assert "may have been applied" in str(raised.value)
     # Read back: on, as the server now holds it.
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.counters.requests["get_accept_rules"] == 2
     assert hass.states.get(DND).state == STATE_ON
 
@@ -441,3 +447,121 @@ async def test_the_dnd_binary_sensor_is_removed_and_its_users_named(
         "entities": old,
         "users": "automation.quiet_watch",
     }
+
+
+async def _stop_while_on_its_way(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    entry: MockConfigEntry,
+    simulator: SettingsSimulator,
+    *,
+    switch: tuple[str, str],
+    action: str,
+    arrives: bool,
+) -> None:
+    """Switch; Home Assistant stops (the power goes) while the write is on its way.
+
+    ``arrives``: the server applies the write and its answer is held; otherwise the
+    client gives up before the server reads it. Then Home Assistant starts with what
+    was on disk at that moment.
+    """
+    key = f"{DOMAIN}.{entry.entry_id}"
+    simulator.faults = Faults(actions=frozenset({action}))
+    if arrives:
+        simulator.faults.hold = hold = Hold()
+    else:
+        simulator.faults.latency = 0.5
+    service, entity_id = switch
+    task = hass.async_create_task(
+        hass.services.async_call(SWITCH_DOMAIN, service, {ATTR_ENTITY_ID: entity_id}, blocking=True)
+    )
+    for _ in range(250):
+        if hold.waiting if arrives else simulator.counters.requests[action]:
+            break
+        await hass.async_add_executor_job(time.sleep, 0.02)
+    on_disk = copy.deepcopy(hass_storage.get(key))
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if arrives:
+        hold.release()
+    else:
+        # The server finds the client gone when its delay is over, and applies nothing.
+        await hass.async_add_executor_job(time.sleep, 0.6)
+    simulator.faults = Faults()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    hass_storage.pop(key, None)
+    if on_disk is not None:
+        hass_storage[key] = on_disk
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_dnd_applied_while_home_assistant_stops(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """The server applied "on, without an end"; after the restart the switch says so."""
+    await _stop_while_on_its_way(
+        hass,
+        hass_storage,
+        init_integration,
+        simulator,
+        switch=(SERVICE_TURN_ON, DND),
+        action="set_dnd_on",
+        arrives=True,
+    )
+    assert simulator.platform.accounts[ACCOUNT].temporary_groups == ["nobody"]
+    assert hass.states.get(DND).state == STATE_ON
+    assert hass.states.get(DND_LEFT).state == STATE_UNKNOWN, "no end: no time left"
+
+
+async def test_dnd_off_lost_while_home_assistant_stops(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """An "off" that never reached the server leaves do not disturb on, without an end."""
+    await _switch(hass, SERVICE_TURN_ON, DND)
+    await _stop_while_on_its_way(
+        hass,
+        hass_storage,
+        init_integration,
+        simulator,
+        switch=(SERVICE_TURN_OFF, DND),
+        action="set_dnd_off",
+        arrives=False,
+    )
+    assert simulator.platform.accounts[ACCOUNT].temporary_groups == ["nobody"]
+    assert hass.states.get(DND).state == STATE_ON
+
+
+async def test_privacy_change_unanswered_when_home_assistant_stops_is_unknown(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    """Without a checkbox to read back, the state before is no longer known."""
+    simulator.platform.behaviour.privacy_checkbox = False
+    await setup_entry(hass, mock_config_entry)
+    await _switch(hass, SERVICE_TURN_OFF, PRIVACY)
+    assert hass.states.get(PRIVACY).state == STATE_OFF
+    await _stop_while_on_its_way(
+        hass,
+        hass_storage,
+        mock_config_entry,
+        simulator,
+        switch=(SERVICE_TURN_ON, PRIVACY),
+        action="set_privacy_on",
+        arrives=True,
+    )
+    assert simulator.platform.accounts[ACCOUNT].privacy is True
+    state = hass.states.get(PRIVACY)
+    assert state.state == STATE_UNKNOWN
+    assert state.attributes[ATTR_ASSUMED_STATE] is True
