@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Coroutine
 from datetime import timedelta
 import logging
 import random
 import time
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, ServiceResponse
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
@@ -38,6 +40,18 @@ SLOW_ACTIONS = (
     "get_enum",
     "get_history",
 )
+
+
+def _forward_busy(
+    hass: HomeAssistant, entry: MockConfigEntry, target: str
+) -> Coroutine[Any, Any, ServiceResponse]:
+    """``sipthor.set_call_forwarding`` of the busy condition, waiting for its answer."""
+    return hass.services.async_call(
+        DOMAIN,
+        "set_call_forwarding",
+        {"config_entry_id": entry.entry_id, "busy": target},
+        blocking=True,
+    )
 
 
 def _lines(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
@@ -165,12 +179,7 @@ async def test_the_page_is_back_only_after_it_was_lost(
     """A read-back that gets no answer is an outage like any other, logged as one."""
     simulator.faults.drop_connection = True
     simulator.faults.actions = frozenset({"get_call_forwarding"})
-    await hass.services.async_call(
-        DOMAIN,
-        "set_call_forwarding",
-        {"config_entry_id": init_integration.entry_id, "busy": "0612345678"},
-        blocking=True,
-    )
+    await _forward_busy(hass, init_integration, "0612345678")
     await hass.async_block_till_done(wait_background_tasks=True)
     simulator.faults = Faults()
     await advance(hass, freezer, timedelta(seconds=61))
@@ -422,12 +431,7 @@ async def test_a_poll_older_than_a_write_does_not_undo_it(
     while not hold.waiting:
         await hass.async_add_executor_job(time.sleep, 0.02)
 
-    await hass.services.async_call(
-        DOMAIN,
-        "set_call_forwarding",
-        {"config_entry_id": init_integration.entry_id, "busy": "0612345678"},
-        blocking=True,
-    )
+    await _forward_busy(hass, init_integration, "0612345678")
     # The read-back (not held) confirms the write while the older poll is held.
     for _ in range(250):
         if hass.states.get(FORWARD_BUSY).state == "0612345678@example.com":
@@ -447,14 +451,7 @@ async def test_an_action_returns_when_the_write_is_answered(
     """One round trip: the read-back that confirms the write runs in the background."""
     simulator.faults.actions = frozenset({"get_call_forwarding"})
     simulator.faults.hold = hold = Hold()
-    action = hass.async_create_task(
-        hass.services.async_call(
-            DOMAIN,
-            "set_call_forwarding",
-            {"config_entry_id": init_integration.entry_id, "busy": "0612345678"},
-            blocking=True,
-        )
-    )
+    action = hass.async_create_task(_forward_busy(hass, init_integration, "0612345678"))
     try:
         assert await _wave(hass, hold) == ["get_call_forwarding"]
         # The read-back is held on its way; the action has returned, the new target shows.
@@ -475,17 +472,7 @@ async def test_ten_writes_in_a_row_end_showing_the_last(
     simulator.faults.actions = frozenset({"get_call_forwarding"})
     simulator.faults.answer_delay = lambda _action: delays.uniform(0, 0.15)
     targets = [f"06123456{number:02d}" for number in range(10)]
-    await asyncio.gather(
-        *(
-            hass.services.async_call(
-                DOMAIN,
-                "set_call_forwarding",
-                {"config_entry_id": init_integration.entry_id, "busy": target},
-                blocking=True,
-            )
-            for target in targets
-        )
-    )
+    await asyncio.gather(*(_forward_busy(hass, init_integration, target) for target in targets))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert (
         simulator.platform.accounts[ACCOUNT].forwarding["FBUS"] == f"sip:{targets[-1]}@example.com"
