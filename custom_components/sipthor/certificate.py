@@ -55,8 +55,11 @@ def write_certificate(path: Path, credentials: ClientCredentials) -> None:
 
 
 def read_certificate(path: Path) -> ClientCredentials:
-    """Load the stored credential; raises ``SipThorCredentialsError`` when unusable."""
-    return load_credentials(path.read_bytes())
+    """Load the stored credential; raises ``SipThorCredentialsError`` when unusable.
+
+    The arithmetic of its key was checked when it was stored, not again at each start.
+    """
+    return load_credentials(path.read_bytes(), check_key=False)
 
 
 def move_certificate(source: Path, target: Path, *, keep_source: bool) -> None:

@@ -27,7 +27,12 @@ from custom_components.sipthor.api import (
     load_credentials,
 )
 from simulator import Behaviour, SettingsSimulator
-from simulator.certs import Authority, IssuedCertificate, issue_client_certificate
+from simulator.certs import (
+    Authority,
+    IssuedCertificate,
+    issue_client_certificate,
+    trusting_directory,
+)
 from tests.api.conftest import BOB, CAROL, ClientFactory
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 
@@ -99,6 +104,43 @@ def test_weak_certificate_lowers_the_level_of_its_own_context_only(
         modern_context.load_cert_chain(weak_file)
     with pytest.raises(ssl.SSLError, match=r"EE_KEY_TOO_SMALL|CA_MD_TOO_WEAK"):
         ssl.create_default_context().load_cert_chain(weak_file)
+
+
+async def test_system_cas_are_read_when_a_server_needs_one(
+    simulator: SettingsSimulator,
+    make_client: ClientFactory,
+    alice_credentials: ClientCredentials,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The system's CA directory: nothing loaded per account until a chain is checked."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv(
+        "SSL_CERT_DIR", str(trusting_directory(simulator.certs.server_ca, tmp_path / "cas"))
+    )
+    context = create_ssl_context(alice_credentials)
+    assert context.cert_store_stats()["x509_ca"] == 0
+
+    assert (await make_client(context=context).get_identity()).sip_address == ACCOUNT
+    # The one CA the server's chain names, read when it was needed.
+    assert context.cert_store_stats()["x509_ca"] == 1
+
+
+async def test_a_bundle_named_by_ssl_cert_file_is_trusted(
+    simulator: SettingsSimulator,
+    make_client: ClientFactory,
+    alice_credentials: ClientCredentials,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``SSL_CERT_FILE`` says which CAs to trust: its bundle is read whole, as before."""
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(simulator.certs.server_ca))
+    context = create_ssl_context(alice_credentials)
+    assert context.cert_store_stats()["x509_ca"] == 1
+
+    assert (await make_client(context=context).get_identity()).sip_address == ACCOUNT
 
 
 def test_context_settings(alice_credentials: ClientCredentials) -> None:

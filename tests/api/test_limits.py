@@ -278,31 +278,23 @@ async def requests_seen(simulator: SettingsSimulator, count: int) -> None:
             await asyncio.sleep(0.005)
 
 
-async def test_three_reads_overlap_and_a_fourth_waits(
+async def test_reads_overlap_up_to_the_limit_and_one_more_waits(
     simulator: SettingsSimulator, client: SipThorClient
 ) -> None:
-    assert MAX_IN_FLIGHT == 3
+    assert MAX_IN_FLIGHT == 6
     simulator.faults.latency = 0.5
-    reads = [
-        asyncio.create_task(call)
-        for call in (
-            client.get_enum(),
-            client.get_aliases(),
-            client.get_reject_rules(),
-            client.get_enum(),
-        )
-    ]
+    reads = [asyncio.create_task(client.get_enum()) for _ in range(MAX_IN_FLIGHT + 1)]
 
-    await requests_seen(simulator, 3)
+    await requests_seen(simulator, MAX_IN_FLIGHT)
     await asyncio.sleep(0.2)
-    # Three are held by the server; the fourth has not been sent.
-    assert simulator.counters.requests.total() == 3
+    # Six are held by the server; the seventh has not been sent.
+    assert simulator.counters.requests.total() == MAX_IN_FLIGHT
     assert not any(read.done() for read in reads)
 
     answers = await asyncio.gather(*reads)
 
-    assert simulator.counters.requests.total() == 4
-    assert answers[0] == answers[3] == ["+31208001234"]
+    assert simulator.counters.requests.total() == MAX_IN_FLIGHT + 1
+    assert all(answer == ["+31208001234"] for answer in answers)
 
 
 async def test_writes_go_one_at_a_time(simulator: SettingsSimulator, client: SipThorClient) -> None:

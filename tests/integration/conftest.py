@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-import os
 from pathlib import Path
 import ssl
 import tempfile
@@ -27,6 +26,7 @@ from custom_components.sipthor.certificate import (
 )
 from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
 from simulator import SettingsSimulator
+from simulator.certs import trusting_directory
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 from tests.integration.common import Upload, setup_entry
 
@@ -54,17 +54,16 @@ def simulator(
 ) -> SettingsSimulator:
     """The simulator, its server CA trusted as a system CA, so verification stays on.
 
-    The certificate path verifies the server against the system trust store, which
-    OpenSSL reads from ``SSL_CERT_FILE``. The password path uses Home Assistant's
-    shared session, whose context trusts certifi's bundle (read once, at import): its
-    connector, made on first use, gets a context trusting the simulator as well. Only
-    tests that talk to a server start one.
+    The certificate path verifies the server against the system's CA directory, which
+    OpenSSL reads from ``SSL_CERT_DIR`` (a bundle in ``SSL_CERT_FILE`` would be loaded
+    whole instead). The password path uses Home Assistant's shared session, whose context
+    trusts certifi's bundle (read once, at import): its connector, made on first use,
+    gets a context trusting the simulator as well. Only tests that talk to a server
+    start one.
     """
-    bundle = tmp_path / "ca-bundle.crt"
-    system = Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile or "")
-    system_pem = system.read_bytes() if system.is_file() else b""
-    bundle.write_bytes(system_pem + simulator.certs.server_ca.read_bytes())
-    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    directory = trusting_directory(simulator.certs.server_ca, tmp_path / "trusted-cas")
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(directory))
     trusting = ssl.create_default_context(cafile=certifi.where())
     trusting.load_verify_locations(cafile=simulator.certs.server_ca)
     monkeypatch.setattr(ssl_util, "client_context", lambda *_args: trusting)

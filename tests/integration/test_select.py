@@ -56,18 +56,6 @@ def _options(hass: HomeAssistant, entity_id: str) -> list[str]:
     return list(state.attributes[ATTR_OPTIONS])
 
 
-async def test_selects_show_the_forwarding(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    # Seeded: voicemail when busy and when not answered, nothing else.
-    assert _state(hass, BUSY) == "voice_mailbox"
-    assert _state(hass, NO_ANSWER) == "voice_mailbox"
-    for entity_id in (ALWAYS, NOT_ONLINE, UNAVAILABLE):
-        assert _state(hass, entity_id) == "off"
-    # Alice has a mailbox and a mobile number: every fixed option, nothing else.
-    assert _options(hass, ALWAYS) == FIXED
-
-
 @pytest.mark.parametrize(
     ("entity_id", "condition", "option", "stored"),
     [

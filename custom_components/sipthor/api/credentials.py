@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+import functools
 import os
 from pathlib import Path
 import re
@@ -35,6 +36,8 @@ _PEM_KEY_BLOCK = re.compile(
 )
 # Below these the OpenSSL default security level (2 on Debian, 1 upstream) rejects a
 # certificate when it is loaded: EE_KEY_TOO_SMALL and CA_MD_TOO_WEAK.
+# A CA in OpenSSL's hashed directory: the subject's hash, a dot, a counter.
+_HASH_LINK = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 _MIN_RSA_DSA_BITS = 2048
 _MIN_EC_BITS = 224
 _WEAK_HASHES = frozenset({"md5", "sha1"})
@@ -112,6 +115,7 @@ def load_credentials(
     *,
     key_data: bytes | None = None,
     now: datetime | None = None,
+    check_key: bool = True,
 ) -> ClientCredentials:
     """Read a client credential in any form the platform or a user may have.
 
@@ -122,16 +126,18 @@ def load_credentials(
 
     The key must match the certificate and the certificate must not have expired;
     every failure is a :class:`SipThorCredentialsError` naming the problem.
+    ``check_key=False`` skips OpenSSL's check of an RSA key's arithmetic (about 10 ms),
+    for a key that passed it before: one this integration stored itself.
     """
     if not data.strip():
         raise SipThorCredentialsError(CredentialsProblem.INVALID_CERTIFICATE, "The file is empty")
     secret = password.encode() if password else None
     if b"-----BEGIN" in data:
         certificates = _pem_certificates(data)
-        key = _pem_private_key(key_data if key_data is not None else data, secret)
+        key = _pem_private_key(key_data if key_data is not None else data, secret, check_key)
     elif key_data is not None:
         certificates = [_der_certificate(data)]
-        key = _pem_private_key(key_data, secret)
+        key = _pem_private_key(key_data, secret, check_key)
     else:
         key, certificates = _pkcs12(data, secret)
 
@@ -173,7 +179,9 @@ def create_ssl_context(
     Apache asks for the certificate only after reading the request, and a TLS 1.3
     client that does not offer it gets HTTP 403 (docs/settings-api.md §2.1).
     """
-    context = ssl.create_default_context(cafile=cafile)
+    context = ssl.create_default_context(
+        cafile=cafile, capath=None if cafile else system_ca_directory()
+    )
     if not verify_server:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -182,6 +190,38 @@ def create_ssl_context(
     context.post_handshake_auth = True
     _load_cert_chain(context, credentials)
     return context
+
+
+def system_ca_directory() -> str | None:
+    """The system's CAs as a hashed directory, read one CA at a time; None: read the bundle.
+
+    Each account has a context of its own (its certificate is in it), and a context
+    cannot share another's trust store. Loading the system's bundle (about 140 CAs) into
+    each costs 30 to 130 ms of CPU at every setup and about 850 KiB that stay with it.
+    OpenSSL's hashed directory (``SSL_CERT_DIR``, or the system's: /etc/ssl/certs on Debian
+    and Alpine, where update-ca-certificates links the same CAs as the bundle it writes
+    there) is read only when a server's chain is checked, and only the file of the CA that
+    chain names. Where the system has no such directory, or ``SSL_CERT_FILE`` names a
+    bundle elsewhere (CAs chosen on purpose), the bundle is loaded.
+    """
+    paths = ssl.get_default_verify_paths()
+    directory = paths.capath
+    if directory is None or not _holds_hash_links(directory):
+        return None
+    bundle = os.environ.get(paths.openssl_cafile_env)
+    if bundle and Path(bundle).resolve().parent != Path(directory).resolve():
+        return None
+    return directory
+
+
+@functools.cache
+def _holds_hash_links(directory: str) -> bool:
+    """Whether ``directory`` holds CAs under OpenSSL's hash names (``5a7722fb.0``)."""
+    try:
+        with os.scandir(directory) as entries:
+            return any(_HASH_LINK.fullmatch(entry.name) for entry in entries)
+    except OSError:
+        return False
 
 
 def _load_cert_chain(context: ssl.SSLContext, credentials: ClientCredentials) -> None:
@@ -228,7 +268,7 @@ def _der_certificate(data: bytes) -> x509.Certificate:
         ) from err
 
 
-def _pem_private_key(data: bytes, password: bytes | None) -> _PrivateKey:
+def _pem_private_key(data: bytes, password: bytes | None, check_key: bool = True) -> _PrivateKey:
     match = _PEM_KEY_BLOCK.search(data)
     if match is None:
         raise SipThorCredentialsError(
@@ -236,7 +276,9 @@ def _pem_private_key(data: bytes, password: bytes | None) -> _PrivateKey:
             "No private key was found next to the certificate",
         )
     try:
-        key = serialization.load_pem_private_key(match.group(0), password)
+        key = serialization.load_pem_private_key(
+            match.group(0), password, unsafe_skip_rsa_key_validation=not check_key
+        )
     except TypeError as err:
         # Raised both for an encrypted key without a password and for a password
         # given to a key that has none; only the first can be fixed by the user.
@@ -245,7 +287,7 @@ def _pem_private_key(data: bytes, password: bytes | None) -> _PrivateKey:
                 CredentialsProblem.WRONG_PASSWORD,
                 "The private key is encrypted and needs its password",
             ) from err
-        return _pem_private_key(data, None)
+        return _pem_private_key(data, None, check_key)
     except ValueError as err:
         # PKCS#8 says so in its label; OpenSSL's traditional format (``BEGIN RSA
         # PRIVATE KEY``, what ``openssl genrsa -aes256`` writes) in a header line.
