@@ -65,7 +65,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     client, certificate = await async_client_of_entry(hass, entry.data)
     store = SipThorStore(hass, entry.entry_id)
     await store.async_load()
-    entry.async_on_unload(store.async_flush)
     account = SipThorAccount(hass, entry, client, store, certificate)
     entry.async_on_unload(account.async_stop)
     runtime = entry.runtime_data = create_runtime_data(account)

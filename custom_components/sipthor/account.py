@@ -16,9 +16,10 @@ every request goes through it, whoever sends it (a poll, a switch, an action):
   without its start. An error the page gives for one action only is that source's own
   (its coordinator's ``UpdateFailed``); a refused sign-in asks for new credentials once.
 - **Lifecycle.** :meth:`async_first_refresh` in setup, :meth:`async_start` once the
-  entities exist, :meth:`async_stop` when the entry unloads. Another source of news
-  (the live SIP channel) asks for a source to be read once with
-  :meth:`async_request_refresh`.
+  entities exist, :meth:`async_stop` when the entry unloads. What else talks to the
+  account's platform (the live SIP channel) starts and stops with it, and asks for a
+  source to be read once when it has news (:meth:`async_request_refresh`: a call ended,
+  read the call list); its failures are its own, never the page's.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .api import (
     CertificateInfo,
@@ -131,11 +133,13 @@ class SipThorAccount:
         """Poll ``coordinator``'s source through this account."""
         self._sources[coordinator.source] = coordinator
 
-    async def async_first_refresh(self, coordinators: Iterable[Any]) -> None:
+    async def async_first_refresh(
+        self, coordinators: Iterable[DataUpdateCoordinator[Any]]
+    ) -> None:
         """Setup's round trip: fetch concurrently; a refused sign-in outranks the rest.
 
-        ``coordinators`` are ``DataUpdateCoordinator``s: each raises what Home Assistant
-        makes of a failed first refresh (retry later, or ask for new credentials).
+        Each coordinator raises what Home Assistant makes of a failed first refresh (retry
+        later, or ask for new credentials).
         """
         results = await asyncio.gather(
             *(coordinator.async_config_entry_first_refresh() for coordinator in coordinators),
@@ -170,10 +174,13 @@ class SipThorAccount:
         """The entities exist: once their first reads are done, polls take turns."""
         self._at_once -= 1
 
-    @callback
-    def async_stop(self) -> None:
-        """The entry unloads: stop asking (the coordinators stop themselves)."""
+    async def async_stop(self) -> None:
+        """The entry unloads: stop asking, and write what the store holds.
+
+        The coordinators stop themselves (Home Assistant shuts them down with the entry).
+        """
         self._async_cancel_probe()
+        await self.store.async_flush()
 
     async def async_request_refresh(self, source: Source) -> None:
         """Read ``source`` once soon, if an entity shows it (another source had news)."""
