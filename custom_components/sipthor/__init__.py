@@ -62,9 +62,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> bool:
     """Build the account (SIP password or certificate) and start polling."""
-    client, certificate = await async_client_of_entry(hass, entry.data)
     store = SipThorStore(hass, entry.entry_id)
-    await store.async_load()
+    (client, certificate), _ = await asyncio.gather(
+        async_client_of_entry(hass, entry.data), store.async_load()
+    )
     account = SipThorAccount(hass, entry, client, store, certificate)
     entry.async_on_unload(account.async_stop)
     runtime = entry.runtime_data = create_runtime_data(account)

@@ -5,7 +5,8 @@ every request goes through it, whoever sends it (a poll, a switch, an action):
 
 - **Turns.** Setup, the fetch of what its entities show, and a recovery go at once;
   otherwise polls that fall due together take turns over one kept-alive connection,
-  since each new connection costs a TLS handshake with the certificate exchange.
+  since each new connection costs a TLS handshake with the certificate exchange. The
+  accounts of one platform share a bound on their requests in flight (``PAGE_IN_FLIGHT``).
 - **Whether the page answers.** That is the account's state, not each source's: when a
   request gets no answer (no connection, a timeout, something that is not the settings
   page) the account is *lost*, every entity is unavailable, and polls wait while one
@@ -36,6 +37,8 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util.hass_dict import HassKey
+from yarl import URL
 
 from .api import (
     CertificateInfo,
@@ -46,9 +49,28 @@ from .api import (
     SipThorNotSupportedError,
     SipThorWriteTimeoutError,
 )
-from .const import LOGGER, POLL_TIMEOUT, RETRY_INTERVAL, WRITE_TIMEOUT, Source
+from .const import (
+    DOMAIN,
+    LOGGER,
+    PAGE_IN_FLIGHT,
+    POLL_TIMEOUT,
+    RETRY_INTERVAL,
+    WRITE_TIMEOUT,
+    Source,
+)
 from .repairs import async_certificate_refused
 from .store import SipThorStore
+
+# Requests in flight to one settings page, per host, across the accounts on it.
+_PAGE_SLOTS: HassKey[dict[str, asyncio.Semaphore]] = HassKey(f"{DOMAIN}_page_slots")
+
+
+def _host(url: str) -> str:
+    """The host of the settings page ``url`` (the URL itself if it does not parse)."""
+    try:
+        return URL(url).host or url
+    except ValueError:
+        return url  # an entry from before the form checked it: its requests fail anyway
 
 
 class PolledSource(Protocol):
@@ -108,6 +130,9 @@ class SipThorAccount:
         # Polls go at once while this is above 0: during setup, the fetches that follow
         # it, and a recovery.
         self._at_once = 1
+        self._started = False
+        # Sources whose first entity came while setup was adding them.
+        self._first_reads: list[PolledSource] = []
         self._turn = asyncio.Lock()
         self._sources: dict[Source, PolledSource] = {}
         # Sources whose poll found the page lost, read again when it answers.
@@ -115,6 +140,10 @@ class SipThorAccount:
         # The one source whose poll may ask while the page is lost.
         self._probing: Source | None = None
         self._cancel_probe: CALLBACK_TYPE | None = None
+        # Shared by the accounts of one platform (the same settings page host).
+        self._page_slots = hass.data.setdefault(_PAGE_SLOTS, {}).setdefault(
+            _host(client.url), asyncio.Semaphore(PAGE_IN_FLIGHT)
+        )
 
     @property
     def set_up(self) -> bool:
@@ -133,9 +162,7 @@ class SipThorAccount:
         """Poll ``coordinator``'s source through this account."""
         self._sources[coordinator.source] = coordinator
 
-    async def async_first_refresh(
-        self, coordinators: Iterable[DataUpdateCoordinator[Any]]
-    ) -> None:
+    async def async_first_refresh(self, coordinators: Iterable[DataUpdateCoordinator[Any]]) -> None:
         """Setup's round trip: fetch concurrently; a refused sign-in outranks the rest.
 
         Each coordinator raises what Home Assistant makes of a failed first refresh (retry
@@ -155,7 +182,14 @@ class SipThorAccount:
 
     @callback
     def async_fetch_now(self, coordinator: PolledSource) -> None:
-        """Read ``coordinator``'s source at once, in the background (its first entity came)."""
+        """Read ``coordinator``'s source at once, in the background (its first entity came).
+
+        While setup adds the entities, the reads wait for its end: their TLS handshakes
+        would otherwise share the event loop's turns with the entities being added.
+        """
+        if not self._started:
+            self._first_reads.append(coordinator)
+            return
         self._at_once += 1
         self.entry.async_create_background_task(
             self.hass,
@@ -171,7 +205,11 @@ class SipThorAccount:
 
     @callback
     def async_start(self) -> None:
-        """The entities exist: once their first reads are done, polls take turns."""
+        """The entities exist: read what they show; once that is done, polls take turns."""
+        self._started = True
+        for coordinator in self._first_reads:
+            self.async_fetch_now(coordinator)
+        self._first_reads.clear()
         self._at_once -= 1
 
     async def async_stop(self) -> None:
@@ -274,7 +312,9 @@ class SipThorAccount:
         """Send; let the answer, or its absence, tell whether the page answers."""
         epoch = self._epoch
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline), self._page_slots:
+                # What the state was when it was sent, not while it waited for a slot.
+                epoch = self._epoch
                 answer = await send()
         except (SipThorApiError, SipThorNotSupportedError):
             # The page answered, with an error of this action's own.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
+import ssl
 from typing import Any
 
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL
@@ -36,10 +38,20 @@ async def async_create_client(
     verify_ssl: bool,
     password: str | None = None,
     credentials: ClientCredentials | None = None,
+    ssl_context: ssl.SSLContext | None = None,
     request_timeout: float = DEFAULT_TIMEOUT,
 ) -> SipThorClient:
-    """A client signing in with ``credentials`` (the certificate), else with ``password``."""
-    if credentials is None:
+    """A client signing in with the certificate, else with ``password``.
+
+    The certificate comes as ``credentials``, or as the ``ssl_context`` already built
+    with them.
+    """
+    if credentials is not None:
+        # Loading keys blocks: the executor builds the account's own context.
+        ssl_context = await hass.async_add_executor_job(
+            partial(create_ssl_context, credentials, verify_server=verify_ssl)
+        )
+    if ssl_context is None:
         # HTTP Digest (docs/settings-api.md §2.5): Home Assistant's shared session, which
         # verifies the server as the user chose.
         return SipThorClient(
@@ -49,10 +61,6 @@ async def async_create_client(
             session=async_get_clientsession(hass, verify_ssl=verify_ssl),
             request_timeout=request_timeout,
         )
-    # Loading CA stores and keys blocks: the executor builds the account's own context.
-    ssl_context = await hass.async_add_executor_job(
-        partial(create_ssl_context, credentials, verify_server=verify_ssl)
-    )
     return SipThorClient(
         account,
         ssl_context,
@@ -80,7 +88,9 @@ async def async_client_of_entry(
         return client, None
     path = certificate_path(hass, data[CONF_CERTIFICATE_FILE])
     try:
-        credentials = await hass.async_add_executor_job(read_certificate, path)
+        credentials, ssl_context = await hass.async_add_executor_job(
+            _stored_certificate, path, data[CONF_VERIFY_SSL]
+        )
     except (OSError, SipThorCredentialsError) as err:
         # A missing, unreadable or expired certificate: only a new one helps.
         raise ConfigEntryAuthFailed(
@@ -93,6 +103,12 @@ async def async_client_of_entry(
         data[CONF_ACCOUNT],
         url=data[CONF_URL],
         verify_ssl=data[CONF_VERIFY_SSL],
-        credentials=credentials,
+        ssl_context=ssl_context,
     )
     return client, credentials.info
+
+
+def _stored_certificate(path: Path, verify_ssl: bool) -> tuple[ClientCredentials, ssl.SSLContext]:
+    """The stored certificate and the context presenting it: one trip to the executor."""
+    credentials = read_certificate(path)
+    return credentials, create_ssl_context(credentials, verify_server=verify_ssl)

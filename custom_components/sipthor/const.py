@@ -48,6 +48,12 @@ PRIVACY_INTERVAL: Final = timedelta(hours=1)
 CALL_LIST_LIMIT: Final = 50
 # A timed do not disturb is read again this long after the minutes the server stated.
 DND_END_MARGIN: Final = timedelta(seconds=5)
+# Requests in flight to one settings page at once, over all the accounts on it (each
+# account also keeps to six). Many accounts starting together would otherwise send
+# hundreds at once: each costs the platform 6 to 9 back-end calls, and each open TLS
+# connection Home Assistant some 300 KiB (asyncio's buffer, OpenSSL's), which the
+# allocator keeps after the burst.
+PAGE_IN_FLIGHT: Final = 12
 # A source that failed while the settings page answered the others is read again this
 # soon, not after its whole interval; while the page cannot be reached, it is asked
 # again this often (one request, whatever the number of sources).

@@ -254,9 +254,11 @@ def _damaged_public_key(issued: IssuedCertificate) -> bytes:
     return damaged.public_bytes(serialization.Encoding.PEM) + issued.key_pem
 
 
-def _system_trust_store() -> str:
-    """The system's CA bundle, without the simulator's server CA in it."""
-    return ssl.get_default_verify_paths().openssl_cafile
+def _trust_only_the_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust the system's CAs only: not the simulator's server CA."""
+    paths = ssl.get_default_verify_paths()
+    monkeypatch.setenv("SSL_CERT_FILE", paths.openssl_cafile)
+    monkeypatch.setenv("SSL_CERT_DIR", paths.openssl_capath)
 
 
 def _fingerprint(pem: bytes) -> bytes:
@@ -817,7 +819,7 @@ async def test_user_flow_server_certificate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A server certificate the system does not trust: verification can be turned off."""
-    monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
+    _trust_only_the_system(monkeypatch)
     result = await start_certificate_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
@@ -939,7 +941,7 @@ async def test_reauth_after_the_certificate_expired(
     is checked the way the entry connects: still without verifying the server.
     """
     if not verify_ssl:
-        monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
+        _trust_only_the_system(monkeypatch)
     now = datetime.now(UTC)
     old = mint(
         not_before=now - timedelta(days=3650),
@@ -1223,7 +1225,7 @@ async def test_reconfigure_verification_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The provider's certificate is no longer trusted: verification is turned off."""
-    monkeypatch.setenv("SSL_CERT_FILE", _system_trust_store())
+    _trust_only_the_system(monkeypatch)
     result = await start_reconfigure_flow(hass, init_integration, "certificate")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _reconfigure_input(simulator.url)
