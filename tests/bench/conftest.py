@@ -7,17 +7,15 @@ integration tests' helpers can move without breaking the bench.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-import os
 from pathlib import Path
-import ssl
 
 from homeassistant.core import HomeAssistant
 import pytest
 
 from simulator import Platform, SettingsSimulator
-from simulator.certs import SERVER_CA
+from simulator.certs import SERVER_CA, trusting_directory
 from tests.bench import table
-from tests.bench.harness import APACHE_KEEPALIVE, ThreadedSimulator
+from tests.bench.server_process import APACHE_KEEPALIVE, ServerProcess
 
 DEFAULT_LATENCY = 0.3
 
@@ -72,12 +70,14 @@ def private_config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
 def trust_simulator_ca(
     sim_certs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Trust the simulators' server CA as a system CA, so verification stays on."""
-    bundle = tmp_path / "ca-bundle.crt"
-    system = Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile or "")
-    system_pem = system.read_bytes() if system.is_file() else b""
-    bundle.write_bytes(system_pem + (sim_certs_dir / SERVER_CA).read_bytes())
-    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    """Trust the simulators' server CA as a system CA, so verification stays on.
+
+    As a CA directory (``SSL_CERT_DIR``), the way the integration reads the system's CAs
+    where the system has one: a bundle in ``SSL_CERT_FILE`` would be loaded whole.
+    """
+    directory = trusting_directory(sim_certs_dir / SERVER_CA, tmp_path / "trusted-cas")
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(directory))
 
 
 @pytest.fixture
@@ -87,16 +87,12 @@ def platform() -> Platform:
 
 
 @pytest.fixture
-def threaded_simulator(
-    sim_certs_dir: Path, socket_enabled: None, platform: Platform
-) -> Iterator[ThreadedSimulator]:
-    """The simulator in a thread of its own, closing idle connections after 5 s."""
-    threaded = ThreadedSimulator(
-        sim_certs_dir, platform=platform, keepalive_timeout=APACHE_KEEPALIVE
-    )
-    threaded.start()
-    yield threaded
-    threaded.stop()
+def server_process(sim_certs_dir: Path, socket_enabled: None) -> Iterator[ServerProcess]:
+    """The simulator in a process of its own, closing idle connections after 5 s."""
+    server = ServerProcess(sim_certs_dir)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""What the benchmarks measure with: a simulator in a thread, a stall watchdog, the clock.
+"""What the benchmarks measure with: entries, state timing, a stall watchdog, the clock.
+
+The simulator serves from a process of its own (server_process.py), except in the hourly
+rows, where a frozen clock must drive its keep-alive.
 
 Everything here goes through public behaviour only (config entries, entity states,
 actions, the simulator's counters), so the figures stay comparable whatever design of
@@ -10,12 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 import contextlib
-import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import importlib
 from pathlib import Path
-import threading
 import time
 from typing import Any, Self
 
@@ -40,98 +41,12 @@ from custom_components.sipthor.certificate import (
     write_certificate,
 )
 from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
-from simulator import Platform, SettingsSimulator
-from simulator.certs import ensure_certificates
-from tests.conftest import ACCOUNT
 
 HOUR = timedelta(hours=1)
 # What the output calls a request without an action: the settings page's HTML (privacy).
 PAGE = "(settings page)"
-# Apache's default KeepAliveTimeout: an idle connection is closed after 5 s.
-APACHE_KEEPALIVE = 5.0
 # The watchdog's own sleep, subtracted from every gap it sees.
 WATCHDOG_TICK = 0.001
-
-
-class _RealTimeLoop(asyncio.SelectorEventLoop):
-    """An event loop on the real monotonic clock, even while a test freezes time.
-
-    The simulator's keep-alive and TLS timers then run in real time in its thread.
-    freezegun replaces ``time.monotonic`` (and every module's reference to it) while a
-    test freezes the clock; it leaves ``clock_gettime`` alone.
-    """
-
-    def time(self) -> float:
-        return time.clock_gettime(time.CLOCK_MONOTONIC)
-
-
-class ThreadedSimulator:
-    """The simulator serving from a thread with its own event loop.
-
-    Its TLS and HTTP work then never runs on Home Assistant's loop: it cannot show up as
-    a stall there, nor in the Home Assistant thread's CPU time.
-    """
-
-    def __init__(
-        self,
-        certs_dir: Path,
-        *,
-        platform: Platform | None = None,
-        keepalive_timeout: float | None = None,
-    ) -> None:
-        self.server = SettingsSimulator(
-            certs_dir, platform=platform, keepalive_timeout=keepalive_timeout
-        )
-        self._loop = _RealTimeLoop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="bench-simulator", daemon=True
-        )
-
-    def _run[T](self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
-
-    async def _abort_connections(self) -> None:
-        """Drop the open connections before the server closes.
-
-        A TLS connection closed politely waits for the client's answer, and the client's
-        loop is not running while a fixture ends: the connection would outlive the
-        server, and Python 3.13.0 then fails in ``Server._detach`` when it is collected.
-        """
-        runner = self.server._runner
-        if runner is not None and runner.server is not None:
-            for handler in runner.server.connections:
-                if handler.transport is not None:
-                    handler.transport.abort()
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-
-    def start(self) -> None:
-        self._thread.start()
-        self._run(self.server.start())
-
-    def stop(self) -> None:
-        self._run(self._abort_connections())
-        self._run(self.server.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-
-def add_alice_copies(platform: Platform, certs_dir: Path, count: int) -> list[str]:
-    """Alice, plus ``count - 1`` copies of her with certificates of their own."""
-    alice = platform.accounts[ACCOUNT]
-    addresses = [ACCOUNT]
-    for number in range(1, count):
-        clone = copy.deepcopy(alice)
-        clone.username = f"bench{number:02d}"
-        clone.owner = alice.owner + 1000 + number
-        platform.add_account(clone)
-        addresses.append(clone.address)
-    accounts = [platform.accounts[address] for address in addresses]
-    ensure_certificates(
-        certs_dir, {account.address: (account.owner, account.password) for account in accounts}
-    )
-    return addresses
 
 
 def _flow_version() -> tuple[int, int]:

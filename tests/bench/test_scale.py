@@ -1,14 +1,17 @@
 """1, 10 and 50 accounts in one Home Assistant: CPU time per hour, memory per account.
 
 The accounts are copies of Alice, each with a certificate of its own. The simulator runs
-in a thread, so that its work counts neither in the Home Assistant thread's CPU time nor
-(much) in the memory measured; the clock is frozen and moved through an hour in steps
-of 5 s.
+in a process of its own, so that its work counts neither in the Home Assistant thread's
+CPU time nor in its memory; the clock is frozen and moved through an hour in steps of 5 s.
 
+- Resident memory (RSS): the growth of the process's resident set from before the
+  setups (all at once, as at a start) until after the fetch that follows them and the
+  close of the idle connections, divided by N: what the operating system gives the
+  accounts, OpenSSL's and the allocator's share included.
+- The Python heap: ``tracemalloc`` over the same setups, run a second time (tracing
+  itself costs resident memory, so it is not on during the first).
 - CPU: ``time.thread_time()`` of the Home Assistant thread over the simulated hour,
   minus the same hour stepped with no account loaded (the harness's own cost).
-- Memory: ``tracemalloc``, after garbage collection, from before the setups until after
-  the fetch that follows them and the close of the idle connections, divided by N.
 
 Nothing here asserts a timing.
 """
@@ -16,7 +19,8 @@ Nothing here asserts a timing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+import contextlib
 from datetime import timedelta
 import gc
 from pathlib import Path
@@ -27,19 +31,11 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from simulator import Platform
-from tests.bench.harness import (
-    APACHE_KEEPALIVE,
-    NaivePoller,
-    SimulatedHour,
-    ThreadedSimulator,
-    add_alice_copies,
-    add_entry,
-    align_clock,
-    settle,
-)
-from tests.bench.table import SCALES, record
+from tests.bench.harness import NaivePoller, SimulatedHour, add_entry, align_clock, settle
+from tests.bench.server_process import APACHE_KEEPALIVE, ServerProcess
+from tests.bench.table import SCALES, Column, record
 
 pytestmark = pytest.mark.bench
 
@@ -47,6 +43,12 @@ STEP = timedelta(seconds=5)
 # The naive design sends 1,440 requests per account and hour: beyond 10 accounts its
 # hour would keep the two shared cores busy for minutes.
 NAIVE_CPU_UP_TO = 10
+_PAGE = 4096
+
+
+def _resident() -> int:
+    """The process's resident set, in bytes."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE
 
 
 async def _cpu_of_an_hour(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> float:
@@ -55,111 +57,141 @@ async def _cpu_of_an_hour(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -
     return time.thread_time() - start
 
 
-async def _memory_of(hass: HomeAssistant, start: Callable[[], Awaitable[None]]) -> int:
-    """Bytes still allocated after ``start`` and the close of idle connections."""
+async def _idle(hass: HomeAssistant) -> None:
+    """Wait for the fetches, then for the server to close the idle connections."""
+    await settle(hass)
+    # Between polls nothing is open; each open TLS connection holds buffers of its own.
+    await hass.async_add_executor_job(time.sleep, APACHE_KEEPALIVE + 1)
+    await settle(hass)
+    gc.collect()
+
+
+async def _resident_growth(hass: HomeAssistant, start: Callable[[], Awaitable[None]]) -> int:
+    """Bytes the resident set grew by over ``start`` and the idle time after it."""
+    gc.collect()
+    before = _resident()
+    await start()
+    await _idle(hass)
+    return _resident() - before
+
+
+async def _python_heap(hass: HomeAssistant, start: Callable[[], Awaitable[None]]) -> int:
+    """Bytes still allocated by Python after ``start`` and the idle time after it."""
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         await start()
-        await settle(hass)
-        # The simulator closes idle connections after 5 s of real time (Apache's
-        # keep-alive); between polls nothing is open, so measure after that.
-        await hass.async_add_executor_job(time.sleep, APACHE_KEEPALIVE + 1)
-        await settle(hass)
-        gc.collect()
+        await _idle(hass)
         return tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
 
 
-async def _accounts(
-    hass: HomeAssistant, platform: Platform, certs_dir: Path, count: int
-) -> list[str]:
-    return await hass.async_add_executor_job(add_alice_copies, platform, certs_dir, count)
+@contextlib.contextmanager
+def _server(certs_dir: Path, accounts: int) -> Iterator[ServerProcess]:
+    server = ServerProcess(certs_dir, accounts=accounts)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _report(column: Column, accounts: int, rss: int, heap: int, cpu: str = "") -> None:
+    record(f"rss_{accounts}", column, rss / accounts)
+    record(f"memory_{accounts}", column, heap / accounts)
+    who = "This design" if column == "design" else "The naive design"
+    print(
+        f"\n{who}, {accounts} accounts: {rss / accounts / 1024:.0f} KiB resident and "
+        f"{heap / accounts / 1024:.0f} KiB of Python heap per account{cpu}"
+    )
 
 
 @pytest.mark.parametrize("accounts", SCALES)
 async def test_design_at_scale(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    threaded_simulator: ThreadedSimulator,
+    sim_certs_dir: Path,
+    socket_enabled: None,
     accounts: int,
 ) -> None:
-    url = threaded_simulator.server.url
-    platform = threaded_simulator.server.platform
-    sim_certs_dir = threaded_simulator.server.certs.directory
     align_clock(freezer)
-    *addresses, warm_up = await _accounts(hass, platform, sim_certs_dir, accounts + 1)
-    # One account set up and removed first: what every later account finds loaded
-    # (modules, translations) is not counted as a cost per account.
-    entry = await add_entry(hass, sim_certs_dir, warm_up, url)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await settle(hass)
-    assert await hass.config_entries.async_remove(entry.entry_id)
-    await settle(hass)
-    harness = await _cpu_of_an_hour(hass, freezer)
+    with _server(sim_certs_dir, accounts + 1) as server:
+        *addresses, warm_up = server.addresses
+        # One account set up and removed first: what every later account finds loaded
+        # (modules, translations) is not counted as a cost per account.
+        entry = await add_entry(hass, sim_certs_dir, warm_up, server.url)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await settle(hass)
+        assert await hass.config_entries.async_remove(entry.entry_id)
+        await settle(hass)
+        harness = await _cpu_of_an_hour(hass, freezer)
 
-    entries = [await add_entry(hass, sim_certs_dir, address, url) for address in addresses]
+        entries: list[MockConfigEntry] = []
 
-    async def _set_up() -> None:
-        results = await asyncio.gather(
-            *(hass.config_entries.async_setup(entry.entry_id) for entry in entries)
-        )
-        assert all(results)
+        async def _set_up() -> None:
+            entries[:] = [await add_entry(hass, sim_certs_dir, a, server.url) for a in addresses]
+            results = await asyncio.gather(
+                *(hass.config_entries.async_setup(entry.entry_id) for entry in entries)
+            )
+            assert all(results)
 
-    memory = await _memory_of(hass, _set_up)
-    threaded_simulator.server.counters.reset()
-    cpu = await _cpu_of_an_hour(hass, freezer) - harness
+        rss = await _resident_growth(hass, _set_up)
+        server.reset()
+        cpu = await _cpu_of_an_hour(hass, freezer) - harness
+        assert all(entry.state is ConfigEntryState.LOADED for entry in entries)
+        requests = server.requests().total()
+        assert requests > 0
+        record(f"cpu_{accounts}", "design", cpu)
 
-    assert all(entry.state is ConfigEntryState.LOADED for entry in entries)
-    requests = threaded_simulator.server.counters.requests.total()
-    print(
-        f"\nThis design, {accounts} accounts: {cpu:.2f} s CPU per hour "
-        f"(harness {harness:.2f} s subtracted), {requests} requests per hour, "
-        f"{memory / accounts / 1024:.0f} KiB per account"
+        for entry in entries:
+            assert await hass.config_entries.async_remove(entry.entry_id)
+        await settle(hass)
+        heap = await _python_heap(hass, _set_up)
+    _report(
+        "design",
+        accounts,
+        rss,
+        heap,
+        f"; {cpu:.2f} s CPU per hour (harness {harness:.2f} s subtracted), "
+        f"{requests} requests per hour",
     )
-    assert requests > 0
-    record(f"cpu_{accounts}", "design", cpu)
-    record(f"memory_{accounts}", "design", memory / accounts)
 
 
 @pytest.mark.parametrize("accounts", SCALES)
 async def test_naive_at_scale(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    threaded_simulator: ThreadedSimulator,
+    sim_certs_dir: Path,
+    socket_enabled: None,
     accounts: int,
 ) -> None:
-    url = threaded_simulator.server.url
-    platform = threaded_simulator.server.platform
-    sim_certs_dir = threaded_simulator.server.certs.directory
     align_clock(freezer)
-    *addresses, warm_up = await _accounts(hass, platform, sim_certs_dir, accounts + 1)
-    await (await NaivePoller.create(hass, sim_certs_dir, warm_up, url)).read_all()
-    harness = await _cpu_of_an_hour(hass, freezer)
+    with _server(sim_certs_dir, accounts + 1) as server:
+        *addresses, warm_up = server.addresses
+        await (await NaivePoller.create(hass, sim_certs_dir, warm_up, server.url)).read_all()
+        harness = await _cpu_of_an_hour(hass, freezer)
+        pollers: list[NaivePoller] = []
 
-    pollers: list[NaivePoller] = []
+        async def _start() -> None:
+            pollers[:] = [
+                await NaivePoller.create(hass, sim_certs_dir, address, server.url)
+                for address in addresses
+            ]
+            await asyncio.gather(*(poller.read_all() for poller in pollers))
 
-    async def _start() -> None:
-        pollers.extend(
-            [await NaivePoller.create(hass, sim_certs_dir, address, url) for address in addresses]
-        )
-        await asyncio.gather(*(poller.read_all() for poller in pollers))
-
-    memory = await _memory_of(hass, _start)
-    record(f"memory_{accounts}", "naive", memory / accounts)
-    line = (
-        f"\nThe naive design, {accounts} accounts: {memory / accounts / 1024:.0f} KiB per account"
-    )
-    if accounts <= NAIVE_CPU_UP_TO:
-        stops = [poller.poll_every_30_s(hass) for poller in pollers]
-        threaded_simulator.server.counters.reset()
-        cpu = await _cpu_of_an_hour(hass, freezer) - harness
-        for stop in stops:
-            stop()
-        requests = threaded_simulator.server.counters.requests.total()
-        assert requests > 0
-        line += f", {cpu:.2f} s CPU per hour, {requests} requests per hour"
-        record(f"cpu_{accounts}", "naive", cpu)
-    print(line)
+        rss = await _resident_growth(hass, _start)
+        cpu_line = ""
+        if accounts <= NAIVE_CPU_UP_TO:
+            stops = [poller.poll_every_30_s(hass) for poller in pollers]
+            server.reset()
+            cpu = await _cpu_of_an_hour(hass, freezer) - harness
+            for stop in stops:
+                stop()
+            requests = server.requests().total()
+            assert requests > 0
+            cpu_line = f"; {cpu:.2f} s CPU per hour, {requests} requests per hour"
+            record(f"cpu_{accounts}", "naive", cpu)
+        heap = await _python_heap(hass, _start)
+    _report("naive", accounts, rss, heap, cpu_line)
