@@ -69,7 +69,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     account = SipThorAccount(hass, entry, client, store, certificate)
     entry.async_on_unload(account.async_stop)
     runtime = entry.runtime_data = create_runtime_data(account)
-    # One round trip: the client sends up to three requests at once.
+    # One round trip: the three setup sources are asked at once.
     await account.async_first_refresh(runtime.setup_coordinators)
     async_check_certificate_expiry(hass, entry, certificate)
     if OPTIONS_NEED_UPDATE_LISTENER:
@@ -77,9 +77,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     async_add_account_device(hass, entry)
     # Adding every entity in one go holds the event loop for several milliseconds (about
     # 6 ms for 30 entities on a small machine): one platform at a time, and what became
-    # due meanwhile runs in between (the sensors also come a few at a time). Each source
-    # not read yet is read as soon as its first entity is added; its entities are
-    # unavailable until it arrives.
+    # due meanwhile runs in between (the sensors also come a few at a time). Then every
+    # source an entity shows and setup did not read is read, all at once; its entities
+    # are unavailable until it arrives.
     for platform in PLATFORMS:
         await hass.config_entries.async_forward_entry_setups(entry, [platform])
         await async_let_due_work_run()
