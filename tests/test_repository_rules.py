@@ -683,6 +683,7 @@ FLOORS: tuple[frozenset[str], ...] = (
             "certificate",
             "client_factory",
             "errors",
+            "flow_helpers",
             "phones",
             "repairs",
             "store",
@@ -712,7 +713,6 @@ MAX_COORDINATOR_LINES = 350
 COORDINATOR_CODE = ("coordinator.py", "dnd.py", "sources.py")
 # Files still over the limit, and why; each leaves this list when it is split.
 OVER_THE_LIMIT: dict[str, str] = {
-    "config_flow.py": "split once the config-flow changes of issue 16 have landed",
     "api/client.py": "split with the client changes of issue 17",
     "api/models.py": "split with the client changes of issue 17",
 }

@@ -64,8 +64,8 @@ def test_every_key_the_code_uses_exists() -> None:
 
 def test_every_form_error_exists() -> None:
     english = _load("en")
-    source = (PACKAGE / "config_flow.py").read_text()
-    errors = set(re.findall(r'_FormError\(\s*[\w"]+,\s*"(\w+)"\)', source))
+    source = "".join((PACKAGE / name).read_text() for name in ("config_flow.py", "flow_helpers.py"))
+    errors = set(re.findall(r'FormError\(\s*[\w"]+,\s*"(\w+)"\)', source))
     assert {"invalid_url", "url_has_user_info", "server_error", "unknown"} <= errors
     problems = {
         "invalid_certificate",
