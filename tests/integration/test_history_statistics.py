@@ -181,6 +181,9 @@ async def test_a_changed_zone_moves_the_calls(
     hass.config_entries.async_update_entry(
         entry, options={**entry.options, CONF_HISTORY_TIMEZONE: "utc"}
     )
+    # Before 2025.8 the update listener reloads now: let that reload and its reads end
+    # (a second reload in the middle of them cancels requests mid-handshake).
+    await hass.async_block_till_done(wait_background_tasks=True)
     # As after the options flow (Home Assistant 2025.8 and newer reload only there).
     assert await hass.config_entries.async_reload(entry.entry_id)
     after = await _rows(hass, MISSED)
