@@ -54,6 +54,7 @@ from .api import (
     SipThorAuthenticationError,
     SipThorClient,
     SipThorConnectionError,
+    SipThorDowngradeError,
     SipThorError,
     SipThorNotSupportedError,
     SipThorWriteTimeoutError,
@@ -73,7 +74,7 @@ from .const import (
     PRIVACY_INTERVAL,
     WRITE_TIMEOUT,
 )
-from .repairs import async_certificate_refused
+from .repairs import async_certificate_refused, async_digest_downgraded
 from .store import SipThorStore
 
 
@@ -300,6 +301,14 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         """
         try:
             answer = await self._async_fetch_within_bound(queued=queued)
+        except SipThorDowngradeError as err:
+            # Not a wrong password: the user decides in the repair issue.
+            async_digest_downgraded(self.hass, self.config_entry, err)
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="digest_downgrade",
+                translation_placeholders={"offered": err.offered, "strongest": err.strongest},
+            ) from err
         except SipThorAuthenticationError as err:
             async_certificate_refused(self.hass, self.config_entry)
             raise ConfigEntryAuthFailed(

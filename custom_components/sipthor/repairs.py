@@ -1,11 +1,17 @@
-"""Repair issues about the client certificate, each fixed by reauthentication.
+"""Repair issues about signing in, and one about replaced sensors.
 
 - ``certificate_expiring``: the certificate expires within 30 days.
 - ``certificate_refused``: the settings page refuses a certificate that has not expired
   (revoked, or replaced by a new one downloaded elsewhere).
 
-Their fix flow starts reauthentication, which asks for the new certificate. Two more only
-inform, while automations or scripts use entities that a release removed:
+Their fix flow starts reauthentication, which asks for the new certificate.
+
+- ``digest_downgrade``: the Digest page now offers only a weaker algorithm than it did
+  (SipThorDowngradeError), so the client no longer signs in. The client remembers the
+  strongest algorithm while the entry is loaded; the fix flow, after the user accepts
+  the change, reloads the entry, which forgets it. The issue ends at the next setup.
+
+Two more only inform, while automations or scripts use entities that a release removed:
 ``forwarding_sensors_replaced`` (the forwarding sensors, replaced by selects) and
 ``dnd_sensor_removed`` (the do-not-disturb binary sensor, which said what the switch says).
 """
@@ -26,6 +32,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
+from .api import SipThorDowngradeError
 from .const import CERTIFICATE_WARNING, DOMAIN
 
 if TYPE_CHECKING:
@@ -37,6 +44,7 @@ ISSUE_EXPIRING: Final = "certificate_expiring"
 ISSUE_REFUSED: Final = "certificate_refused"
 ISSUE_SENSORS_REPLACED: Final = "forwarding_sensors_replaced"
 ISSUE_DND_SENSOR_REMOVED: Final = "dnd_sensor_removed"
+ISSUE_DIGEST_DOWNGRADE: Final = "digest_downgrade"
 # Where an issue keeps the entry its fix flow reauthenticates.
 _ENTRY_ID: Final = "entry_id"
 # Where an issue about removed entities keeps their IDs (comma-separated).
@@ -76,9 +84,10 @@ def async_check_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntr
     """Raise the expiry issue within 30 days of expiry; check again twice a day.
 
     Called once the entry is set up: the server accepts the certificate, so an earlier
-    refusal issue is over.
+    refusal issue is over; so is a refused downgrade (the new client signed in).
     """
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_REFUSED, entry.entry_id))
+    ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_DIGEST_DOWNGRADE, entry.entry_id))
     certificate = entry.runtime_data.certificate
     if certificate is None:
         return  # the account signs in with its SIP password, which does not expire
@@ -113,9 +122,37 @@ def async_certificate_refused(hass: HomeAssistant, entry: SipThorConfigEntry) ->
 
 
 @callback
+def async_digest_downgraded(
+    hass: HomeAssistant, entry: SipThorConfigEntry, err: SipThorDowngradeError
+) -> None:
+    """Raise the downgrade issue: the page offers a weaker algorithm than it did."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_DIGEST_DOWNGRADE, entry.entry_id),
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_DIGEST_DOWNGRADE,
+        translation_placeholders={
+            "account": entry.title,
+            "offered": err.offered,
+            "strongest": err.strongest,
+        },
+        data={_ENTRY_ID: entry.entry_id},
+    )
+
+
+@callback
 def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Remove the issues of a deleted entry."""
-    for kind in (ISSUE_EXPIRING, ISSUE_REFUSED, ISSUE_SENSORS_REPLACED, ISSUE_DND_SENSOR_REMOVED):
+    for kind in (
+        ISSUE_EXPIRING,
+        ISSUE_REFUSED,
+        ISSUE_SENSORS_REPLACED,
+        ISSUE_DND_SENSOR_REMOVED,
+        ISSUE_DIGEST_DOWNGRADE,
+    ):
         ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
 
 
@@ -189,6 +226,9 @@ class ReauthenticateRepairFlow(RepairsFlow):
         """Fix the certificate of ``entry`` (None: the entry is gone)."""
         self._entry = entry
 
+    def _async_fix(self, entry: SipThorConfigEntry) -> None:
+        entry.async_start_reauth(self.hass)
+
     async def async_step_init(
         self, user_input: dict[str, str] | None = None
     ) -> data_entry_flow.FlowResult:
@@ -202,7 +242,7 @@ class ReauthenticateRepairFlow(RepairsFlow):
         if self._entry is None:
             return self.async_abort(reason="entry_removed")
         if user_input is not None:
-            self._entry.async_start_reauth(self.hass)
+            self._async_fix(self._entry)
             return self.async_create_entry(data={})
         issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
         return self.async_show_form(
@@ -212,10 +252,19 @@ class ReauthenticateRepairFlow(RepairsFlow):
         )
 
 
+class AcceptDowngradeRepairFlow(ReauthenticateRepairFlow):
+    """Explain the downgrade; on confirmation, reload the entry, which accepts it."""
+
+    def _async_fix(self, entry: SipThorConfigEntry) -> None:
+        self.hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
     """The fix flow of one of this integration's issues."""
     entry_id = str((data or {}).get(_ENTRY_ID))
     entry: SipThorConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if issue_id.startswith(ISSUE_DIGEST_DOWNGRADE):
+        return AcceptDowngradeRepairFlow(entry)
     return ReauthenticateRepairFlow(entry)

@@ -3,7 +3,8 @@
 Each row: the fault starts, the registrations (polled every minute) become unavailable,
 the log gets one line for the account however many sources fail meanwhile and however
 long it lasts, no traceback; the fault ends, the entities come back, and the log says so
-once. A refused certificate or password asks for reauthentication instead.
+once. A refused certificate or password asks for reauthentication instead. The rows
+about the Digest challenge run on an entry that signs in with its SIP password.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
 from simulator.server import Faults
-from tests.integration.common import advance
+from tests.integration.common import advance, setup_entry
 
 REGISTERED = "sensor.alice_example_com_registered_devices"
 BALANCE = "sensor.alice_example_com_balance"
@@ -55,6 +57,8 @@ class Fault:
     back: str | None = "alice@example.com: the settings page answers again"
     # Only the failing action's own entities go (the page answered the others).
     only_its_source: bool = False
+    # The repair issue the fault raises (its kind), if any.
+    issue: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -80,21 +84,47 @@ FAULTS: dict[str, Fault] = {
         Faults(credentials_error=True),
         lost="Authentication failed while fetching alice@example.com registrations data",
         back=None,
+        issue="certificate_refused",
     ),
     "HTTP 401": Fault(
         Faults(status=401),
         lost="Authentication failed while fetching alice@example.com registrations data",
         back=None,
+        issue="certificate_refused",
     ),
     "HTTP 403": Fault(
         Faults(status=403),
         lost="Authentication failed while fetching alice@example.com registrations data",
         back=None,
+        issue="certificate_refused",
     ),
     "TLS refusal of the certificate": Fault(
         Faults(tls_reject=True),
         lost="Authentication failed while fetching alice@example.com registrations data",
         back=None,
+        issue="certificate_refused",
+    ),
+}
+
+
+async def _offer_md5_only(simulator: SettingsSimulator) -> None:
+    simulator.digest_algorithms = ("MD5",)
+    # A new nonce key: the next request is refused, with the weaker challenge.
+    simulator._nonce_key = "rotated"
+
+
+async def _offer_sha256_again(simulator: SettingsSimulator) -> None:
+    simulator.digest_algorithms = ("MD5", "SHA-256")
+
+
+LATIN1_CHALLENGE = b'Digest realm="caf\xe9", qop="auth", nonce="MTIz", opaque="ab"'
+FLOOD_CHALLENGE = b"Digest " + b"a=" * 4000
+
+DIGEST_FAULTS: dict[str, Fault] = {
+    "challenge with bytes outside UTF-8": Fault(Faults(raw_challenges=(LATIN1_CHALLENGE,))),
+    "512 challenge headers of 8 KB": Fault(Faults(raw_challenges=(FLOOD_CHALLENGE,) * 512)),
+    "a weaker algorithm than before": Fault(
+        start=_offer_md5_only, end=_offer_sha256_again, issue="digest_downgrade"
     ),
 }
 
@@ -130,7 +160,48 @@ async def test_fault(
     name: str,
 ) -> None:
     """One row of the README's fault table (a timeout: test_a_poll_is_bounded_as_a_whole)."""
-    fault = FAULTS[name]
+    await _run_fault(
+        hass,
+        freezer=freezer,
+        entry=init_integration,
+        simulator=simulator,
+        caplog=caplog,
+        fault=FAULTS[name],
+    )
+
+
+@pytest.mark.parametrize("name", DIGEST_FAULTS)
+async def test_digest_fault(
+    hass: HomeAssistant,
+    *,
+    freezer: FrozenDateTimeFactory,
+    password_entry: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+) -> None:
+    """One row about the Digest challenge, on an entry that signs in with its password."""
+    simulator.digest_algorithms = ("MD5", "SHA-256")
+    assert await setup_entry(hass, password_entry, all_enabled=True)
+    await _run_fault(
+        hass,
+        freezer=freezer,
+        entry=password_entry,
+        simulator=simulator,
+        caplog=caplog,
+        fault=DIGEST_FAULTS[name],
+    )
+
+
+async def _run_fault(
+    hass: HomeAssistant,
+    *,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+) -> None:
     caplog.clear()
     caplog.set_level(logging.INFO, logger="custom_components.sipthor")
     if fault.faults is not None:
@@ -156,8 +227,13 @@ async def test_fault(
         )
         # No traceback above debug level, and no secret: the page's URL holds none.
         assert not any(record.exc_info for record in _ours(caplog, logging.INFO))
-        if fault.back is None:
-            assert len(_reauth_flows(hass)) == 1
+        assert len(_reauth_flows(hass)) == (1 if fault.back is None else 0)
+        issues = {
+            issue.translation_key
+            for issue in ir.async_get(hass).issues.values()
+            if issue.domain == DOMAIN
+        }
+        assert issues == ({fault.issue} if fault.issue else set())
     finally:
         simulator.faults = Faults()
         if fault.end is not None:
@@ -165,7 +241,7 @@ async def test_fault(
 
     if fault.back is None:
         # The user gives a new certificate or password; reauthentication reloads.
-        assert await hass.config_entries.async_reload(init_integration.entry_id)
+        assert await hass.config_entries.async_reload(entry.entry_id)
         await hass.async_block_till_done(wait_background_tasks=True)
     else:
         for _ in range(11):
