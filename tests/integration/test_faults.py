@@ -250,3 +250,27 @@ async def _run_fault(
         assert not _lines(caplog, "data recovered") or fault.only_its_source
     assert hass.states.get(REGISTERED).state != STATE_UNAVAILABLE
     assert hass.states.get(BALANCE).state == "12.3456"
+
+
+async def test_an_ambiguous_privacy_page(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The fault table's row about the caller-ID checkbox: two that disagree (on main
+    the first one's state was shown as the page's)."""
+    privacy = "switch.alice_example_com_hide_caller_id"
+    await hass.services.async_call("switch", "turn_on", {"entity_id": privacy}, blocking=True)
+    assert not hass.states.get(privacy).attributes.get("assumed_state")
+    caplog.clear()
+    boxes = "<input type=checkbox name=anonymous><input type=checkbox name=anonymous checked>"
+    simulator.faults = Faults(body=f"<form>{boxes}</form>", actions=frozenset({""}))
+
+    await advance(hass, freezer, timedelta(minutes=61))
+
+    state = hass.states.get(privacy)
+    assert state.state == "on"
+    assert state.attributes["assumed_state"] is True
+    assert not _ours(caplog, logging.WARNING)
