@@ -40,7 +40,6 @@ import functools
 import hashlib
 import logging
 from pathlib import Path
-import random
 import re
 import secrets
 import ssl
@@ -90,6 +89,8 @@ _DIGEST_PARAM: Final = re.compile(
 _DIGEST_ALGORITHM: Final = re.compile(r"algorithm=\"?([\w-]+)")
 DIGEST_UNREADABLE: Final = "Invalid credentials from %s"
 _HASHES: Final = {"MD5": "md5", "SHA-256": "sha256"}
+# How long Faults.reverse waits for a group to fill.
+_REVERSE_WAIT: Final = 0.001
 _DIGEST_OPAQUE: Final = re.compile(r"opaque=\"([^\"]*)\"")
 # Clients whose counts the strict mode remembers before it starts again.
 _MAX_DIGEST_CLIENTS: Final = 10_000
@@ -159,9 +160,10 @@ class Faults:
     body: str | None = None
     body_framing: BodyFraming = "length"
     announced_length: int = 0
-    # Each request waits up to this many seconds (at random) before it is
-    # authenticated: requests in flight together reach the Digest check in any order.
-    jitter: float = 0.0
+    # Requests are authenticated in the reverse of the order they came in, in groups of
+    # up to this many (a group smaller than that goes after 1 ms without another
+    # request): what several connections and a busy server do to requests in flight.
+    reverse: int = 0
     # The Digest page refuses with these WWW-Authenticate values, sent as raw bytes
     # (several, huge, or not UTF-8: what a hostile server may send), then closes the
     # connection.
@@ -246,6 +248,8 @@ class SettingsSimulator:
         # Apache in front, with AuthDigestNcCheck On (see _count_request).
         self.digest_strict_nc = False
         self._digest_clients: dict[str, int] = {}
+        self._reversed: list[asyncio.Future[None]] = []
+        self._release: asyncio.TimerHandle | None = None
         self._nonce_key = secrets.token_hex(16)
         self.client_auth: ClientAuth = client_auth
         self.platform = platform or Platform()
@@ -453,8 +457,8 @@ class SettingsSimulator:
 
         if applies and faults.status is not None:
             return web.Response(status=faults.status, body=b"")
-        if applies and faults.jitter:
-            await asyncio.sleep(random.uniform(0, faults.jitter))
+        if applies and faults.reverse:
+            await self._reversed_turn(faults.reverse)
         if any("[" in key and key.endswith("]") for key in params):
             # PHP 8: an array-valued parameter breaks string handling (docs/settings-api.md §1).
             # Checked
@@ -496,6 +500,26 @@ class SettingsSimulator:
         if applies and faults.html_warning and response.text is not None:
             response.text = _alert(faults.backend_message) + response.text
         return response
+
+    async def _reversed_turn(self, group: int) -> None:
+        """Wait until the group this request belongs to is complete, and go in reverse."""
+        turn = asyncio.get_running_loop().create_future()
+        self._reversed.append(turn)
+        if self._release is not None:
+            self._release.cancel()
+        if len(self._reversed) >= group:
+            self._release_reversed()
+        else:
+            self._release = asyncio.get_running_loop().call_later(
+                _REVERSE_WAIT, self._release_reversed
+            )
+        await turn
+
+    def _release_reversed(self) -> None:
+        waiting, self._reversed, self._release = self._reversed, [], None
+        for turn in reversed(waiting):
+            if not turn.done():
+                turn.set_result(None)
 
     def _authenticate(self, account: str, certificate: bytes) -> SimulatedAccount | str:
         """``getSipAccountFromX509Certificate``: the account or the error text.
