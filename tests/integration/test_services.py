@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
+import re
+import traceback
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -382,3 +384,24 @@ async def test_add_balance_without_the_history_sensor_reads_only_the_balance(
 
     assert _state(hass, "sensor.alice_example_com_balance") == "22.3456"
     assert simulator.counters.requests == {"add_balance": 1, "get_prepaid": 1}
+
+
+async def test_add_balance_never_shows_the_voucher_number(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 17: a page that repeats the number in groups reached the error and the log."""
+    caplog.set_level(logging.DEBUG)
+    simulator.faults.body = "<html><p>Voucher 5502 7183 6495 0127 is blocked</p></html>"
+    simulator.faults.actions = frozenset({"add_balance"})
+    number = "5502718364950127"
+
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(hass, "add_balance", init_integration, id=1003, number=number)
+
+    chain = "".join(traceback.format_exception(raised.value))
+    shown = re.sub(r"[\W_]", "", str(raised.value) + chain + caplog.text)
+    assert "Voucher ******** is blocked" in str(raised.value)
+    assert number not in shown

@@ -8,9 +8,11 @@ import contextlib
 from dataclasses import dataclass
 from http import HTTPStatus
 import logging
+import re
 import ssl
 from types import TracebackType
 from typing import Any, Final, Self
+import unicodedata
 
 import aiohttp
 from aiohttp import hdrs
@@ -30,6 +32,7 @@ from .errors import (
     SipThorConnectionError,
     SipThorDowngradeError,
     SipThorEmptyBodyError,
+    SipThorError,
     SipThorNotSupportedError,
     SipThorServerCertificateError,
     SipThorServerError,
@@ -300,19 +303,24 @@ class SipThorClient:
         """Top up a prepaid account with the voucher ``voucher_id`` / ``number``.
 
         The number is what makes a voucher worth money: it goes in the form body only,
-        and a refusal that repeats it has it masked (docs/settings-api.md §5.18).
+        and any text of the server's that repeats it, in any form, has it masked before
+        it reaches an error or the log (docs/settings-api.md §5.18).
         """
         number = number.strip()
         if voucher_id < 1 or not number:
             msg = "A voucher needs a positive id and a number"
             raise ValueError(msg)
+        hide = _masking(number)
         try:
-            return await self._write("add_balance", {"id": str(voucher_id), "number": number})
-        except SipThorApiError as err:
-            if number not in err.message:
-                raise
-            # Not chained: the original error, and its traceback, would repeat the number.
-            raise SipThorApiError(err.message.replace(number, "********")) from None
+            result = await self._write(
+                "add_balance", {"id": str(voucher_id), "number": number}, hide=hide
+            )
+        except SipThorError as err:
+            refused = _masked_error(err, hide)
+        else:
+            return result
+        # Raised here, outside the handler, so that nothing chains the original to it.
+        raise refused
 
     async def set_call_forwarding(
         self, targets: Mapping[ForwardingCondition, str | None]
@@ -371,7 +379,14 @@ class SipThorClient:
             self._report_prefix(action, parsed.prefix)
         return await _off_loop_if_large(answer.size, lambda: convert(value))
 
-    async def _write(self, action: str, params: Mapping[str, str] | None = None) -> StatusResult:
+    async def _write(
+        self,
+        action: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        hide: Callable[[str], str] | None = None,
+    ) -> StatusResult:
+        """Send a write; ``hide`` masks a secret in what the server's text logs."""
         answer = await self._request(action, params or {}, write=True)
         value = answer.parsed.value
         result = await _off_loop_if_large(
@@ -383,7 +398,8 @@ class SipThorClient:
         self._raise_for_status(result)
         # set_call_forwarding always echoes "Key … changed …" first (docs/settings-api.md §5.17).
         if answer.parsed.prefix and action != "set_call_forwarding":
-            self._report_prefix(action, answer.parsed.prefix)
+            prefix = answer.parsed.prefix
+            self._report_prefix(action, hide(prefix) if hide else prefix)
         return result
 
     @staticmethod
@@ -732,6 +748,39 @@ async def _read_body(response: aiohttp.ClientResponse, action: str) -> bytes:
         if len(body) > MAX_BODY_SIZE:
             raise _too_large(action, "sent a longer body")
     return bytes(body)
+
+
+# How a voucher number may be repeated: its letters and digits in any case, grouped by
+# up to three other characters (spaces, dashes, dots, what was markup).
+_GROUPING: Final = r"[\W_]{0,3}"
+_MASK: Final = "********"
+
+
+def _masking(secret: str) -> Callable[[str], str]:
+    """A function that masks every form of ``secret`` in a text."""
+    characters = [character for character in secret if character.isalnum()] or list(secret)
+    pattern = re.compile(
+        _GROUPING.join(re.escape(character) for character in characters), re.IGNORECASE
+    )
+
+    def hide(text: str) -> str:
+        # Full-width digits and the like read as the number too.
+        readable = text if text.isascii() else unicodedata.normalize("NFKC", text)
+        return pattern.sub(_MASK, readable)
+
+    return hide
+
+
+def _masked_error[E: SipThorError](err: E, hide: Callable[[str], str]) -> E:
+    """``err`` with the secret masked in its text, cut from the errors it came from."""
+    err.args = tuple(hide(arg) if isinstance(arg, str) else arg for arg in err.args)
+    if isinstance(err, SipThorApiError):
+        err.message = hide(err.message)
+    # The errors it was raised from hold the server's text as it came.
+    err.__cause__ = None
+    err.__context__ = None
+    err.__suppress_context__ = True
+    return err
 
 
 def _error_text(body: str) -> str:
