@@ -20,6 +20,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from custom_components.sipthor.api import MAX_BODY_SIZE
+
 # The watchdog's sleep between two turns of the loop.
 _TICK = 0.001
 
@@ -150,7 +152,7 @@ challenge_header_sets = st.builds(
 # -- settings pages ---------------------------------------------------------------------------
 
 # What the client reads at most of an answer.
-PAGE_CAP = 128 * 1024
+PAGE_CAP = MAX_BODY_SIZE
 
 _CHECKED = st.sampled_from([" checked", " CHECKED", ' checked="checked"', " checked=''"])
 _BOX_TEMPLATES = st.sampled_from(

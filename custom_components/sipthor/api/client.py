@@ -76,11 +76,13 @@ MAX_IN_FLIGHT: Final = 3
 # The largest answer read. The largest real answers are get_history (at most 2 x 50
 # calls of about 420 bytes as PHP prints them: 42 KB) and get_balance_history (at most
 # 200 entries of about 200 bytes: 40 KB); with names sent as \uXXXX escapes and an
-# HTML warning before the JSON, about 60 KB. 512 KiB leaves a margin of eight times
-# that, and bounds what a broken or hostile server can cost: the memory (a 200 MB
-# answer used to be read whole), and the time the JSON decoder holds the interpreter
-# lock (about 5 ms at 512 KiB, during which the event loop cannot run).
-MAX_BODY_SIZE: Final = 512 * 1024
+# HTML warning before the JSON, about 60 KB. Twice that, rounded up, bounds what a
+# broken or hostile server can cost: the memory (a 200 MB answer used to be read
+# whole), and the time the JSON decoder holds the interpreter lock, and so the event
+# loop, in one call: about 3 ms for a real answer of this size, 10 to 15 ms for the
+# slowest shapes (floats with large exponents, tens of thousands of small objects),
+# where 512 KiB took 40 to 60 ms (scripts/bench measures it, BENCHMARKS.md).
+MAX_BODY_SIZE: Final = 128 * 1024
 _CHUNK_SIZE: Final = 64 * 1024
 # Answers above this are decoded, parsed and read into models in an executor thread.
 # Below it the work takes well under a millisecond; the answers to a poll nearly all are.
