@@ -118,9 +118,6 @@ def _decode(text: str) -> Any:
     except ValueError:  # also integers over the digit limit of int()
         return _NOTHING
     # Python 3.14's decoder no longer stops near a thousand levels: the limit is ours.
-    # Deeper needs more opening brackets than the limit (counted in C, strings too).
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return value
     return _NOTHING if _deeper_than(value, MAX_DEPTH) else value
 
 
