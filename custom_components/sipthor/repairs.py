@@ -61,7 +61,7 @@ def _create_issue(
     entry: SipThorConfigEntry,
     kind: str,
     severity: ir.IssueSeverity,
-    expires: datetime,
+    placeholders: dict[str, str],
 ) -> None:
     ir.async_create_issue(
         hass,
@@ -71,12 +71,13 @@ def _create_issue(
         is_persistent=False,
         severity=severity,
         translation_key=kind,
-        translation_placeholders={
-            "account": entry.title,
-            "date": dt_util.as_local(expires).date().isoformat(),
-        },
+        translation_placeholders={"account": entry.title, **placeholders},
         data={_ENTRY_ID: entry.entry_id},
     )
+
+
+def _expiry(expires: datetime) -> dict[str, str]:
+    return {"date": dt_util.as_local(expires).date().isoformat()}
 
 
 @callback
@@ -98,7 +99,7 @@ def async_check_certificate_expiry(hass: HomeAssistant, entry: SipThorConfigEntr
         if expires - dt_util.utcnow() > CERTIFICATE_WARNING:
             ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_EXPIRING, entry.entry_id))
             return
-        _create_issue(hass, entry, ISSUE_EXPIRING, ir.IssueSeverity.WARNING, expires)
+        _create_issue(hass, entry, ISSUE_EXPIRING, ir.IssueSeverity.WARNING, _expiry(expires))
 
     check()
     entry.async_on_unload(async_track_time_interval(hass, check, _CHECK_INTERVAL))
@@ -117,7 +118,11 @@ def async_certificate_refused(hass: HomeAssistant, entry: SipThorConfigEntry) ->
     certificate = getattr(entry.runtime_data, "certificate", None)
     if certificate is not None and certificate.not_valid_after > dt_util.utcnow():
         _create_issue(
-            hass, entry, ISSUE_REFUSED, ir.IssueSeverity.ERROR, certificate.not_valid_after
+            hass,
+            entry,
+            ISSUE_REFUSED,
+            ir.IssueSeverity.ERROR,
+            _expiry(certificate.not_valid_after),
         )
 
 
@@ -126,20 +131,12 @@ def async_digest_downgraded(
     hass: HomeAssistant, entry: SipThorConfigEntry, err: SipThorDowngradeError
 ) -> None:
     """Raise the downgrade issue: the page offers a weaker algorithm than it did."""
-    ir.async_create_issue(
+    _create_issue(
         hass,
-        DOMAIN,
-        issue_id(ISSUE_DIGEST_DOWNGRADE, entry.entry_id),
-        is_fixable=True,
-        is_persistent=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_DIGEST_DOWNGRADE,
-        translation_placeholders={
-            "account": entry.title,
-            "offered": err.offered,
-            "strongest": err.strongest,
-        },
-        data={_ENTRY_ID: entry.entry_id},
+        entry,
+        ISSUE_DIGEST_DOWNGRADE,
+        ir.IssueSeverity.ERROR,
+        {"offered": err.offered, "strongest": err.strongest},
     )
 
 

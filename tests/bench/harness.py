@@ -145,28 +145,21 @@ async def add_entry(
     hass: HomeAssistant, certs_dir: Path, address: str, url: str
 ) -> MockConfigEntry:
     """A config entry as the config flow makes it, its certificate stored; not set up."""
-    version, minor_version = _flow_version()
     name = certificate_file_name(address)
     pem = (certs_dir / f"{address}.crt").read_bytes()
     await hass.async_add_executor_job(
         write_certificate, certificate_path(hass, name), load_credentials(pem)
     )
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        version=version,
-        minor_version=minor_version,
-        title=address,
-        unique_id=address,
-        data={
+    return _added_entry(
+        hass,
+        address,
+        {
             CONF_URL: url,
             CONF_ACCOUNT: address,
             CONF_VERIFY_SSL: True,
             CONF_CERTIFICATE_FILE: name,
         },
-        options={CONF_CURRENCY: "EUR"},
     )
-    entry.add_to_hass(hass)
-    return entry
 
 
 async def add_password_entry(
@@ -177,6 +170,15 @@ async def add_password_entry(
     It does not verify the server: Home Assistant's shared session trusts certifi's
     bundle, read once, not the simulator's CA; verification is not what is measured.
     """
+    return _added_entry(
+        hass,
+        address,
+        {CONF_URL: url, CONF_ACCOUNT: address, CONF_VERIFY_SSL: False, CONF_PASSWORD: password},
+    )
+
+
+def _added_entry(hass: HomeAssistant, address: str, data: dict[str, Any]) -> MockConfigEntry:
+    """An entry with ``data``, of the version the config flow writes, added to ``hass``."""
     version, minor_version = _flow_version()
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -184,12 +186,7 @@ async def add_password_entry(
         minor_version=minor_version,
         title=address,
         unique_id=address,
-        data={
-            CONF_URL: url,
-            CONF_ACCOUNT: address,
-            CONF_VERIFY_SSL: False,
-            CONF_PASSWORD: password,
-        },
+        data=data,
         options={CONF_CURRENCY: "EUR"},
     )
     entry.add_to_hass(hass)
