@@ -1,4 +1,4 @@
-"""Repair issues about signing in, and one about replaced sensors.
+"""Repair issues about signing in, and about entities a release removed.
 
 - ``certificate_expiring``: the certificate expires within 30 days.
 - ``certificate_refused``: the settings page refuses a certificate that has not expired

@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
+from simulator.server import Faults
 from tests.conftest import ACCOUNT
 from tests.integration.common import advance, setup_entry
 
@@ -405,3 +406,46 @@ async def test_add_balance_never_shows_the_voucher_number(
     shown = re.sub(r"[\W_]", "", str(raised.value) + chain + caplog.text)
     assert "Voucher ******** is blocked" in str(raised.value)
     assert number not in shown
+
+
+async def test_a_refusal_that_repeats_the_voucher_number_is_masked(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    hass_ws_client: WebSocketGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused voucher is the user's input (a translated message, one log line), and
+    the server's message in it shows the number in no form (on main: as the server
+    wrote it, upper case and grouped)."""
+    number = "Ab12Cd34Ef56Gh78"
+    simulator.faults = Faults(
+        backend_error=True,
+        backend_message="Error (SipPort): Card AB12-CD34-EF56-GH78 is blocked (1052): ",
+        actions=frozenset({"add_balance"}),
+    )
+    client = await hass_ws_client(hass)
+    caplog.clear()
+
+    await client.send_json_auto_id(
+        {
+            "type": "call_service",
+            "domain": DOMAIN,
+            "service": "add_balance",
+            "service_data": {
+                "config_entry_id": init_integration.entry_id,
+                "id": 1003,
+                "number": number,
+            },
+        }
+    )
+    answer = await client.receive_json()
+
+    assert answer["error"]["code"] == "service_validation_error"
+    assert "Card ******** is blocked" in answer["error"]["message"]
+    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    # Home Assistant's websocket logs the message as the user sent it, at debug level.
+    ours = [record for record in caplog.records if record.name.startswith("custom_components")]
+    texts = [answer["error"]["message"], *(r.getMessage() for r in [*logged, *ours])]
+    assert number.lower() not in re.sub(r"[\W_]", "", " ".join(texts)).lower()
