@@ -89,6 +89,11 @@ _DIGEST_PARAM: Final = re.compile(
 _DIGEST_ALGORITHM: Final = re.compile(r"algorithm=\"?([\w-]+)")
 DIGEST_UNREADABLE: Final = "Invalid credentials from %s"
 _HASHES: Final = {"MD5": "md5", "SHA-256": "sha256"}
+# How long Faults.reverse waits for a group to fill.
+_REVERSE_WAIT: Final = 0.001
+_DIGEST_OPAQUE: Final = re.compile(r"opaque=\"([^\"]*)\"")
+# Clients whose counts the strict mode remembers before it starts again.
+_MAX_DIGEST_CLIENTS: Final = 10_000
 
 type ClientAuth = Literal["post-handshake", "handshake"]
 # How a replaced body (Faults.body) is sent: with its Content-Length, as Apache sends a
@@ -158,6 +163,14 @@ class Faults:
     body: str | None = None
     body_framing: BodyFraming = "length"
     announced_length: int = 0
+    # Requests are authenticated in the reverse of the order they came in, in groups of
+    # up to this many (a group smaller than that goes after 1 ms without another
+    # request): what several connections and a busy server do to requests in flight.
+    reverse: int = 0
+    # The Digest page refuses with these WWW-Authenticate values, sent as raw bytes
+    # (several, huge, or not UTF-8: what a hostile server may send), then closes the
+    # connection.
+    raw_challenges: tuple[bytes, ...] | None = None
     backend_message: str = (
         "Error (SipPort): Failed to connect to NGNPro (1030): Database unavailable"
     )
@@ -235,6 +248,11 @@ class SettingsSimulator:
         self.digest_path = digest_path
         # What the Digest page offers, one challenge each; CDRTool computes MD5 only.
         self.digest_algorithms: tuple[str, ...] = ("MD5",)
+        # Apache in front, with AuthDigestNcCheck On (see _count_request).
+        self.digest_strict_nc = False
+        self._digest_clients: dict[str, int] = {}
+        self._reversed: list[asyncio.Future[None]] = []
+        self._release: asyncio.TimerHandle | None = None
         self._nonce_key = secrets.token_hex(16)
         self.client_auth: ClientAuth = client_auth
         self.platform = platform or Platform()
@@ -442,6 +460,8 @@ class SettingsSimulator:
 
         if applies and faults.status is not None:
             return web.Response(status=faults.status, body=b"")
+        if applies and faults.reverse:
+            await self._reversed_turn(faults.reverse)
         if any("[" in key and key.endswith("]") for key in params):
             # PHP 8: an array-valued parameter breaks string handling (docs/settings-api.md §1).
             # Checked
@@ -449,6 +469,8 @@ class SettingsSimulator:
             return web.Response(status=500, body=b"")
 
         if digest:
+            if applies and faults.raw_challenges is not None:
+                return _raw_refusal(request, faults.raw_challenges)
             # With Digest the account comes from the credentials; account= is ignored.
             account_or_refusal = self._digest_authenticate(request, params)
             if isinstance(account_or_refusal, web.Response):
@@ -483,6 +505,26 @@ class SettingsSimulator:
         if applies and faults.html_warning and response.text is not None:
             response.text = _alert(faults.backend_message) + response.text
         return response
+
+    async def _reversed_turn(self, group: int) -> None:
+        """Wait until the group this request belongs to is complete, and go in reverse."""
+        turn = asyncio.get_running_loop().create_future()
+        self._reversed.append(turn)
+        if self._release is not None:
+            self._release.cancel()
+        if len(self._reversed) >= group:
+            self._release_reversed()
+        else:
+            self._release = asyncio.get_running_loop().call_later(
+                _REVERSE_WAIT, self._release_reversed
+            )
+        await turn
+
+    def _release_reversed(self) -> None:
+        waiting, self._reversed, self._release = self._reversed, [], None
+        for turn in reversed(waiting):
+            if not turn.done():
+                turn.set_result(None)
 
     def _authenticate(self, account: str, certificate: bytes) -> SimulatedAccount | str:
         """``getSipAccountFromX509Certificate``: the account or the error text.
@@ -525,6 +567,12 @@ class SettingsSimulator:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "digest" or not credentials.strip():
             return self._digest_challenge(realm, first=True)
+        opaque = _DIGEST_OPAQUE.search(credentials)
+        client = self._count_request(opaque.group(1) if opaque else None)
+
+        def refuse(*, stale: bool = False) -> web.Response:
+            return self._digest_challenge(realm, stale=stale, client=client)
+
         data = {
             match.group(1): match.group(3) or match.group(4) or ""
             for match in _DIGEST_PARAM.finditer(credentials)
@@ -535,13 +583,13 @@ class SettingsSimulator:
         domain = rest.split("@")[0] if at else realm
         account = self.platform.accounts.get(f"{username}@{domain}")
         if account is None:
-            return self._digest_challenge(realm)
+            return refuse()
         algorithm = "MD5"
         if self.digest_algorithms != ("MD5",):
             named = _DIGEST_ALGORITHM.search(credentials)
             algorithm = named.group(1).upper() if named else "MD5"
             if algorithm not in self.digest_algorithms:
-                return self._digest_challenge(realm)
+                return refuse()
 
         def digest(text: str) -> str:
             return hashlib.new(_HASHES[algorithm], text.encode()).hexdigest()
@@ -557,23 +605,58 @@ class SettingsSimulator:
         a2 = digest(f"{request.method}:{data['uri']}")
         answer = ":".join((a1, data["nonce"], data["nc"], data["cnonce"], data["qop"], a2))
         if data["response"] != digest(answer):
-            return self._digest_challenge(realm)
+            return refuse()
         issued = _nonce_expiry(data["nonce"], self._nonce_key)
         if issued is None:
-            return self._digest_challenge(realm)
+            return refuse()
         if self.platform.timestamp() > issued:
-            return self._digest_challenge(realm, stale=True)
+            return refuse(stale=True)
+        if self.digest_strict_nc and not self._counted(client, data["nc"]):
+            return refuse()
         return account
 
+    def _counted(self, client: str | None, nc: str) -> bool:
+        """Whether ``nc`` is the count of ``client``, as Apache's strict check wants it."""
+        try:
+            return client is not None and int(nc, 16) == self._digest_clients[client]
+        except ValueError:
+            return False
+
+    def _count_request(self, opaque: str | None) -> str | None:
+        """Apache's ``AuthDigestNcCheck On``: count a request of the client ``opaque``.
+
+        mod_auth_digest keeps one count per client (its opaque), not per nonce: every
+        request that names the client adds one as it arrives, the request's ``nc`` must
+        equal the count, and every refusal sends a new nonce and sets the count back to
+        0. Requests in flight together therefore fail whenever they arrive out of order,
+        and so do requests still carrying a nonce that a refusal replaced. Returns the
+        client counted, None when the page does not count (or the opaque is unknown).
+        """
+        if not self.digest_strict_nc or opaque not in self._digest_clients:
+            return None
+        self._digest_clients[opaque] += 1
+        return opaque
+
     def _digest_challenge(
-        self, realm: str, *, first: bool = False, stale: bool = False
+        self, realm: str, *, first: bool = False, stale: bool = False, client: str | None = None
     ) -> web.Response:
-        """HTTP 401 with an empty body and a new nonce, spaced as CDRTool spaces each."""
+        """HTTP 401 with an empty body and a new nonce, spaced as CDRTool spaces each.
+
+        With strict counting, ``client`` (the refused request's, if counted) starts its
+        count again; a request without one becomes a new client, named by the opaque.
+        """
         self.counters.challenges += 1
         expiry = f"{self.platform.timestamp() + NONCE_LIFETIME:.4f}"
         signature = hashlib.md5(f"{expiry}:{self._nonce_key}".encode()).hexdigest()  # noqa: S324
         nonce = base64.b64encode(f"{expiry}:{signature}".encode()).decode()
         opaque = hashlib.md5(realm.encode()).hexdigest()  # noqa: S324 - as CDRTool does
+        if self.digest_strict_nc:
+            if client is None:
+                if len(self._digest_clients) > _MAX_DIGEST_CLIENTS:
+                    self._digest_clients.clear()
+                client = secrets.token_hex(8)
+            self._digest_clients[client] = 0
+            opaque = client
         headers = [("Content-Type", _CONTENT_TYPE)]
         comma = ", " if first else ","
         flag = "stale=true, " if stale else ""
@@ -944,6 +1027,22 @@ async def _write_in_pieces(response: web.StreamResponse, body: bytes) -> None:
     for start in range(0, len(body), piece):
         await response.write(body[start : start + piece])
         await asyncio.sleep(0)  # a write below the buffer limit does not yield
+
+
+def _raw_refusal(request: web.Request, challenges: tuple[bytes, ...]) -> web.Response:
+    """Write a 401 with ``challenges`` byte for byte, and close the connection.
+
+    aiohttp writes header values as UTF-8 (and drops what is not), so a challenge with
+    other bytes is written to the transport directly; the response returned after it
+    goes nowhere.
+    """
+    transport = request.transport
+    assert transport is not None
+    head = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n"
+    values = b"".join(b"WWW-Authenticate: " + value + b"\r\n" for value in challenges)
+    transport.write(head + values + b"\r\n")
+    transport.close()
+    return web.Response(status=499)
 
 
 def _alert(message: str) -> str:

@@ -45,6 +45,7 @@ from .api import (
     SipThorApiError,
     SipThorAuthenticationError,
     SipThorClient,
+    SipThorDowngradeError,
     SipThorError,
     SipThorNotSupportedError,
     SipThorWriteTimeoutError,
@@ -58,7 +59,7 @@ from .const import (
     WRITE_TIMEOUT,
     Source,
 )
-from .repairs import async_certificate_refused
+from .repairs import async_certificate_refused, async_digest_downgraded
 from .store import SipThorStore
 
 # Requests in flight to one settings page, per host, across the accounts on it.
@@ -322,6 +323,12 @@ class SipThorAccount:
             raise
         except SipThorAuthenticationError as err:
             self._async_refused(epoch, err)
+            raise
+        except SipThorDowngradeError as err:
+            # Not a wrong password (no reauthentication): the user decides in the repair
+            # issue; until then the page is out of reach like any other that cannot sign in.
+            async_digest_downgraded(self.hass, self.entry, err)
+            self._async_unanswered(epoch, err)
             raise
         except (SipThorError, TimeoutError) as err:
             self._async_unanswered(epoch, err if isinstance(err, SipThorError) else "no answer")

@@ -20,6 +20,7 @@ from .api import (
     SipThorApiError,
     SipThorAuthenticationError,
     SipThorConnectionError,
+    SipThorDowngradeError,
     SipThorError,
     SipThorWriteTimeoutError,
 )
@@ -39,6 +40,9 @@ def translated[ErrorT: HomeAssistantError](
             key, placeholders = "poll_timeout", {"seconds": f"{POLL_TIMEOUT:g}"}
         case SipThorAuthenticationError():
             key = "authentication_failed"
+        case SipThorDowngradeError():
+            key = "digest_downgrade"
+            placeholders = {"offered": err.offered, "strongest": err.strongest}
         case SipThorConnectionError():
             key = "communication_error"
         case SipThorApiError():

@@ -1,11 +1,17 @@
-"""Repair issues about the client certificate, each fixed by reauthentication.
+"""Repair issues about signing in, and about entities a release removed.
 
 - ``certificate_expiring``: the certificate expires within 30 days.
 - ``certificate_refused``: the settings page refuses a certificate that has not expired
   (revoked, or replaced by a new one downloaded elsewhere).
 
-Their fix flow starts reauthentication, which asks for the new certificate. Two more only
-inform, while automations or scripts use entities that a release removed:
+Their fix flow starts reauthentication, which asks for the new certificate.
+
+- ``digest_downgrade``: the Digest page now offers only a weaker algorithm than it did
+  (SipThorDowngradeError), so the client no longer signs in. The client remembers the
+  strongest algorithm while the entry is loaded; the fix flow, after the user accepts
+  the change, reloads the entry, which forgets it. The issue ends at the next setup.
+
+Two more only inform, while automations or scripts use entities that a release removed:
 ``forwarding_sensors_replaced`` (the forwarding sensors, replaced by selects) and
 ``dnd_sensor_removed`` (the do-not-disturb binary sensor, which said what the switch says).
 """
@@ -27,7 +33,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .api import CertificateInfo
+from .api import CertificateInfo, SipThorDowngradeError
 from .const import CERTIFICATE_WARNING, DOMAIN
 
 _CHECK_INTERVAL: Final = timedelta(hours=12)
@@ -35,6 +41,7 @@ ISSUE_EXPIRING: Final = "certificate_expiring"
 ISSUE_REFUSED: Final = "certificate_refused"
 ISSUE_SENSORS_REPLACED: Final = "forwarding_sensors_replaced"
 ISSUE_DND_SENSOR_REMOVED: Final = "dnd_sensor_removed"
+ISSUE_DIGEST_DOWNGRADE: Final = "digest_downgrade"
 # Where an issue keeps the entry its fix flow reauthenticates.
 _ENTRY_ID: Final = "entry_id"
 # Where an issue about removed entities keeps their IDs (comma-separated).
@@ -51,7 +58,7 @@ def _create_issue(
     entry: ConfigEntry[Any],
     kind: str,
     severity: ir.IssueSeverity,
-    expires: datetime,
+    placeholders: dict[str, str],
 ) -> None:
     ir.async_create_issue(
         hass,
@@ -61,12 +68,13 @@ def _create_issue(
         is_persistent=False,
         severity=severity,
         translation_key=kind,
-        translation_placeholders={
-            "account": entry.title,
-            "date": dt_util.as_local(expires).date().isoformat(),
-        },
+        translation_placeholders={"account": entry.title, **placeholders},
         data={_ENTRY_ID: entry.entry_id},
     )
+
+
+def _expiry(expires: datetime) -> dict[str, str]:
+    return {"date": dt_util.as_local(expires).date().isoformat()}
 
 
 @callback
@@ -76,9 +84,10 @@ def async_check_certificate_expiry(
     """Raise the expiry issue within 30 days of expiry; check again twice a day.
 
     Called once the entry is set up: the server accepts the certificate, so an earlier
-    refusal issue is over.
+    refusal issue is over; so is a refused downgrade (the new client signed in).
     """
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_REFUSED, entry.entry_id))
+    ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_DIGEST_DOWNGRADE, entry.entry_id))
     if certificate is None:
         return  # the account signs in with its SIP password, which does not expire
 
@@ -88,7 +97,7 @@ def async_check_certificate_expiry(
         if expires - dt_util.utcnow() > CERTIFICATE_WARNING:
             ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_EXPIRING, entry.entry_id))
             return
-        _create_issue(hass, entry, ISSUE_EXPIRING, ir.IssueSeverity.WARNING, expires)
+        _create_issue(hass, entry, ISSUE_EXPIRING, ir.IssueSeverity.WARNING, _expiry(expires))
 
     check()
     entry.async_on_unload(async_track_time_interval(hass, check, _CHECK_INTERVAL))
@@ -108,14 +117,38 @@ def async_certificate_refused(
     """
     if certificate is not None and certificate.not_valid_after > dt_util.utcnow():
         _create_issue(
-            hass, entry, ISSUE_REFUSED, ir.IssueSeverity.ERROR, certificate.not_valid_after
+            hass,
+            entry,
+            ISSUE_REFUSED,
+            ir.IssueSeverity.ERROR,
+            _expiry(certificate.not_valid_after),
         )
+
+
+@callback
+def async_digest_downgraded(
+    hass: HomeAssistant, entry: ConfigEntry[Any], err: SipThorDowngradeError
+) -> None:
+    """Raise the downgrade issue: the page offers a weaker algorithm than it did."""
+    _create_issue(
+        hass,
+        entry,
+        ISSUE_DIGEST_DOWNGRADE,
+        ir.IssueSeverity.ERROR,
+        {"offered": err.offered, "strongest": err.strongest},
+    )
 
 
 @callback
 def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Remove the issues of a deleted entry."""
-    for kind in (ISSUE_EXPIRING, ISSUE_REFUSED, ISSUE_SENSORS_REPLACED, ISSUE_DND_SENSOR_REMOVED):
+    for kind in (
+        ISSUE_EXPIRING,
+        ISSUE_REFUSED,
+        ISSUE_SENSORS_REPLACED,
+        ISSUE_DND_SENSOR_REMOVED,
+        ISSUE_DIGEST_DOWNGRADE,
+    ):
         ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
 
 
@@ -189,6 +222,9 @@ class ReauthenticateRepairFlow(RepairsFlow):
         """Fix the certificate of ``entry`` (None: the entry is gone)."""
         self._entry = entry
 
+    def _async_fix(self, entry: ConfigEntry[Any]) -> None:
+        entry.async_start_reauth(self.hass)
+
     async def async_step_init(
         self, user_input: dict[str, str] | None = None
     ) -> data_entry_flow.FlowResult:
@@ -202,7 +238,7 @@ class ReauthenticateRepairFlow(RepairsFlow):
         if self._entry is None:
             return self.async_abort(reason="entry_removed")
         if user_input is not None:
-            self._entry.async_start_reauth(self.hass)
+            self._async_fix(self._entry)
             return self.async_create_entry(data={})
         issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
         return self.async_show_form(
@@ -212,9 +248,19 @@ class ReauthenticateRepairFlow(RepairsFlow):
         )
 
 
+class AcceptDowngradeRepairFlow(ReauthenticateRepairFlow):
+    """Explain the downgrade; on confirmation, reload the entry, which accepts it."""
+
+    def _async_fix(self, entry: ConfigEntry[Any]) -> None:
+        self.hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
     """The fix flow of one of this integration's issues."""
     entry_id = str((data or {}).get(_ENTRY_ID))
-    return ReauthenticateRepairFlow(hass.config_entries.async_get_entry(entry_id))
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if issue_id.startswith(ISSUE_DIGEST_DOWNGRADE):
+        return AcceptDowngradeRepairFlow(entry)
+    return ReauthenticateRepairFlow(entry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+import hashlib
 import logging
 import re
 import shutil
@@ -19,7 +20,7 @@ from typing import Any
 import urllib.error
 import urllib.request
 
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.sipthor.api import (
@@ -29,17 +30,29 @@ from custom_components.sipthor.api import (
     SipThorAuthenticationError,
     SipThorCertificateRequiredError,
     SipThorClient,
+    SipThorConnectionError,
+    SipThorDowngradeError,
     SipThorError,
+    SipThorServerError,
 )
 from custom_components.sipthor.api.digest import (
+    MAX_CHALLENGE_CHARACTERS,
     DigestAuth,
     DigestChallenge,
     DigestChallengeError,
+    DigestDowngradeError,
     parse_challenges,
 )
 from simulator import SettingsSimulator, SimulatedAccount
 from simulator.server import DIGEST_UNREADABLE, NONCE_LIFETIME
 from tests.api.conftest import BOB, RawResponse
+from tests.api.hostile import (
+    MAX_HEADER_VALUE,
+    aiohttp_header,
+    challenge_header_sets,
+    cpu_time,
+    loop_cpu_watched,
+)
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 
 # RFC 7616 §3.9.1: the challenges, the client's cnonce and the two responses.
@@ -199,6 +212,7 @@ def test_rfc2069_challenges_are_answered_only_where_allowed() -> None:
 QUOTABLE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
 
 
+@settings(deadline=None)
 @given(realm=QUOTABLE, nonce=QUOTABLE, opaque=QUOTABLE)
 def test_quoted_values_read_back(realm: str, nonce: str, opaque: str) -> None:
     def quoted(value: str) -> str:
@@ -212,6 +226,7 @@ def test_quoted_values_read_back(realm: str, nonce: str, opaque: str) -> None:
     ]
 
 
+@settings(deadline=None)
 @given(st.text(max_size=200))
 def test_any_header_reads_without_error(header: str) -> None:
     """Whatever a server sends, reading it gives challenges or none, never an exception."""
@@ -257,6 +272,132 @@ def test_repr_without_password() -> None:
 
     assert ACCOUNT_PASSWORD not in repr(auth)
     assert "alice" in repr(auth)
+
+
+# -- what a hostile server may send ----------------------------------------------------
+
+# The loop time issue 17 allows for reading any set of challenges aiohttp accepts.
+CHALLENGE_CPU_BUDGET = 0.005
+# aiohttp 3.14 refuses a response with more header lines than this (3.11: far more).
+MAX_HEADERS_EVERY_AIOHTTP_TAKES = 128
+
+
+def rfc7616_response(challenge: DigestChallenge, answer: dict[str, str], password: str) -> str:
+    """The response RFC 7616 §3.4.1 asks for, over the bytes the server sent (UTF-8)."""
+    name = {"MD5": "md5", "SHA-256": "sha256"}[challenge.algorithm]
+
+    def digest(*parts: str) -> str:
+        return hashlib.new(name, ":".join(parts).encode()).hexdigest()
+
+    ha1 = digest(answer["username"], challenge.realm, password)
+    ha2 = digest("GET", answer["uri"])
+    return digest(ha1, challenge.nonce, answer["nc"], answer["cnonce"], "auth", ha2)
+
+
+@settings(deadline=None, max_examples=60)
+@given(challenge_header_sets)
+def test_any_challenges_give_a_right_answer_or_a_typed_error(values: list[str]) -> None:
+    """Many, huge and odd headers: read in bounded time; answered right, or refused
+    with the client's own error (on main: seconds of loop time, UnicodeEncodeError)."""
+    auth = DigestAuth("alice", "pw")
+    try:
+        challenge = auth.read_challenge(values)
+    except DigestChallengeError:
+        challenge = None
+    if challenge is not None:
+        answer = auth.authorization("GET", "/settings.phtml?action=get_enum")
+        assert answer is not None
+        # aiohttp sends header values as UTF-8 and refuses line breaks.
+        answer.encode("utf-8")
+        assert "\r" not in answer
+        assert "\n" not in answer
+        sent = fields(answer)
+        assert sent["response"] == rfc7616_response(challenge, sent, "pw")
+
+    assert cpu_time(lambda: DigestAuth("alice", "pw").read_challenge(values)) <= (
+        CHALLENGE_CPU_BUDGET
+    )
+
+
+def test_the_challenges_read_are_bounded() -> None:
+    """A good challenge after a flood is not read: what is read has a fixed bound."""
+    good = 'Digest realm="r", nonce="n", qop="auth"'
+    flood = ["x" * 4000] * 3 + ["Basic " + "a=b, " * 800]
+
+    assert parse_challenges([good])
+    assert not parse_challenges([*flood, good])
+    assert not parse_challenges(["y" * (MAX_CHALLENGE_CHARACTERS + 1) + ", " + good])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'Digest realm="caf\xe9", nonce="n", qop="auth"',
+        b'Digest realm="r", nonce="n\xff", qop="auth"',
+        b'Digest realm="r", nonce="n", qop="auth", opaque="\x01"',
+    ],
+    ids=["latin-1-realm", "non-utf8-nonce", "control-character"],
+)
+def test_what_cannot_be_sent_back_is_a_typed_error(raw: bytes) -> None:
+    """aiohttp's C writer drops such characters, its Python writer raises: no answer
+    could repeat the value as the server sent it."""
+    with pytest.raises(DigestChallengeError, match="cannot be sent back"):
+        DigestAuth("alice", "pw").read_challenge([aiohttp_header(raw)])
+
+
+def test_a_realm_in_utf8_is_answered_over_its_bytes() -> None:
+    auth = DigestAuth("zoë", "pässword")
+    challenge = auth.read_challenge(
+        [aiohttp_header('Digest realm="Café", nonce="ñ", qop=auth, charset=UTF-8'.encode())]
+    )
+    answer = auth.authorization("GET", "/") or ""
+
+    sent = fields(answer)
+    assert sent["realm"] == "Café"
+    assert sent["username*"] == "UTF-8''zo%C3%AB"
+    assert sent["response"] == rfc7616_response(challenge, sent | {"username": "zoë"}, "pässword")
+
+
+def test_a_weaker_algorithm_is_refused_per_server() -> None:
+    auth = rfc_auth()
+    both = [RFC_CHALLENGE.format(algorithm=name) for name in ("MD5", "SHA-256")]
+    md5_only = [RFC_CHALLENGE.format(algorithm="MD5")]
+    auth.read_challenge(both, server="https://a.example")
+
+    with pytest.raises(DigestDowngradeError) as refused:
+        auth.read_challenge(md5_only, server="https://a.example")
+
+    assert (refused.value.offered, refused.value.strongest) == ("MD5", "SHA-256")
+    # Still answering the SHA-256 challenge, not the refused one.
+    assert fields(auth.authorization("GET", "/") or "")["algorithm"] == "SHA-256"
+    # Another server that never offered more is answered with MD5.
+    assert auth.read_challenge(md5_only, server="https://b.example").algorithm == "MD5"
+    assert auth.strongest_offered("https://a.example") == "SHA-256"
+
+
+def test_which_refusals_judge_the_password() -> None:
+    """Only the newest nonce at nc=1, alone and not stale, is a verdict."""
+    challenge = 'Digest realm="r", nonce="{}", qop="auth"{}'
+    auth = DigestAuth("alice", "pw")
+    assert not auth.read_refusal(None, [challenge.format("n1", "")]).for_good
+    first = auth.answer("GET", "/")
+    second = auth.answer("GET", "/")
+    assert first is not None
+    assert second is not None
+
+    # nc=2 may have overtaken nc=1 at a server that counts strictly.
+    assert not auth.read_refusal(second, [challenge.format("n2", "")]).for_good
+    # n1 is older than n2 now.
+    assert not auth.read_refusal(first, [challenge.format("n3", "")]).for_good
+    newest = auth.answer("GET", "/")
+    assert newest is not None
+    assert not auth.read_refusal(newest, [challenge.format("n4", "")], alone=False).for_good
+    newest = auth.answer("GET", "/")
+    assert newest is not None
+    assert not auth.read_refusal(newest, [challenge.format("n5", ", stale=true")]).for_good
+    newest = auth.answer("GET", "/")
+    assert newest is not None
+    assert auth.read_refusal(newest, [challenge.format("n6", "")]).for_good
 
 
 # -- the client on the Digest page ------------------------------------------------------
@@ -415,11 +556,15 @@ async def test_unreadable_header_is_an_error_not_data(
 async def test_page_refusing_every_challenge(
     simulator: SettingsSimulator, password_client: PasswordClientFactory
 ) -> None:
-    """A page that only offers what the client cannot answer fails at once."""
+    """A page that only offers what the client cannot answer fails at once: a server
+    error, not a verdict on the password (which was never sent)."""
     simulator.digest_algorithms = ("SHA-512-256",)
 
-    with pytest.raises(SipThorAuthenticationError, match="cannot be answered"):
+    with pytest.raises(SipThorServerError, match="cannot be answered") as raised:
         await password_client().get_identity()
+
+    assert not isinstance(raised.value, SipThorAuthenticationError)
+    assert simulator.counters.requests["get_identity"] == 1
 
 
 async def test_password_client_on_the_certificate_page(
@@ -429,6 +574,107 @@ async def test_password_client_on_the_certificate_page(
 
     with pytest.raises(SipThorAuthenticationError):
         await client.get_identity()
+
+
+async def test_first_requests_wait_for_the_first_challenge(
+    simulator: SettingsSimulator, password_client: PasswordClientFactory
+) -> None:
+    """Three reads at once on a new client: one goes without credentials, the other
+    two wait for the challenge it brings (on main: three 401s)."""
+    client = password_client()
+
+    answers = await asyncio.gather(client.get_prepaid(), client.get_devices(), client.get_enum())
+
+    assert answers[2] == ["+31208001234"]
+    assert [request.authorization for request in simulator.counters.log].count("") == 1
+    assert simulator.counters.challenges == 1
+    assert simulator.counters.requests.total() == 4
+
+
+async def test_a_thousand_parallel_reads_on_a_strict_server(
+    simulator: SettingsSimulator, password_client: PasswordClientFactory
+) -> None:
+    """Apache with AuthDigestNcCheck On refuses a count that arrives out of order:
+    no such refusal is taken for a wrong password (on main: about one read in four)."""
+    simulator.digest_strict_nc = True
+    simulator.faults.reverse = 3
+    client = password_client()
+    # asyncio's debug mode records a traceback per callback: most of the time here.
+    asyncio.get_running_loop().set_debug(False)
+
+    answers = await asyncio.gather(
+        *(client.get_enum() for _ in range(1000)), return_exceptions=True
+    )
+
+    assert [answer for answer in answers if isinstance(answer, BaseException)] == []
+    assert simulator.counters.challenges > 1, "the server refused nothing out of order"
+
+
+async def test_a_wrong_password_on_a_strict_server(
+    simulator: SettingsSimulator, password_client: PasswordClientFactory
+) -> None:
+    """Judged once, by a lone answer with the newest nonce; the others take the verdict."""
+    simulator.digest_strict_nc = True
+    client = password_client(password="not-alices-password")
+
+    answers = await asyncio.gather(*(client.get_enum() for _ in range(3)), return_exceptions=True)
+
+    assert all(isinstance(answer, SipThorAuthenticationError) for answer in answers)
+    # One without credentials, three side by side, one alone.
+    assert simulator.counters.requests["get_enum"] == 5
+
+
+async def test_a_weaker_algorithm_later_is_refused(
+    simulator: SettingsSimulator, password_client: PasswordClientFactory
+) -> None:
+    """After SHA-256, an MD5-only challenge from the same page gets no MD5 answer."""
+    simulator.digest_algorithms = ("MD5", "SHA-256")
+    client = password_client()
+    await client.get_identity()
+    simulator.digest_algorithms = ("MD5",)
+    simulator._nonce_key = "rotated"  # the next request is refused with a new challenge
+
+    with pytest.raises(SipThorDowngradeError, match="SHA-256 before and now only MD5"):
+        await client.get_prepaid()
+
+    sent = [fields(request.authorization) for request in simulator.counters.log[1:]]
+    assert [answer["algorithm"] for answer in sent] == ["SHA-256", "SHA-256"]
+
+
+@pytest.mark.parametrize(
+    "challenges",
+    [
+        (b'Digest realm="caf\xe9", qop="auth", nonce="MTIz", opaque="ab"',),
+        (b"Digest " + b"a=" * (MAX_HEADER_VALUE // 2),) * 512,
+        (b'Basic realm="' + b"x" * (MAX_HEADER_VALUE - 20) + b'"',) * 128
+        + (b'Digest realm="example.com", qop="auth", nonce="MTIz"',),
+    ],
+    ids=["latin-1-realm", "512-headers-of-8-kb", "a-good-one-after-128"],
+)
+async def test_hostile_challenges_over_tls(
+    simulator: SettingsSimulator,
+    password_client: PasswordClientFactory,
+    challenges: tuple[bytes, ...],
+) -> None:
+    """The client's own error, without holding the loop (on main: UnicodeEncodeError;
+    5.7 s). Newer aiohttp (3.14, in Home Assistant 2026) refuses more than 128 header
+    lines itself."""
+    simulator.faults.raw_challenges = challenges
+    client = password_client()
+
+    async with loop_cpu_watched() as watchdog:
+        with pytest.raises(
+            (SipThorServerError, SipThorConnectionError),
+            match=r"challenge cannot be answered|Too many headers",
+        ) as raised:
+            await client.get_identity()
+
+    if len(challenges) <= MAX_HEADERS_EVERY_AIOHTTP_TAKES:
+        assert isinstance(raised.value, SipThorServerError)
+    # aiohttp's own reading of up to 4 MB of headers runs on the loop too.
+    assert watchdog.worst <= 0.050
+    simulator.faults.raw_challenges = None
+    assert (await client.get_identity()).sip_address == ACCOUNT
 
 
 async def test_password_never_shown(
@@ -569,6 +815,26 @@ async def test_nonce_the_page_did_not_issue(simulator: SettingsSimulator, nonce:
 
     assert (response.status, response.body) == (401, b"")
     assert "stale" not in response.headers["WWW-Authenticate"]
+
+
+async def test_strict_page_counts_as_apache_does(simulator: SettingsSimulator) -> None:
+    """One count per client: a count that arrives early, or again, is refused without
+    stale=true, and the refusal starts the count again."""
+    simulator.digest_strict_nc = True
+    params = {"action": "get_identity", "realm": "example.com"}
+    challenge = (await raw_digest(simulator, params)).headers["WWW-Authenticate"]
+    auth = DigestAuth("alice", ACCOUNT_PASSWORD, domain="example.com")
+    auth.read_challenge([challenge])
+    uri = "/"
+    first, second = auth.authorization("GET", uri), auth.authorization("GET", uri)
+
+    early = await raw_digest(simulator, params, second)
+    in_order = await raw_digest(simulator, params, first)
+    again = await raw_digest(simulator, params, first)
+
+    assert [early.status, in_order.status, again.status] == [401, 200, 401]
+    assert "stale" not in early.headers["WWW-Authenticate"]
+    assert "stale" not in again.headers["WWW-Authenticate"]
 
 
 async def test_algorithm_the_page_did_not_offer(simulator: SettingsSimulator) -> None:

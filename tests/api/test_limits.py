@@ -1,18 +1,17 @@
 """What a slow, broken or hostile server can cost: answer size, loop time, waiting.
 
-Every answer here comes from the simulator over real mutual TLS. The loop watchdog
-measures real time (``time.perf_counter``): these tests do not freeze any clock.
+Every answer here comes from the simulator over real mutual TLS. Costs are measured in
+CPU time, which a busy machine does not inflate (tests/api/hostile.py): of the event
+loop's thread between two of its turns, and of the work an answer costs, which must
+grow in proportion to its size. How long the loop stalls on the wall clock is the
+bench's figure (tests/bench/test_stalls.py, scripts/bench).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-import contextlib
-from dataclasses import dataclass
-import json
+from collections.abc import Callable
 import logging
-import time
 from typing import Any
 
 import pytest
@@ -29,11 +28,13 @@ from custom_components.sipthor.api import (
 )
 from simulator import SettingsSimulator
 from tests.api.conftest import ClientFactory
+from tests.api.hostile import SHAPES, Shape, balance_history_of_size, cpu_time, loop_cpu_watched
 
 _LOGGER = logging.getLogger(__name__)
-# The goal of issue 7: no answer up to the cap holds the event loop longer than this.
-MAX_STALL = 0.020
-_TICK = 0.001
+# The CPU time the loop's thread may spend between two of its turns while an answer is
+# read: generous (the loop also runs the simulator here, and asyncio's debug mode); the
+# stall a user would notice is the bench's figure.
+LOOP_CPU_BUDGET = 0.020
 
 
 # -- the size cap ----------------------------------------------------------------------------
@@ -47,14 +48,11 @@ async def test_an_announced_length_over_the_cap_is_refused_unread(
     simulator.faults.body_framing = "announced"
     simulator.faults.announced_length = 200 * 1024 * 1024
     # The simulator sends one byte and then waits: only a refusal on the header can
-    # end this before the timeout.
+    # end this before the timeout (which would be a connection error).
     client = make_client(request_timeout=10)
-    started = time.perf_counter()
 
-    with pytest.raises(SipThorServerError, match=r"announced 209715200 bytes, more than 512 KiB"):
+    with pytest.raises(SipThorServerError, match=r"announced 209715200 bytes, more than 128 KiB"):
         await client.get_balance_history()
-
-    assert time.perf_counter() - started < 5
 
 
 async def test_an_endless_answer_is_read_up_to_the_cap(
@@ -64,7 +62,7 @@ async def test_an_endless_answer_is_read_up_to_the_cap(
     simulator.faults.body = "<p>" + "x" * 60_000 + "</p>"
     simulator.faults.body_framing = "endless"
 
-    with pytest.raises(SipThorServerError, match=r"sent a longer body, more than 512 KiB"):
+    with pytest.raises(SipThorServerError, match=r"sent a longer body, more than 128 KiB"):
         await client.get_balance_history()
 
     # The connection was dropped, not drained: the next request works.
@@ -92,15 +90,21 @@ async def test_one_byte_over_the_cap_is_refused(
     simulator.faults.body = balance_history_of_size(MAX_BODY_SIZE + 1)
     simulator.faults.body_framing = framing
 
-    with pytest.raises(SipThorServerError, match="more than 512 KiB"):
+    with pytest.raises(SipThorServerError, match="more than 128 KiB"):
         await client.get_balance_history()
+
+
+def test_the_cap_is_twice_the_largest_real_answer() -> None:
+    """Issue 17: up to 512 KiB the JSON decoder held the loop for 40 to 60 ms."""
+    largest_real = 60_000
+    assert 2 * largest_real <= MAX_BODY_SIZE <= 3 * largest_real
 
 
 @pytest.mark.parametrize(
     "body",
     [
         "[" * 100_000,
-        "<p>Error</p>" + "[" * 100_000 + "]" * 100_000,
+        "<p>Error</p>" + "[" * 60_000 + "]" * 60_000,
         '{"balance":' + "9" * 5_000 + "}",
     ],
     ids=["open", "nested-after-html", "digits"],
@@ -118,154 +122,81 @@ async def test_a_body_python_cannot_decode_is_a_server_error(
 # -- the event loop ---------------------------------------------------------------------------
 
 
-@dataclass
-class LoopWatchdog:
-    """Wakes every millisecond and keeps the longest time the loop was held beyond that."""
-
-    worst: float = 0.0
-
-    async def run(self) -> None:
-        loop_time = time.perf_counter
-        while True:
-            before = loop_time()
-            await asyncio.sleep(_TICK)
-            self.worst = max(self.worst, loop_time() - before - _TICK)
-
-
-@contextlib.asynccontextmanager
-async def watched_loop() -> AsyncIterator[LoopWatchdog]:
-    watchdog = LoopWatchdog()
-    task = asyncio.create_task(watchdog.run())
-    await asyncio.sleep(0)
-    try:
-        yield watchdog
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def balance_history_of_size(size: int) -> str:
-    """A get_balance_history answer, as PHP prints it, of exactly ``size`` bytes."""
-    session = "a84b4c76e66710@198.51.100.7"
-    entry = {
-        "date": "2025-05-03 14:05:40",
-        "action": "Debit balance",
-        "description": "Session to 31201234567 for 209s",
-        "value": -0.0627,
-        "balance": 12.3456,
-        "session": session,
-    }
-    one = json.dumps(entry, separators=(",", ":"))
-    count = max((size - 2) // (len(one) + 1), 1)
-    body = "[" + ",".join([one] * count) + "]"
-    # Pad the last entry's session to the exact size.
-    padding = size - len(body)
-    assert padding >= 0
-    return body[: -len(session + '"}]')] + session + " " * padding + '"}]'
-
-
-def html_page_of_size(size: int) -> str:
-    """A proxy's or maintenance page: HTML without any JSON at its end."""
-    row = '<div class="row"><p>Maintenance &amp; upgrade, back soon.</p></div>\n'
-    head = "<!DOCTYPE html><html><head><title>Maintenance</title></head><body>\n"
-    tail = "</body></html>"
-    rows = row * ((size - len(head) - len(tail)) // len(row))
-    filler = " " * (size - len(head) - len(rows) - len(tail))
-    return head + rows + filler + tail
-
-
-def warning_then_json_of_size(size: int) -> str:
-    """An HTML warning (as the page prints before a good answer), then the JSON."""
-    json_part = balance_history_of_size(max(size // 2, 200))
-    alert = "<div class='alert alert-error'>Error (SipPort): slow (1030): busy</div>"
-    html_part = html_page_of_size(size - len(json_part) - len(alert))
-    return html_part + alert + json_part
-
-
-type BodyOfSize = Callable[[int], str]
-
-BODIES: dict[str, BodyOfSize] = {
-    "json": balance_history_of_size,
-    "html": html_page_of_size,
-    "html+json": warning_then_json_of_size,
-    "openers": lambda size: "[" * size,
-    "closers": lambda size: "]" * size,
-    "quotes": lambda size: '"' * (size - 1) + "]",
-    "escaped-quotes": lambda size: " " + '\\"' * ((size - 2) // 2) + "]",
-    "bracketed-strings": lambda size: '"]' * (size // 2),
-    # The parser's slowest shape: a step per bracket, never nested deeper than two.
-    "shallow-brackets": lambda size: (
-        "[" + '[""]' * ((size - 2) // 4) + " " * ((size - 2) % 4) + "]"
-    ),
-}
 # Sizes up to the cap, by factors of four, and the cap itself.
-SIZES = [*(1024 * 4**power for power in range(5)), MAX_BODY_SIZE]
+SIZES = [*(1024 * 4**power for power in range(4)), MAX_BODY_SIZE]
 
 
-async def worst_stall(
-    simulator: SettingsSimulator, call: Callable[[], Awaitable[Any]], body: str
-) -> tuple[float, Any]:
-    """The loop's longest stall while ``call`` reads ``body``, and what it gave or raised.
-
-    A stall made by this code happens every time; one made by another process on a
-    busy machine (the interpreter lock's holder descheduled) does not. So a stall over
-    the limit is measured again, up to four times, and the least is kept, as timeit
-    keeps the fastest run.
-    """
+async def read_body(
+    simulator: SettingsSimulator, client: SipThorClient, shape: Shape, body: str
+) -> Any:
+    """What the client makes of ``body``: the value, or the server error it raised."""
     simulator.faults.body = body
-    stalls: list[float] = []
-    outcome: Any = None
-    for _ in range(5):
-        async with watched_loop() as watchdog:
-            try:
-                outcome = await call()
-            except SipThorServerError as err:
-                outcome = err
-        stalls.append(watchdog.worst)
-        if watchdog.worst <= MAX_STALL:
-            break
-    return min(stalls), outcome
+    try:
+        return await getattr(client, shape.read)()
+    except SipThorServerError as err:
+        return err
 
 
-@pytest.mark.parametrize("kind", BODIES)
-async def test_no_answer_up_to_the_cap_stalls_the_loop(
+def check_outcome(shape: Shape, outcome: Any) -> None:
+    if shape.check is None:
+        assert isinstance(outcome, SipThorServerError), outcome
+        assert "without JSON" in str(outcome)
+    else:
+        assert not isinstance(outcome, BaseException), outcome
+        assert shape.check(outcome)
+
+
+@pytest.mark.parametrize("kind", SHAPES)
+async def test_no_answer_up_to_the_cap_holds_the_loop(
     simulator: SettingsSimulator, client: SipThorClient, kind: str
 ) -> None:
-    """On main a 1 MB HTML answer held the loop for 37 s; the goal is 20 ms."""
-    make_body = BODIES[kind]
-    stalls: dict[int, float] = {}
+    """The loop's thread does little work per turn at every size up to the cap: answers
+    over 8 KiB are read off the loop (on main a 1 MB HTML answer held it for 37 s)."""
+    shape = SHAPES[kind]
+    worst: dict[int, float] = {}
     for size in SIZES:
-        body = make_body(size)
+        body = shape.body(size)
         assert len(body.encode()) == size
-        stall, outcome = await worst_stall(simulator, client.get_balance_history, body)
-        stalls[size] = stall
-        if kind in ("json", "html+json"):
-            assert isinstance(outcome, list), outcome
-            assert outcome[0].balance == 12.3456
-        else:
-            assert isinstance(outcome, SipThorServerError)
-            assert "without JSON" in str(outcome)
+        async with loop_cpu_watched() as watchdog:
+            outcome = await read_body(simulator, client, shape, body)
+        check_outcome(shape, outcome)
+        worst[size] = watchdog.worst
 
-    _LOGGER.info(
-        "Worst stall, %s: %s",
-        kind,
-        {size: f"{stall * 1e3:.1f} ms" for size, stall in stalls.items()},
-    )
-    assert max(stalls.values()) <= MAX_STALL, stalls
+    shown = {size: f"{cpu * 1e3:.1f} ms" for size, cpu in worst.items()}
+    _LOGGER.info("Loop CPU per turn, %s: %s", kind, shown)
+    assert max(worst.values()) <= LOOP_CPU_BUDGET, worst
+
+
+@pytest.mark.parametrize("kind", SHAPES)
+def test_reading_an_answer_costs_time_in_proportion_to_its_size(
+    make_client: ClientFactory, kind: str
+) -> None:
+    """Off the loop the work still holds the interpreter lock: it must be linear. Four
+    times the size may cost at most eight times the CPU time (quadratic: sixteen)."""
+    shape = SHAPES[kind]
+    client = make_client()
+
+    def read(size: int) -> Callable[[], object]:
+        raw = shape.body(size).encode()
+        return lambda: client._parse(shape.read, 200, raw)
+
+    quarter, whole = cpu_time(read(MAX_BODY_SIZE // 4)), cpu_time(read(MAX_BODY_SIZE))
+
+    assert whole <= 8 * quarter + 0.002, (quarter, whole)
 
 
 @pytest.mark.parametrize("kind", ["json", "html"])
 async def test_above_the_cap_is_a_server_error_without_a_stall(
     simulator: SettingsSimulator, client: SipThorClient, kind: str
 ) -> None:
-    body = BODIES[kind](MAX_BODY_SIZE + 1)
+    body = SHAPES[kind].body(MAX_BODY_SIZE + 1)
 
-    stall, outcome = await worst_stall(simulator, client.get_balance_history, body)
+    async with loop_cpu_watched() as watchdog:
+        outcome = await read_body(simulator, client, SHAPES[kind], body)
 
     assert isinstance(outcome, SipThorServerError)
     assert "no answer is that long" in str(outcome)
-    assert stall <= MAX_STALL
+    assert watchdog.worst <= LOOP_CPU_BUDGET
 
 
 # -- requests in flight -------------------------------------------------------------------------
@@ -320,16 +251,16 @@ async def test_the_wait_for_a_turn_counts_in_the_timeout(
     simulator: SettingsSimulator, client: SipThorClient
 ) -> None:
     """A slow server makes a queued call fail within its timeout, not queue behind others."""
-    simulator.faults.latency = 0.6
+    simulator.faults.latency = 1
     busy = [asyncio.create_task(client.get_enum()) for _ in range(MAX_IN_FLIGHT)]
     await requests_seen(simulator, MAX_IN_FLIGHT)
     client.request_timeout = 0.2
-    started = time.perf_counter()
 
     with pytest.raises(SipThorConnectionError, match=r"get_aliases was not sent"):
         await client.get_aliases()
 
-    assert time.perf_counter() - started < 0.5
+    # It failed while the reads ahead of it were still waiting for their answers.
+    assert not any(read.done() for read in busy)
     client.request_timeout = DEFAULT_TIMEOUT
     assert all(answer == ["+31208001234"] for answer in await asyncio.gather(*busy))
     assert simulator.counters.requests["get_aliases"] == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 
 import pytest
 
@@ -13,9 +15,11 @@ from custom_components.sipthor.api import (
     ForwardingCondition,
     SipThorApiError,
     SipThorClient,
+    SipThorError,
 )
 from custom_components.sipthor.api.privacy import privacy_from_settings_page
 from simulator import Behaviour, SettingsSimulator
+from simulator.server import Faults
 from tests.api.conftest import BOB, CAROL, ClientFactory, RawRequest
 from tests.conftest import ACCOUNT
 
@@ -315,6 +319,77 @@ async def test_add_balance_masks_the_voucher_number_in_a_refusal(
     assert raised.value.message == "Error (SipPort): Card ******** is blocked (1052): "
     assert raised.value.__cause__ is None
     assert raised.value.__suppress_context__
+
+
+VOUCHER = "4829175530612847"
+LETTERED_VOUCHER = "Ab12Cd34Ef56Gh78"
+
+
+def repeats(number: str, text: str) -> bool:
+    """Whether ``text`` shows ``number`` in any form: any case, grouped by anything."""
+    return number.lower() in re.sub(r"[\W_]", "", text).lower()
+
+
+def shown_and_logged(err: BaseException, caplog: pytest.LogCaptureFixture) -> str:
+    """Everything a user or an administrator could read of a failed top-up."""
+    texts = [caplog.text]
+    error: BaseException | None = err
+    while error is not None:
+        texts += [str(error), repr(error), "".join(traceback.format_exception(error))]
+        error = error.__cause__ or error.__context__
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize(
+    ("number", "faults"),
+    [
+        # A proxy's or the platform's HTML page, without JSON, grouped in fours.
+        (VOUCHER, Faults(body="<html><p>Voucher <b>4829 1755</b> 3061 2847 is blocked</p>")),
+        # A credentials error text that quotes the request.
+        (VOUCHER, Faults(body=f"Card {VOUCHER[:8]}-{VOUCHER[8:]}: X.509 Credentials error")),
+        # The back end's fault, the number in upper case with dashes.
+        (
+            LETTERED_VOUCHER,
+            Faults(
+                backend_error=True,
+                backend_message="Error (SipPort): Card AB12-CD34-EF56-GH78 is blocked (1052): ",
+            ),
+        ),
+        # Full-width digits, as an HTML entity and across markup.
+        (VOUCHER, Faults(body="<p>&#52;829 \uff11\uff17\uff15\uff15 <i>3061</i>.2847</p>")),
+    ],
+    ids=["html-page", "credentials-error", "backend-fault", "full-width"],
+)
+async def test_the_voucher_number_never_shows(
+    simulator: SettingsSimulator,
+    client: SipThorClient,
+    caplog: pytest.LogCaptureFixture,
+    number: str,
+    faults: Faults,
+) -> None:
+    """Issue 17: on main only a fault text with the number exactly as sent was masked."""
+    caplog.set_level(logging.DEBUG)
+    simulator.faults = faults
+    simulator.faults.actions = frozenset({"add_balance"})
+
+    with pytest.raises(SipThorError) as raised:
+        await client.add_balance(1003, number)
+
+    assert "********" in str(raised.value)
+    assert not repeats(number, shown_and_logged(raised.value, caplog))
+
+
+async def test_a_warning_before_a_top_up_is_logged_without_the_number(
+    simulator: SettingsSimulator, client: SipThorClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    simulator.faults.html_warning = True
+    simulator.faults.backend_message = f"Voucher {VOUCHER[:4]} {VOUCHER[4:]} checked slowly"
+    simulator.faults.actions = frozenset({"add_balance"})
+
+    assert (await client.add_balance(1001, VOUCHER)).success
+
+    assert "Server warning with add_balance: Voucher ******** checked slowly" in caplog.text
+    assert not repeats(VOUCHER, caplog.text)
 
 
 @pytest.mark.parametrize(("voucher_id", "number"), [(0, "123"), (-1, "123"), (5, "  ")])

@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant import config_entries
-from homeassistant.const import CONF_CURRENCY, CONF_URL, CONF_VERIFY_SSL
+from homeassistant.const import CONF_CURRENCY, CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -60,24 +60,48 @@ async def add_entry(
     hass: HomeAssistant, certs_dir: Path, address: str, url: str
 ) -> MockConfigEntry:
     """A config entry as the config flow makes it, its certificate stored; not set up."""
-    version, minor_version = _flow_version()
     name = certificate_file_name(address)
     pem = (certs_dir / f"{address}.crt").read_bytes()
     await hass.async_add_executor_job(
         write_certificate, certificate_path(hass, name), load_credentials(pem)
     )
+    return _added_entry(
+        hass,
+        address,
+        {
+            CONF_URL: url,
+            CONF_ACCOUNT: address,
+            CONF_VERIFY_SSL: True,
+            CONF_CERTIFICATE_FILE: name,
+        },
+    )
+
+
+async def add_password_entry(
+    hass: HomeAssistant, address: str, password: str, url: str
+) -> MockConfigEntry:
+    """A config entry that signs in with the SIP password, as the flow makes it; not set up.
+
+    It does not verify the server: Home Assistant's shared session trusts certifi's
+    bundle, read once, not the simulator's CA; verification is not what is measured.
+    """
+    return _added_entry(
+        hass,
+        address,
+        {CONF_URL: url, CONF_ACCOUNT: address, CONF_VERIFY_SSL: False, CONF_PASSWORD: password},
+    )
+
+
+def _added_entry(hass: HomeAssistant, address: str, data: dict[str, Any]) -> MockConfigEntry:
+    """An entry with ``data``, of the version the config flow writes, added to ``hass``."""
+    version, minor_version = _flow_version()
     entry = MockConfigEntry(
         domain=DOMAIN,
         version=version,
         minor_version=minor_version,
         title=address,
         unique_id=address,
-        data={
-            CONF_URL: url,
-            CONF_ACCOUNT: address,
-            CONF_VERIFY_SSL: True,
-            CONF_CERTIFICATE_FILE: name,
-        },
+        data=data,
         options={CONF_CURRENCY: "EUR"},
     )
     entry.add_to_hass(hass)

@@ -45,6 +45,7 @@ ROWS: tuple[Row, ...] = (
         2.2,
         "1 (2) / 4 (5) RT",
     ),
+    Row("setup_password", "setup of an entry signed in with the SIP password", "rt", "≤ 2 RT", 2),
     Row("dnd_shown", "DND switch, tap → state shown", "rt", "≤ 1.1 RT", 1.1, "1 / 1 (4) RT"),
     Row(
         "dnd_confirmed",
@@ -82,6 +83,27 @@ ROWS: tuple[Row, ...] = (
     Row("stall", "largest event-loop stall (setup, DND tap, forwarding)", "ms", "≤ 10 ms", 10),
     Row("stall_cpu", "the same, in CPU time of the loop's thread", "ms", "≤ 10 ms", 10),
     Row("stall_idle", "the same, wall clock, with nothing to do (informative)", "ms"),
+    Row(
+        "stall_answers",
+        "largest stall reading an answer at the size cap, every shape (median of 5)",
+        "ms",
+        "≤ 20 ms",
+        20,
+    ),
+    Row(
+        "stall_privacy",
+        "largest stall reading a hostile settings page at the cap (median of 5)",
+        "ms",
+        "≤ 5 ms",
+        5,
+    ),
+    Row(
+        "stall_digest",
+        "largest stall reading hostile Digest challenges (median of 5)",
+        "ms",
+        "≤ 5 ms",
+        5,
+    ),
     Row("requests_all", "requests per hour, every entity enabled (informative)", "count"),
     *(
         Row(f"cpu_{n}", f"CPU of the HA thread per hour, {n} account{'s' * (n > 1)}", "cpu")

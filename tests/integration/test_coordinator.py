@@ -414,6 +414,35 @@ async def test_setup_takes_one_round_trip(
     assert hass.states.get(FORWARD_BUSY).state == "voice_mailbox"
 
 
+async def test_password_setup_asks_for_the_challenge_once(
+    hass: HomeAssistant, password_entry: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """With the SIP password: one request learns the challenge (a 401, not held), and
+    the setup sources wait for it, then go together: two round trips, one 401."""
+    simulator.faults.hold = hold = Hold()
+    password_entry.add_to_hass(hass)
+    setup = hass.async_create_task(hass.config_entries.async_setup(password_entry.entry_id))
+
+    first = await _wave(hass, hold)
+    hold.release()
+    while not setup.done() and await _wave(hass, hold):
+        hold.release()
+    simulator.faults.hold = None
+    hold.release()
+
+    assert setup.result()
+    assert first == ["get_accept_rules", "get_devices", "get_prepaid"]
+    setup_requests = simulator.counters.log[:4]
+    assert [request.authorization == "" for request in setup_requests] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert simulator.counters.challenges == 1
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
 async def test_a_poll_older_than_a_write_does_not_undo_it(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: SettingsSimulator
 ) -> None:

@@ -226,3 +226,42 @@ async def test_refused_password_raises_no_certificate_issue(
             blocking=True,
         )
     assert not [issue for issue in ir.async_get(hass).issues.values() if issue.domain == DOMAIN]
+
+
+async def test_a_weaker_digest_algorithm_raises_an_issue_whose_fix_accepts_it(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_client: ClientSessionGenerator,
+    password_entry: MockConfigEntry,
+    simulator: SettingsSimulator,
+) -> None:
+    """The page offered SHA-256, then only MD5: no MD5 answer, no reauthentication, an
+    issue that explains; accepting it reloads the entry, which then signs in."""
+    simulator.digest_algorithms = ("MD5", "SHA-256")
+    assert await setup_entry(hass, password_entry)
+    simulator.digest_algorithms = ("MD5",)
+    simulator._nonce_key = "rotated"  # the next request meets the weaker challenge
+
+    await advance(hass, freezer, timedelta(minutes=1))
+
+    registered = "sensor.alice_example_com_registered_devices"
+    assert hass.states.get(registered).state == "unavailable"
+    issue_id = f"digest_downgrade_{password_entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders == {
+        "account": ACCOUNT,
+        "offered": "MD5",
+        "strongest": "SHA-256",
+    }
+    assert not _reauth_flows(hass, password_entry)
+    assert "algorithm=MD5" not in simulator.counters.log[-1].authorization
+
+    result = await _fix(hass, hass_client, issue_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert result["type"] == "create_entry"
+    assert hass.states.get(registered).state != "unavailable"
+    assert "algorithm=MD5" in simulator.counters.log[-1].authorization
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
+import re
+import traceback
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -17,6 +19,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.sipthor.const import DOMAIN
 from simulator import SettingsSimulator
+from simulator.server import Faults
 from tests.conftest import ACCOUNT
 from tests.integration.common import advance, setup_entry
 
@@ -384,3 +387,67 @@ async def test_add_balance_without_the_history_sensor_reads_only_the_balance(
 
     assert _state(hass, "sensor.alice_example_com_balance") == "22.3456"
     assert simulator.counters.requests == {"add_balance": 1, "get_prepaid": 1}
+
+
+async def test_add_balance_never_shows_the_voucher_number(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 17: a page that repeats the number in groups reached the error and the log."""
+    caplog.set_level(logging.DEBUG)
+    simulator.faults.body = "<html><p>Voucher 5502 7183 6495 0127 is blocked</p></html>"
+    simulator.faults.actions = frozenset({"add_balance"})
+    number = "5502718364950127"
+
+    with pytest.raises(HomeAssistantError) as raised:
+        await _call(hass, "add_balance", init_integration, id=1003, number=number)
+
+    chain = "".join(traceback.format_exception(raised.value))
+    shown = re.sub(r"[\W_]", "", str(raised.value) + chain + caplog.text)
+    assert "Voucher ******** is blocked" in str(raised.value)
+    assert number not in shown
+
+
+async def test_a_refusal_that_repeats_the_voucher_number_is_masked(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: SettingsSimulator,
+    hass_ws_client: WebSocketGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused voucher is the user's input (a translated message, one log line), and
+    the server's message in it shows the number in no form (on main: as the server
+    wrote it, upper case and grouped)."""
+    number = "Ab12Cd34Ef56Gh78"
+    simulator.faults = Faults(
+        backend_error=True,
+        backend_message="Error (SipPort): Card AB12-CD34-EF56-GH78 is blocked (1052): ",
+        actions=frozenset({"add_balance"}),
+    )
+    client = await hass_ws_client(hass)
+    caplog.clear()
+
+    await client.send_json_auto_id(
+        {
+            "type": "call_service",
+            "domain": DOMAIN,
+            "service": "add_balance",
+            "service_data": {
+                "config_entry_id": init_integration.entry_id,
+                "id": 1003,
+                "number": number,
+            },
+        }
+    )
+    answer = await client.receive_json()
+
+    assert answer["error"]["code"] == "service_validation_error"
+    assert "Card ******** is blocked" in answer["error"]["message"]
+    logged = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    # Home Assistant's websocket logs the message as the user sent it, at debug level.
+    ours = [record for record in caplog.records if record.name.startswith("custom_components")]
+    texts = [answer["error"]["message"], *(r.getMessage() for r in [*logged, *ours])]
+    assert number.lower() not in re.sub(r"[\W_]", "", " ".join(texts)).lower()

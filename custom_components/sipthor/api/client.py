@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 from http import HTTPStatus
 import logging
+import re
 import ssl
 from types import TracebackType
 from typing import Any, Final, Self
+import unicodedata
 
 import aiohttp
 from aiohttp import hdrs
 from yarl import URL
 
-from .digest import DigestAuth, DigestChallengeError
+from .digest import (
+    DigestAnswer,
+    DigestAuth,
+    DigestChallengeError,
+    DigestDowngradeError,
+    DigestRefusal,
+)
 from .errors import (
     SipThorApiError,
     SipThorAuthenticationError,
     SipThorCertificateRequiredError,
     SipThorConnectionError,
+    SipThorDowngradeError,
     SipThorEmptyBodyError,
+    SipThorError,
     SipThorNotSupportedError,
     SipThorServerCertificateError,
     SipThorServerError,
@@ -68,15 +78,21 @@ MAX_IN_FLIGHT: Final = 6
 # The largest answer read. The largest real answers are get_history (at most 2 x 50
 # calls of about 420 bytes as PHP prints them: 42 KB) and get_balance_history (at most
 # 200 entries of about 200 bytes: 40 KB); with names sent as \uXXXX escapes and an
-# HTML warning before the JSON, about 60 KB. 512 KiB leaves a margin of eight times
-# that, and bounds what a broken or hostile server can cost: the memory (a 200 MB
-# answer used to be read whole), and the time the JSON decoder holds the interpreter
-# lock (about 5 ms at 512 KiB, during which the event loop cannot run).
-MAX_BODY_SIZE: Final = 512 * 1024
+# HTML warning before the JSON, about 60 KB. Twice that, rounded up, bounds what a
+# broken or hostile server can cost: the memory (a 200 MB answer used to be read
+# whole), and the time the JSON decoder holds the interpreter lock, and so the event
+# loop, in one call: about 3 ms for a real answer of this size, 10 to 15 ms for the
+# slowest shapes (floats with large exponents, tens of thousands of small objects),
+# where 512 KiB took 40 to 60 ms (scripts/bench measures it, BENCHMARKS.md).
+MAX_BODY_SIZE: Final = 128 * 1024
 _CHUNK_SIZE: Final = 64 * 1024
 # Answers above this are decoded, parsed and read into models in an executor thread.
 # Below it the work takes well under a millisecond; the answers to a poll nearly all are.
 _OFF_LOOP_SIZE: Final = 8 * 1024
+# Answers one request gives to Digest challenges before it gives up: the first learns the
+# challenge, a second may be taken out of order by a strict server, a third may meet a
+# nonce gone stale meanwhile.
+_MAX_DIGEST_TRIES: Final = 4
 # Compressed answers would be inflated before the size cap could see them.
 _HEADERS: Final = {"Accept-Encoding": "identity"}
 # Distinct server warnings logged at warning level per client (then at debug level).
@@ -144,6 +160,7 @@ class SipThorClient:
         self.write_timeout = write_timeout
         self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._digest = None if password is None else DigestAuth(user, password, domain=domain)
+        self._digest_turns = _DigestTurns(self._digest)
         # The page takes its Digest realm from this parameter, as Blink sends it.
         self._realm_field = {} if password is None else {"realm": domain}
         self._session = session
@@ -290,19 +307,24 @@ class SipThorClient:
         """Top up a prepaid account with the voucher ``voucher_id`` / ``number``.
 
         The number is what makes a voucher worth money: it goes in the form body only,
-        and a refusal that repeats it has it masked (docs/settings-api.md §5.18).
+        and any text of the server's that repeats it, in any form, has it masked before
+        it reaches an error or the log (docs/settings-api.md §5.18).
         """
         number = number.strip()
         if voucher_id < 1 or not number:
             msg = "A voucher needs a positive id and a number"
             raise ValueError(msg)
+        hide = _masking(number)
         try:
-            return await self._write("add_balance", {"id": str(voucher_id), "number": number})
-        except SipThorApiError as err:
-            if number not in err.message:
-                raise
-            # Not chained: the original error, and its traceback, would repeat the number.
-            raise SipThorApiError(err.message.replace(number, "********")) from None
+            result = await self._write(
+                "add_balance", {"id": str(voucher_id), "number": number}, hide=hide
+            )
+        except SipThorError as err:
+            refused = _masked_error(err, hide)
+        else:
+            return result
+        # Raised here, outside the handler, so that nothing chains the original to it.
+        raise refused
 
     async def set_call_forwarding(
         self, targets: Mapping[ForwardingCondition, str | None]
@@ -361,7 +383,14 @@ class SipThorClient:
             self._report_prefix(action, parsed.prefix)
         return await _off_loop_if_large(answer.size, lambda: convert(value))
 
-    async def _write(self, action: str, params: Mapping[str, str] | None = None) -> StatusResult:
+    async def _write(
+        self,
+        action: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        hide: Callable[[str], str] | None = None,
+    ) -> StatusResult:
+        """Send a write; ``hide`` masks a secret in what the server's text logs."""
         answer = await self._request(action, params or {}, write=True)
         value = answer.parsed.value
         result = await _off_loop_if_large(
@@ -373,7 +402,8 @@ class SipThorClient:
         self._raise_for_status(result)
         # set_call_forwarding always echoes "Key … changed …" first (docs/settings-api.md §5.17).
         if answer.parsed.prefix and action != "set_call_forwarding":
-            self._report_prefix(action, answer.parsed.prefix)
+            prefix = answer.parsed.prefix
+            self._report_prefix(action, hide(prefix) if hide else prefix)
         return result
 
     @staticmethod
@@ -436,20 +466,47 @@ class SipThorClient:
     async def _exchange(
         self, session: aiohttp.ClientSession, action: str, fields: Mapping[str, str], *, write: bool
     ) -> tuple[int, bytes]:
-        """Send the request; with a password, answer the page's Digest challenge.
+        """Send the request; with a password, answer the page's Digest challenges.
 
         A 401 means the page stopped before its dispatcher (docs/settings-api.md §2.5),
-        so sending a write again cannot apply it twice. The first request, a stale
-        nonce, or a nonce the server no longer knows gets one more try with the new
-        challenge; a second 401 is the verdict on the password.
+        so sending a write again cannot apply it twice. Only a refusal that judges the
+        password (see :class:`DigestRefusal`) ends the tries with the 401; any other
+        refusal (the first request, a stale or older nonce, a count that arrived out of
+        order at a strict server) is answered again with the newest challenge, alone, so
+        that nothing can overtake it.
         """
         target = URL(self.url) if write else URL(self.url).extend_query(fields)
         method = hdrs.METH_POST if write else hdrs.METH_GET
         form = fields if write else None
-        status, raw = await self._send(session, action, method, target, form)
-        if status == HTTPStatus.UNAUTHORIZED and self._digest is not None:
-            status, raw = await self._send(session, action, method, target, form)
-        return status, raw
+        if self._digest is None:
+            reply = await self._send(session, action, method, target, form)
+            return reply.status, reply.raw
+        turns = self._digest_turns
+        alone = False
+        verdicts = turns.verdicts
+        for _ in range(_MAX_DIGEST_TRIES):
+            async with turns.turn(alone=alone) as turn:
+                if alone and turns.verdicts > verdicts:
+                    # While this request waited, another one's refusal judged the password.
+                    return HTTPStatus.UNAUTHORIZED, b""
+                verdicts = turns.verdicts
+                answer = self._digest.answer(method, target.raw_path_qs)
+                reply = await self._send(
+                    session, action, method, target, form, answer=answer, turn=turn
+                )
+            if reply.refusal is None:
+                return reply.status, reply.raw
+            if reply.refusal.for_good:
+                turns.verdicts += 1
+                return reply.status, reply.raw
+            # The first request learns the challenge; the others that waited for it go
+            # side by side. Every other refusal is answered again alone.
+            alone = answer is not None
+        msg = (
+            f"{action}: the server refused {_MAX_DIGEST_TRIES} answers to its Digest "
+            "challenge without judging the password"
+        )
+        raise SipThorServerError(msg, status=HTTPStatus.UNAUTHORIZED)
 
     async def _send(
         self,
@@ -458,27 +515,46 @@ class SipThorClient:
         method: str,
         target: URL,
         form: Mapping[str, str] | None,
-    ) -> tuple[int, bytes]:
+        *,
+        answer: DigestAnswer | None = None,
+        turn: _Turn | None = None,
+    ) -> _Reply:
         headers = dict(_HEADERS)
-        if self._digest is not None:
-            answer = self._digest.authorization(method, target.raw_path_qs)
-            if answer is not None:
-                headers[hdrs.AUTHORIZATION] = answer
+        if answer is not None:
+            headers[hdrs.AUTHORIZATION] = answer.value
         async with session.request(
             method, target, data=form, headers=headers, ssl=self._ssl
         ) as response:
+            refusal = None
             if self._digest is not None and response.status == HTTPStatus.UNAUTHORIZED:
                 # Answer the new nonce from now on, whether or not this request tries again.
-                try:
-                    challenge = self._digest.read_challenge(
-                        response.headers.getall(hdrs.WWW_AUTHENTICATE, ())
-                    )
-                except DigestChallengeError as err:
-                    msg = f"The server's challenge cannot be answered: {err}"
-                    raise SipThorAuthenticationError(msg) from err
-                if challenge.stale:
-                    _LOGGER.debug("The Digest nonce of %s went stale", self.url)
-            return response.status, await _read_body(response, action)
+                refusal = self._read_refusal(self._digest, answer, response, turn)
+            return _Reply(response.status, await _read_body(response, action), refusal)
+
+    def _read_refusal(
+        self,
+        digest: DigestAuth,
+        answer: DigestAnswer | None,
+        response: aiohttp.ClientResponse,
+        turn: _Turn | None,
+    ) -> DigestRefusal:
+        try:
+            refusal = digest.read_refusal(
+                answer,
+                response.headers.getall(hdrs.WWW_AUTHENTICATE, ()),
+                server=_origin(self.url),
+                alone=turn is not None and turn.alone,
+            )
+        except DigestDowngradeError as err:
+            raise SipThorDowngradeError(err.offered, err.strongest) from None
+        except DigestChallengeError as err:
+            msg = f"The server's Digest challenge cannot be answered: {err}"
+            raise SipThorServerError(msg, status=HTTPStatus.UNAUTHORIZED) from None
+        if refusal.challenge.stale:
+            _LOGGER.debug("The Digest nonce of %s went stale", self.url)
+        elif answer is not None and not refusal.for_good:
+            _LOGGER.debug("%s refused a Digest answer it may have taken out of order", self.url)
+        return refusal
 
     def _parse(self, action: str, status: int, raw: bytes) -> ParsedBody:
         """The JSON value of an answer, or the client's error for what went wrong.
@@ -553,6 +629,84 @@ class SipThorClient:
 
 
 @dataclass(frozen=True, slots=True)
+class _Reply:
+    """What one request got: the status, the body, and a Digest refusal read from it."""
+
+    status: int
+    raw: bytes
+    refusal: DigestRefusal | None = None
+
+
+class _Turn:
+    """One request's turn to send: whether it was alone in flight until its answer came."""
+
+    def __init__(self, turns: _DigestTurns) -> None:
+        self._turns = turns
+        self._alone_from_start = turns.sending == 1
+        self._started = turns.started
+
+    @property
+    def alone(self) -> bool:
+        """Nothing else was sent since this turn began, and nothing was in flight then."""
+        return self._alone_from_start and self._turns.started == self._started
+
+
+class _DigestTurns:
+    """When requests of a password client may be sent.
+
+    Before the first challenge, one request goes unauthenticated and the others wait
+    for the challenge it brings (at setup one 401, not three). A request sent again
+    after a refusal that did not judge the password goes alone: nothing else is in
+    flight, so a server that counts ``nc`` strictly cannot see it out of order.
+    Otherwise requests go side by side, up to :data:`MAX_IN_FLIGHT`.
+    """
+
+    def __init__(self, auth: DigestAuth | None) -> None:
+        self._auth = auth
+        self._changed = asyncio.Condition()
+        self.sending = 0
+        self.started = 0
+        self._probing = False
+        self._alone = False
+        self._waiting_alone = 0
+        # Refusals that judged the password: one answers for every request refused with it.
+        self.verdicts = 0
+
+    def _may_start(self, *, alone: bool) -> bool:
+        if self._alone or self._probing:
+            return False
+        if alone:
+            return self.sending == 0
+        return not self._waiting_alone
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *, alone: bool) -> AsyncIterator[_Turn]:
+        """Wait for a turn to send (``alone``: with nothing else in flight), and take it."""
+        async with self._changed:
+            self._waiting_alone += alone
+            try:
+                await self._changed.wait_for(lambda: self._may_start(alone=alone))
+            finally:
+                self._waiting_alone -= alone
+            probing = self._auth is not None and self._auth.challenge is None
+            self._probing = probing
+            self._alone = alone
+            self.sending += 1
+            self.started += 1
+            turn = _Turn(self)
+        try:
+            yield turn
+        finally:
+            async with self._changed:
+                self.sending -= 1
+                if probing:
+                    self._probing = False
+                if alone:
+                    self._alone = False
+                self._changed.notify_all()
+
+
+@dataclass(frozen=True, slots=True)
 class _Answer:
     """A parsed answer, and the size of the body it came in."""
 
@@ -569,6 +723,14 @@ async def _off_loop_if_large[T](size: int, work: Callable[[], T]) -> T:
     if size <= _OFF_LOOP_SIZE:
         return work()
     return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+def _origin(url: str) -> str:
+    """Who a page's Digest challenges come from: its scheme, host and port."""
+    try:
+        return str(URL(url).origin())
+    except ValueError:  # a URL that never reaches a server anyway
+        return url
 
 
 def _too_large(action: str, what: str) -> SipThorServerError:
@@ -590,6 +752,39 @@ async def _read_body(response: aiohttp.ClientResponse, action: str) -> bytes:
         if len(body) > MAX_BODY_SIZE:
             raise _too_large(action, "sent a longer body")
     return bytes(body)
+
+
+# How a voucher number may be repeated: its letters and digits in any case, grouped by
+# up to three other characters (spaces, dashes, dots, what was markup).
+_GROUPING: Final = r"[\W_]{0,3}"
+_MASK: Final = "********"
+
+
+def _masking(secret: str) -> Callable[[str], str]:
+    """A function that masks every form of ``secret`` in a text."""
+    characters = [character for character in secret if character.isalnum()] or list(secret)
+    pattern = re.compile(
+        _GROUPING.join(re.escape(character) for character in characters), re.IGNORECASE
+    )
+
+    def hide(text: str) -> str:
+        # Full-width digits and the like read as the number too.
+        readable = text if text.isascii() else unicodedata.normalize("NFKC", text)
+        return pattern.sub(_MASK, readable)
+
+    return hide
+
+
+def _masked_error[E: SipThorError](err: E, hide: Callable[[str], str]) -> E:
+    """``err`` with the secret masked in its text, cut from the errors it came from."""
+    err.args = tuple(hide(arg) if isinstance(arg, str) else arg for arg in err.args)
+    if isinstance(err, SipThorApiError):
+        err.message = hide(err.message)
+    # The errors it was raised from hold the server's text as it came.
+    err.__cause__ = None
+    err.__context__ = None
+    err.__suppress_context__ = True
+    return err
 
 
 def _error_text(body: str) -> str:

@@ -17,9 +17,10 @@ class SipThorError(Exception):
 class SipThorAuthenticationError(SipThorError):
     """The server refused the client certificate or SIP password, or the account named.
 
-    Raised for the ``X.509 Credentials error`` answers, HTTP 401 and 403, a TLS alert
-    about the client certificate (unknown CA, expired, revoked, bad certificate), a
-    Digest challenge the client cannot answer, and the Digest page's own error texts.
+    Raised for the ``X.509 Credentials error`` answers, HTTP 401 and 403 (with a
+    password: a refusal that judged it), a TLS alert about the client certificate
+    (unknown CA, expired, revoked, bad certificate), and the Digest page's own error
+    texts. A Digest challenge the client cannot answer is a server error.
     """
 
 
@@ -30,6 +31,25 @@ class SipThorCertificateRequiredError(SipThorAuthenticationError):
     certificate, is how the page behind client certificates refuses a client without one
     (docs/settings-api.md §2.1): the URL is the other page, whatever the password.
     """
+
+
+class SipThorDowngradeError(SipThorError):
+    """The server now offers a weaker Digest algorithm than it offered before: refused.
+
+    A settings page that offered SHA-256 and now offers only MD5 has changed its setup,
+    or something between the client and the page removes its stronger challenges. The
+    client does not answer: the password would be sent with the weaker hash. Not an
+    authentication error: the password was not judged.
+    """
+
+    def __init__(self, offered: str, strongest: str) -> None:
+        """Name the algorithm offered now and the strongest one offered before."""
+        super().__init__(
+            f"The settings page offered {strongest} before and now only {offered}: "
+            f"the client does not sign in with {offered}"
+        )
+        self.offered = offered
+        self.strongest = strongest
 
 
 class SipThorConnectionError(SipThorError):

@@ -62,6 +62,7 @@ MAX_DEPTH = 512
 # How often a scan in a worker thread gives the interpreter lock to the event loop.
 _STEPS_PER_YIELD = 64
 _PIECES_PER_YIELD = 8
+_CONTAINERS_PER_YIELD = 1024
 _MESSAGE_LENGTH = 200
 # The page prints its error just before the JSON (docs/settings-api.md §4.6); of a
 # longer prefix only this much nearest the JSON is kept, so that a huge page costs
@@ -123,12 +124,19 @@ def _decode(text: str) -> Any:
 def _deeper_than(value: Any, limit: int) -> bool:
     """Whether ``value`` nests lists and objects more than ``limit`` levels deep.
 
-    Walks with a stack of its own, not by recursion, in time linear in the value.
+    Walks with a stack of its own, not by recursion, in time linear in the value. In
+    a worker thread it lets the event loop's thread take the interpreter lock every
+    few steps.
     """
     if not isinstance(value, list | dict):
         return False
     pending: list[tuple[Any, int]] = [(value, 1)]
+    in_worker_thread = not on_event_loop()
+    steps = 0
     while pending:
+        steps += 1
+        if in_worker_thread and steps % _CONTAINERS_PER_YIELD == 0:
+            time.sleep(0)
         item, depth = pending.pop()
         children = item.values() if isinstance(item, dict) else item
         if depth > limit:

@@ -1,0 +1,168 @@
+"""How long hostile answers hold the event loop, on the wall clock (issue 17).
+
+The client reads, on Home Assistant's loop, what a simulator in a thread of its own
+sends: answers of every shape at the size cap, settings pages built to slow an HTML
+reader down, and floods of Digest challenges. The watchdog measures the largest gap
+between two turns of the loop; each case runs five times and the median is printed,
+as the issue's figures are medians. A busy machine adds to every figure: compare with
+the stall measured with nothing to do, printed first. The simulator's thread shares the
+interpreter lock, so its own work (4 MB of headers to write, say) counts as well; the
+CPU time of the loop's thread, printed beside, counts only the client's. Nothing here
+asserts a timing.
+
+Also here, because it is the other figure of issue 17: the round trips of setting up
+an entry that signs in with the SIP password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
+from pathlib import Path
+import ssl
+import statistics
+import time
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+import pytest
+
+from custom_components.sipthor.api import MAX_BODY_SIZE, SipThorClient, SipThorError
+from tests.api.hostile import PAGE_CAP, SHAPES
+from tests.bench.harness import StallWatchdog, ThreadedSimulator, add_password_entry, settle
+from tests.bench.table import record
+from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
+
+pytestmark = pytest.mark.bench
+
+RUNS = 5
+IDLE_WATCH = 2.0
+BOX = "<input type=checkbox name=anonymous checked>"
+
+
+def _fill(unit: str, size: int = PAGE_CAP) -> str:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+# Settings pages at the cap: the floods that slowed html.parser down, and the scan's own
+# slowest shapes, the box at the end.
+PAGES: dict[str, str] = {
+    "<a flood": _fill("<a", PAGE_CAP - 100) + ">" + BOX,
+    "< flood": _fill("<", PAGE_CAP - 100) + BOX,
+    "comments": _fill("<!---->", PAGE_CAP - 100) + BOX,
+    "script end tags": "<script>" + _fill("</x", PAGE_CAP - 200) + "</script>" + BOX,
+    "one long tag": "<a " + _fill("= ", PAGE_CAP - 100) + ">" + BOX,
+    "CDRTool's page": (
+        "<FORM><TABLE>"
+        + _fill("<TR><TD class=label>Setting<TD><INPUT type=text name=f value='" + "x" * 200 + "'>")
+        + BOX
+    )[-PAGE_CAP:],
+}
+# What aiohttp accepts: header lines up to 8190 bytes, hundreds of them.
+CHALLENGES: dict[str, tuple[bytes, ...]] = {
+    "512 headers of 8 KB": (b"Digest " + b"a=" * 4080,) * 512,
+    "128 headers of 8 KB, quotes": (b'Digest realm="' + b'\\"' * 4080,) * 128,
+    "bytes outside UTF-8": (b'Digest realm="caf\xe9", qop="auth", nonce="n"',) * 64,
+}
+
+
+async def _median_stall(call: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
+    """The median of the largest stalls of ``RUNS`` calls: wall clock and CPU, in ms."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(RUNS):
+        async with StallWatchdog() as watchdog:
+            with contextlib.suppress(SipThorError):
+                await call()
+        walls.append(watchdog.largest * 1000)
+        cpus.append(watchdog.largest_cpu * 1000)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _print(title: str, wall: float, cpu: float, target: float) -> None:
+    mark = "" if wall <= target else "  (over the target)"
+    print(f"  {title:<40} {wall:6.1f} ms (CPU {cpu:5.1f} ms), target ≤ {target:g} ms{mark}")
+
+
+def _server_context(threaded: ThreadedSimulator) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(threaded.server.certs.server_ca))
+
+
+async def test_stalls_of_hostile_answers(
+    hass: HomeAssistant, threaded_simulator: ThreadedSimulator
+) -> None:
+    server = threaded_simulator.server
+    context = _server_context(threaded_simulator)
+    answers = SipThorClient(ACCOUNT, context, password=ACCOUNT_PASSWORD, url=server.digest_url)
+    try:
+        await answers.get_identity()
+        async with StallWatchdog() as idle:
+            await asyncio.sleep(IDLE_WATCH)
+        print(
+            f"\nLargest stall with nothing to do: {idle.largest * 1000:.1f} ms "
+            "(what this machine adds to every figure below)"
+        )
+        print(f"Answers of {MAX_BODY_SIZE // 1024} KiB, median of {RUNS}:")
+        worst = 0.0
+        for kind, shape in SHAPES.items():
+            server.faults.body = shape.body(MAX_BODY_SIZE)
+            wall, cpu = await _median_stall(getattr(answers, shape.read))
+            _print(kind, wall, cpu, 20)
+            worst = max(worst, wall)
+        record("stall_answers", "design", worst)
+
+        print(f"Settings pages of {PAGE_CAP // 1024} KiB, median of {RUNS}:")
+        worst = 0.0
+        for kind, page in PAGES.items():
+            server.faults.body = page
+            wall, cpu = await _median_stall(answers.get_privacy)
+            _print(kind, wall, cpu, 5)
+            worst = max(worst, wall)
+        record("stall_privacy", "design", worst)
+        server.faults.body = None
+
+        print(f"Digest challenges, median of {RUNS}:")
+        worst = 0.0
+        for kind, challenges in CHALLENGES.items():
+            server.faults.raw_challenges = challenges
+            fresh = SipThorClient(
+                ACCOUNT, context, password=ACCOUNT_PASSWORD, url=server.digest_url
+            )
+            wall, cpu = await _median_stall(fresh.get_identity)
+            await fresh.close()
+            _print(kind, wall, cpu, 5)
+            worst = max(worst, wall)
+        record("stall_digest", "design", worst)
+        server.faults.raw_challenges = None
+    finally:
+        await answers.close()
+
+
+async def test_password_setup_round_trips(
+    hass: HomeAssistant,
+    threaded_simulator: ThreadedSimulator,
+    sim_certs_dir: Path,
+    latency: float,
+) -> None:
+    """One unauthenticated request learns the challenge; the setup sources follow it."""
+    server = threaded_simulator.server
+    entry = await add_password_entry(hass, ACCOUNT, ACCOUNT_PASSWORD, server.digest_url)
+    # The first setup imports the platforms, as the first start after installing does.
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await settle(hass)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await settle(hass)
+    server.counters.reset()
+    server.faults.latency = latency
+    started = time.perf_counter()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    seconds = time.perf_counter() - started
+    await settle(hass)
+    setup_requests = server.counters.log[:4]
+    unauthenticated = [request.authorization for request in setup_requests].count("")
+    print(
+        f"\nSetup with the SIP password, L = {latency:g} s: {seconds / latency:.1f} RT, "
+        f"{unauthenticated} request(s) without credentials among the first four"
+    )
+    record("setup_password", "design", seconds / latency)
