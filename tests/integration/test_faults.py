@@ -284,6 +284,8 @@ async def test_an_ambiguous_privacy_page(
     the first one's state was shown as the page's)."""
     privacy = "switch.alice_example_com_hide_caller_id"
     await hass.services.async_call("switch", "turn_on", {"entity_id": privacy}, blocking=True)
+    # The read-back that confirms the change runs in the background.
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert not hass.states.get(privacy).attributes.get("assumed_state")
     caplog.clear()
     boxes = "<input type=checkbox name=anonymous><input type=checkbox name=anonymous checked>"
