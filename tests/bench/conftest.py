@@ -16,6 +16,7 @@ from simulator import Platform, SettingsSimulator
 from simulator.certs import SERVER_CA, trusting_directory
 from tests.bench import table
 from tests.bench.server_process import APACHE_KEEPALIVE, ServerProcess
+from tests.bench.threaded import ThreadedSimulator
 
 DEFAULT_LATENCY = 0.3
 
@@ -118,3 +119,16 @@ def pytest_terminal_summary(
     artifacts = config.rootpath / "artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "bench.md").write_text(text)
+
+
+@pytest.fixture
+def threaded_simulator(
+    sim_certs_dir: Path, socket_enabled: None, platform: Platform
+) -> Iterator[ThreadedSimulator]:
+    """The simulator in a thread of its own, closing idle connections after 5 s."""
+    threaded = ThreadedSimulator(
+        sim_certs_dir, platform=platform, keepalive_timeout=APACHE_KEEPALIVE
+    )
+    threaded.start()
+    yield threaded
+    threaded.stop()

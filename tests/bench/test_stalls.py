@@ -30,8 +30,9 @@ import pytest
 
 from custom_components.sipthor.api import MAX_BODY_SIZE, SipThorClient, SipThorError
 from tests.api.hostile import PAGE_CAP, SHAPES
-from tests.bench.harness import StallWatchdog, ThreadedSimulator, add_password_entry, settle
+from tests.bench.harness import StallWatchdog, add_password_entry, settle
 from tests.bench.table import record
+from tests.bench.threaded import ThreadedSimulator
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 
 pytestmark = pytest.mark.bench
