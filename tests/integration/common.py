@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 import contextlib
 from datetime import timedelta
+import socket
+from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -16,6 +19,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.sipthor.const import DOMAIN
 
 type Upload = Callable[[bytes, str], Awaitable[str]]
+
+# The collapsed section of the password forms that holds the URL and verification.
+ADVANCED = "advanced"
 
 
 async def setup_entry(
@@ -59,6 +65,15 @@ async def start_certificate_flow(hass: HomeAssistant) -> ConfigFlowResult:
     )
 
 
+async def start_password_flow(hass: HomeAssistant) -> ConfigFlowResult:
+    """The user flow past its menu: the password form."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "password"}
+    )
+
+
 async def start_reconfigure_flow(
     hass: HomeAssistant, entry: MockConfigEntry, method: str
 ) -> ConfigFlowResult:
@@ -69,3 +84,23 @@ async def start_reconfigure_flow(
     return await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": f"reconfigure_{method}"}
     )
+
+
+def shown(schema: Any, field: str) -> Any:
+    """What a form shows in ``field`` (of the form or its advanced section) before typing."""
+    for key, value in schema.schema.items():
+        if key == field:
+            if key.description and "suggested_value" in key.description:
+                return key.description["suggested_value"]
+            return key.default() if callable(key.default) else None
+        if key == ADVANCED and field in (CONF_URL, CONF_VERIFY_SSL):
+            return shown(value.schema, field)
+    raise AssertionError(field)
+
+
+def closed_port_url() -> str:
+    """A settings page URL on a port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"https://127.0.0.1:{port}/settings.phtml"

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import json
+import logging
 from pathlib import Path
 import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,17 +29,19 @@ from homeassistant.const import (
     CONF_SCAN_INTERVAL,
     CONF_URL,
     CONF_VERIFY_SSL,
+    STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
-from homeassistant.util import dt as dt_util
+from homeassistant.util import dt as dt_util, ssl as ssl_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.sipthor.api import (
     DEFAULT_URL,
+    DIGEST_URL,
     CredentialsProblem,
     SipThorCredentialsError,
     load_credentials,
@@ -57,9 +59,13 @@ from simulator import Faults, SettingsSimulator
 from simulator.certs import IssuedCertificate, issue_client_certificate
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 from tests.integration.common import (
+    ADVANCED,
     Upload,
+    closed_port_url,
     setup_entry,
+    shown,
     start_certificate_flow,
+    start_password_flow,
     start_reconfigure_flow,
 )
 
@@ -193,6 +199,97 @@ def credential(
     return build
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """One way to add Alice's account: the form it fills in, and the entry it makes.
+
+    ``credential`` is the file uploaded (with the password typed next to it); ``None``
+    signs in with the SIP password on the Digest page.
+    """
+
+    simulator: SettingsSimulator
+    upload: Upload
+    credential: Credential | None
+    account: str | None = None
+
+    @property
+    def with_password(self) -> bool:
+        return self.credential is None
+
+    @property
+    def step_id(self) -> str:
+        return "password" if self.with_password else "certificate"
+
+    @property
+    def default_url(self) -> str:
+        return DIGEST_URL if self.with_password else DEFAULT_URL
+
+    @property
+    def url(self) -> str:
+        return self.simulator.digest_url if self.with_password else self.simulator.url
+
+    @property
+    def url_field(self) -> str:
+        """Where the form puts a URL's error: the password form keeps it under advanced."""
+        return ADVANCED if self.with_password else CONF_URL
+
+    @property
+    def entry_data(self) -> dict[str, Any]:
+        data = {CONF_URL: self.url, CONF_ACCOUNT: ACCOUNT, CONF_VERIFY_SSL: True}
+        if self.with_password:
+            return data | {CONF_PASSWORD: ACCOUNT_PASSWORD}
+        return data | {CONF_CERTIFICATE_FILE: STORED_FILE}
+
+    async def start(self, hass: HomeAssistant) -> Any:
+        if self.with_password:
+            return await start_password_flow(hass)
+        return await start_certificate_flow(hass)
+
+    async def form(self, *, url: str | None = None, **typed: Any) -> dict[str, Any]:
+        """Everything the user fills in, with a new upload of the file."""
+        if self.credential is None:
+            return self.again(url=url, **typed)
+        return self.again(url=url, **typed) | await _upload_credential(self.upload, self.credential)
+
+    def again(
+        self, *, url: str | None = None, verify_ssl: bool = True, account: str | None = None
+    ) -> dict[str, Any]:
+        """The form sent again after an error: the certificate form kept the file."""
+        account = account or self.account
+        if self.with_password:
+            return {
+                CONF_ACCOUNT: account or ACCOUNT,
+                CONF_PASSWORD: ACCOUNT_PASSWORD,
+                ADVANCED: {CONF_URL: url or self.url, CONF_VERIFY_SSL: verify_ssl},
+            }
+        data: dict[str, Any] = {CONF_URL: url or self.url, CONF_VERIFY_SSL: verify_ssl}
+        return data if account is None else data | {CONF_ACCOUNT: account}
+
+    def assert_stored(self, hass: HomeAssistant) -> None:
+        """The certificate is stored, its key unlocked, without the password; or no file."""
+        if self.credential is None:
+            assert not _stored_path(hass).parent.exists()
+            return
+        certificate = self.credential.content
+        if self.credential.name.endswith(".p12"):
+            certificate = self.simulator.client_certificate(f"{ACCOUNT}.crt").read_bytes()
+        assert ACCOUNT_PASSWORD.encode() not in _assert_stored(hass, certificate)
+
+
+@pytest.fixture
+def sign_in(
+    request: pytest.FixtureRequest,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+) -> SignIn:
+    """A way to sign in, by indirect parameter: pem, p12, owner (its account typed), password."""
+    method: str = request.param
+    if method == "password":
+        return SignIn(simulator, upload, None)
+    return SignIn(simulator, upload, credential(method), ACCOUNT if method == "owner" else None)
+
+
 def _user_input(simulator: SettingsSimulator, certificate: str | None = None) -> dict[str, Any]:
     """The user form as sent: the simulator's URL, verification on, and maybe an upload."""
     data: dict[str, Any] = {CONF_URL: simulator.url, CONF_VERIFY_SSL: True}
@@ -219,26 +316,17 @@ async def _upload_credential(upload: Upload, cred: Credential) -> dict[str, str]
 
 def _suggested(result: Any, field: str) -> Any:
     """What a form shows in ``field`` before the user types anything."""
-    for key in result["data_schema"].schema:
-        if key == field:
-            if key.description and "suggested_value" in key.description:
-                return key.description["suggested_value"]
-            return key.default() if callable(key.default) else None
-    raise AssertionError(field)
+    return shown(result["data_schema"], field)
 
 
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"https://127.0.0.1:{port}/settings.phtml"
-
-
-def _url(template: str, simulator: SettingsSimulator) -> str:
-    """A URL of a parameter: ``{closed_port}``, or a path on the simulator's ``{server}``."""
+def _url(template: str, simulator: SettingsSimulator, page: str | None = None) -> str:
+    """A URL of a parameter: ``{closed_port}``, a path on the simulator's ``{server}``, or
+    the settings ``{page}`` a way of signing in uses (the certificate page by default).
+    """
     if template == "{closed_port}":
-        return _closed_port_url()
-    return template.format(server=simulator.url.removesuffix(simulator.path))
+        return closed_port_url()
+    server = simulator.url.removesuffix(simulator.path)
+    return template.format(server=server, page=page or simulator.url)
 
 
 def _damaged_public_key(issued: IssuedCertificate) -> bytes:
@@ -255,10 +343,14 @@ def _damaged_public_key(issued: IssuedCertificate) -> bytes:
 
 
 def _trust_only_the_system(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Trust the system's CAs only: not the simulator's server CA."""
+    """Trust the system's CAs only: not the simulator's server CA.
+
+    A client certificate's context loads them itself; the password's is Home Assistant's.
+    """
     paths = ssl.get_default_verify_paths()
     monkeypatch.setenv("SSL_CERT_FILE", paths.openssl_cafile)
     monkeypatch.setenv("SSL_CERT_DIR", paths.openssl_capath)
+    monkeypatch.setattr(ssl_util, "client_context", lambda *_args: ssl_util.get_default_context())
 
 
 def _fingerprint(pem: bytes) -> bytes:
@@ -309,73 +401,280 @@ def test_integration_loads_without_its_flow() -> None:
     assert result.stdout.strip() == "False"
 
 
-# -- adding an account -----------------------------------------------------------------
+# -- adding an account, either way --------------------------------------------------------
+
+SIGN_IN_METHODS = ["pem", "p12", "password"]
 
 
-async def test_user_flow_pem(
-    hass: HomeAssistant, simulator: SettingsSimulator, upload: Upload, alice_pem: bytes
+@pytest.mark.parametrize("sign_in", SIGN_IN_METHODS, indirect=True)
+async def test_user_flow(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    sign_in: SignIn,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The platform's user@domain.crt alone is enough: the account comes from its CN."""
+    """The form of each way adds a working entry with what that way needs, and no more.
+
+    The platform's user@domain.crt alone is enough (the account comes from its CN); a
+    .p12 opens with the SIP password, stored nowhere; the SIP address and its password
+    sign in on the Digest page, with the realm Blink sends.
+    """
+    caplog.set_level(logging.DEBUG)
     hass.config.currency = "CHF"
-    result = await start_certificate_flow(hass)
+    result = await sign_in.start(hass)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "certificate"
+    assert result["step_id"] == sign_in.step_id
     assert result["errors"] == {}
-    assert _suggested(result, CONF_URL) == DEFAULT_URL
+    assert _suggested(result, CONF_URL) == sign_in.default_url
     assert _suggested(result, CONF_VERIFY_SSL) is True
     # Neither way of adding an account asks for the currency: Home Assistant's own.
     assert CONF_CURRENCY not in result["data_schema"].schema
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], await sign_in.form())
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == ACCOUNT
-    assert result["data"] == {
-        CONF_URL: simulator.url,
-        CONF_ACCOUNT: ACCOUNT,
-        CONF_VERIFY_SSL: True,
-        CONF_CERTIFICATE_FILE: STORED_FILE,
-    }
+    assert result["data"] == sign_in.entry_data
     assert result["options"] == {CONF_CURRENCY: "CHF"}
     entry = result["result"]
     assert entry.unique_id == ACCOUNT
-    _assert_stored(hass, alice_pem)
+    identity = simulator.counters.last("get_identity")
+    assert identity.authorization.startswith("Digest ") is sign_in.with_password
+    assert identity.params.get("realm") == ("example.com" if sign_in.with_password else None)
+    sign_in.assert_stored(hass)
 
     # The new entry works with what was stored.
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
     balance = hass.states.get(_entity_id(hass, "balance"))
     assert balance is not None
-    assert balance.state == "12.3456"
     assert balance.attributes[ATTR_UNIT_OF_MEASUREMENT] == "CHF"
+    # The HTML settings tab, too, answers the way the entry signs in.
+    assert hass.states.get("switch.alice_example_com_hide_caller_id").state != STATE_UNAVAILABLE
+    assert simulator.counters.last("").authorization.startswith("Digest ") is sign_in.with_password
+    # A certificate's expiry has a sensor; no repair issue either way.
+    expiry = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{ACCOUNT}_certificate_expiry"
+    )
+    assert (expiry is None) is sign_in.with_password
+    assert not ir.async_get(hass).issues
+    assert ACCOUNT_PASSWORD not in caplog.text
+    if not sign_in.with_password:
+        assert ACCOUNT_PASSWORD not in json.dumps(entry.as_dict(), default=str)
 
 
-async def test_user_flow_p12(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    credential: Callable[[str], Credential],
+@pytest.mark.parametrize(
+    ("sign_in", "typed"),
+    [
+        ("pem", f"sip:{ACCOUNT}"),
+        ("p12", f"<sip:{ACCOUNT}>"),
+        ("password", f" SIP:{ACCOUNT}"),
+        ("password", f" sips:{ACCOUNT} "),
+    ],
+    indirect=["sign_in"],
+)
+async def test_user_flow_takes_the_account_as_a_phone_shows_it(
+    hass: HomeAssistant, sign_in: SignIn, typed: str
 ) -> None:
-    """A .p12 opens with the SIP password; the key is stored unlocked, the password nowhere."""
-    p12 = credential("p12")
-    result = await start_certificate_flow(hass)
+    """Copied from a phone or Blink, the address comes with sip:; the page wants none.
+
+    Not "issued to another account" for a certificate; sent as typed, the Digest page
+    refused "sip:alice" as a wrong password.
+    """
+    result = await sign_in.start(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator) | await _upload_credential(upload, p12)
+        result["flow_id"], await sign_in.form(account=typed)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == ACCOUNT
-    entry = result["result"]
-    assert entry.unique_id == ACCOUNT
-    assert entry.data[CONF_CERTIFICATE_FILE] == STORED_FILE
+    assert result["data"][CONF_ACCOUNT] == ACCOUNT
+    await hass.async_block_till_done(wait_background_tasks=True)
 
-    pem = simulator.client_certificate(f"{ACCOUNT}.crt").read_bytes()
-    stored = _assert_stored(hass, pem)
-    assert ACCOUNT_PASSWORD.encode() not in stored
-    assert CONF_PASSWORD not in entry.data
-    assert ACCOUNT_PASSWORD not in json.dumps(entry.as_dict(), default=str)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
+
+@pytest.mark.parametrize(
+    ("sign_in", "fault", "value", "error"),
+    [
+        (method, *fault)
+        for method in ("pem", "password")
+        for fault in SERVER_FAULTS
+        # The Digest page has no client certificate to refuse.
+        if method == "pem" or fault[2] != "invalid_auth"
+    ],
+    indirect=["sign_in"],
+)
+async def test_user_flow_server_errors(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    sign_in: SignIn,
+    fault: str,
+    value: Any,
+    error: str,
+) -> None:
+    """What the server answers is a form error; once it works, nothing is uploaded again."""
+    setattr(simulator.faults, fault, value)
+    result = await sign_in.start(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], await sign_in.form())
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    # The form comes back with the account (the certificate names it); nothing is stored.
+    assert _suggested(result, CONF_ACCOUNT) == ACCOUNT
+    if not sign_in.with_password:
+        assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
+    assert not _stored_path(hass).exists()
+
+    simulator.faults = Faults()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], sign_in.again())
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == ACCOUNT
+    sign_in.assert_stored(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize("sign_in", ["pem", "password"], indirect=True)
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("{closed_port}", "cannot_connect"),
+        ("not a URL", "invalid_url"),
+        ("http://127.0.0.1/settings.phtml", "invalid_url"),
+        ("https:///settings.phtml", "invalid_url"),
+        ("https://127.0.0.1:99999/settings.phtml", "invalid_url"),
+        ("https://[::1/settings.phtml", "invalid_url"),
+        ("{server}/index.html", "not_settings_page"),
+        ("{page}?action=set_dnd_on", "url_has_query"),
+        ("{page}#account", "url_has_fragment"),
+    ],
+)
+async def test_user_flow_wrong_url(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    sign_in: SignIn,
+    caplog: pytest.LogCaptureFixture,
+    url: str,
+    error: str,
+) -> None:
+    """A mistyped URL is corrected in the same form, which keeps the certificate or password."""
+    url = _url(url, simulator, sign_in.url)
+    result = await sign_in.start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], await sign_in.form(url=url)
+    )
+    assert result["type"] is FlowResultType.FORM
+    about_the_url = error in ("invalid_url", "url_has_query", "url_has_fragment")
+    assert result["errors"] == {sign_in.url_field if about_the_url else "base": error}
+    assert _suggested(result, CONF_URL) == url
+    # Only the URL was wrong: the SIP password stays in its field (a .p12's does not).
+    assert _suggested(result, CONF_PASSWORD) == (
+        ACCOUNT_PASSWORD if sign_in.with_password else None
+    )
+    if about_the_url:
+        assert simulator.counters.log == []  # refused before anything is sent
+    assert not [record for record in caplog.records if record.exc_info]
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], sign_in.again(url=f"  {sign_in.url} ")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == sign_in.url
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize(
+    ("sign_in", "user_info"),
+    [
+        ("pem", "alice:url-secret"),
+        ("pem", "alice"),
+        ("pem", ":url-secret"),
+        ("pem", "alice%40example.com:url-secret"),
+        ("password", "alice:url-secret"),
+    ],
+    indirect=["sign_in"],
+)
+async def test_user_flow_url_with_user_info(
+    hass: HomeAssistant,
+    *,
+    simulator: SettingsSimulator,
+    sign_in: SignIn,
+    caplog: pytest.LogCaptureFixture,
+    user_info: str,
+) -> None:
+    """A user name or password in the URL is refused, and never stored, sent or shown."""
+    url = sign_in.url.replace("https://", f"https://{user_info}@")
+    result = await sign_in.start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], await sign_in.form(url=url)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {sign_in.url_field: "url_has_user_info"}
+    # The form comes back without what was typed before the @.
+    assert _suggested(result, CONF_URL) == sign_in.url
+    assert simulator.counters.log == []
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], sign_in.again())
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == sign_in.url
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert "url-secret" not in caplog.text
+    assert "url-secret" not in json.dumps(result["result"].as_dict(), default=str)
+
+
+@pytest.mark.usefixtures("quiet_refused_handshakes")
+@pytest.mark.parametrize("sign_in", SIGN_IN_METHODS, indirect=True)
+async def test_user_flow_server_certificate(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    sign_in: SignIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server certificate the system does not trust: verification can be turned off."""
+    _trust_only_the_system(monkeypatch)
+    result = await sign_in.start(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], await sign_in.form())
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "server_certificate"}
+    assert not simulator.counters.requests  # nothing sent to that server
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], sign_in.again(verify_ssl=False)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_VERIFY_SSL] is False
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # The entry, too, connects without verifying the server.
+    assert result["result"].state is ConfigEntryState.LOADED
+
+
+@pytest.mark.parametrize("configured", ["mock_config_entry", "password_entry"])
+@pytest.mark.parametrize("sign_in", [*SIGN_IN_METHODS, "owner"], indirect=True)
+async def test_user_flow_already_configured(
+    hass: HomeAssistant,
+    *,
+    sign_in: SignIn,
+    alice_pem: bytes,
+    request: pytest.FixtureRequest,
+    configured: str,
+) -> None:
+    """An account is added once, either way; the configured entry keeps how it signs in."""
+    entry: MockConfigEntry = request.getfixturevalue(configured)
+    entry.add_to_hass(hass)
+    if CONF_CERTIFICATE_FILE in entry.data:
+        await hass.async_add_executor_job(
+            write_certificate, _stored_path(hass), load_credentials(alice_pem)
+        )
+    stored_before = _stored_path(hass).read_bytes() if _stored_path(hass).exists() else None
+    data_before = dict(entry.data)
+
+    result = await sign_in.start(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], await sign_in.form())
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert dict(entry.data) == data_before
+    stored = _stored_path(hass).read_bytes() if _stored_path(hass).exists() else None
+    assert stored == stored_before
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+# -- adding an account with a certificate ---------------------------------------------------
 
 
 async def test_user_flow_owner_certificate(
@@ -537,25 +836,6 @@ async def test_reauth_keeps_the_file_the_password_did_not_open(
     await hass.async_block_till_done()
 
 
-@pytest.mark.parametrize("typed", [f"sip:{ACCOUNT}", f"<sip:{ACCOUNT}>", f" SIP:{ACCOUNT}"])
-async def test_user_flow_takes_the_account_as_a_phone_shows_it(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    alice_pem: bytes,
-    typed: str,
-) -> None:
-    """An account typed with sip: is the account: not "issued to another account"."""
-    result = await start_certificate_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_ACCOUNT: typed},
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_ACCOUNT] == ACCOUNT
-    await hass.async_block_till_done()
-
-
 async def test_user_flow_certificate_required(
     hass: HomeAssistant,
     simulator: SettingsSimulator,
@@ -622,121 +902,6 @@ async def test_user_flow_unusable_upload_replaces_the_kept_one(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-
-
-@pytest.mark.parametrize(("fault", "value", "error"), SERVER_FAULTS)
-async def test_user_flow_server_errors(
-    hass: HomeAssistant,
-    *,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    alice_pem: bytes,
-    fault: str,
-    value: Any,
-    error: str,
-) -> None:
-    """What the server answers is a form error; once it works, nothing is uploaded again."""
-    setattr(simulator.faults, fault, value)
-    result = await start_certificate_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": error}
-    # The form comes back with the account the certificate names; the file is not stored.
-    assert _suggested(result, CONF_ACCOUNT) == ACCOUNT
-    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
-    assert not _stored_path(hass).exists()
-
-    simulator.faults = Faults()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator)
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["result"].unique_id == ACCOUNT
-    _assert_stored(hass, alice_pem)
-    await hass.async_block_till_done()
-
-
-@pytest.mark.parametrize(
-    ("url", "errors"),
-    [
-        ("{closed_port}", {"base": "cannot_connect"}),
-        ("not a URL", {CONF_URL: "invalid_url"}),
-        ("http://127.0.0.1/settings.phtml", {CONF_URL: "invalid_url"}),
-        ("https:///settings.phtml", {CONF_URL: "invalid_url"}),
-        ("https://127.0.0.1:99999/settings.phtml", {CONF_URL: "invalid_url"}),
-        ("https://[::1/settings.phtml", {CONF_URL: "invalid_url"}),
-        ("{server}/index.html", {"base": "not_settings_page"}),
-        ("{server}/settings.phtml?action=set_dnd_on", {CONF_URL: "url_has_query"}),
-        ("{server}/settings.phtml#account", {CONF_URL: "url_has_fragment"}),
-    ],
-)
-async def test_user_flow_wrong_url(
-    hass: HomeAssistant,
-    *,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    alice_pem: bytes,
-    caplog: pytest.LogCaptureFixture,
-    url: str,
-    errors: dict[str, str],
-) -> None:
-    """A mistyped URL is corrected in the same form; the certificate is kept."""
-    url = _url(url, simulator)
-    result = await start_certificate_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_URL: url},
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == errors
-    assert _suggested(result, CONF_URL) == url
-    if CONF_URL in errors:
-        assert simulator.counters.log == []  # refused before anything is sent
-    assert not [record for record in caplog.records if record.exc_info]
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator) | {CONF_URL: f"  {simulator.url} "}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_URL] == simulator.url
-    await hass.async_block_till_done()
-
-
-@pytest.mark.parametrize(
-    "user_info", ["alice:url-secret", "alice", ":url-secret", "alice%40example.com:url-secret"]
-)
-async def test_user_flow_url_with_user_info(
-    hass: HomeAssistant,
-    *,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    alice_pem: bytes,
-    caplog: pytest.LogCaptureFixture,
-    user_info: str,
-) -> None:
-    """A user name or password in the URL is refused, and never stored, sent or shown."""
-    url = simulator.url.replace("https://", f"https://{user_info}@")
-    result = await start_certificate_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt")) | {CONF_URL: url},
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_URL: "url_has_user_info"}
-    # The form comes back without what was typed before the @.
-    assert _suggested(result, CONF_URL) == simulator.url
-    assert simulator.counters.log == []
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator)
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_URL] == simulator.url
-    await hass.async_block_till_done()
-    assert "url-secret" not in caplog.text
-    assert "url-secret" not in json.dumps(result["result"].as_dict(), default=str)
 
 
 async def test_user_flow_certificate_for_other_account(
@@ -810,34 +975,6 @@ async def test_user_flow_certificate_refused(
     await hass.async_block_till_done()
 
 
-@pytest.mark.usefixtures("quiet_refused_handshakes")
-async def test_user_flow_server_certificate(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    alice_pem: bytes,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A server certificate the system does not trust: verification can be turned off."""
-    _trust_only_the_system(monkeypatch)
-    result = await start_certificate_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator, await upload(alice_pem, f"{ACCOUNT}.crt"))
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "server_certificate"}
-    assert simulator.counters.requests["get_identity"] == 0  # nothing sent to that server
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _user_input(simulator) | {CONF_VERIFY_SSL: False}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_VERIFY_SSL] is False
-    await hass.async_block_till_done()
-    # The entry, too, connects without verifying the server.
-    assert result["result"].state is ConfigEntryState.LOADED
-
-
 async def test_user_flow_unknown_error(
     hass: HomeAssistant, simulator: SettingsSimulator, upload: Upload, alice_pem: bytes
 ) -> None:
@@ -858,34 +995,6 @@ async def test_user_flow_unknown_error(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-
-
-@pytest.mark.parametrize(("kind", "account"), [("pem", ""), ("owner", ACCOUNT)])
-async def test_user_flow_already_configured(
-    hass: HomeAssistant,
-    *,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    credential: Callable[[str], Credential],
-    mock_config_entry: MockConfigEntry,
-    stored_certificate: Path,
-    kind: str,
-    account: str,
-) -> None:
-    """The same account twice is refused, and the configured one keeps its certificate."""
-    mock_config_entry.add_to_hass(hass)
-    before = stored_certificate.read_bytes()
-    result = await start_certificate_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _user_input(simulator)
-        | {CONF_ACCOUNT: account}
-        | await _upload_credential(upload, credential(kind)),
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert stored_certificate.read_bytes() == before
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
 # -- reauthentication ------------------------------------------------------------------

@@ -10,21 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-import socket
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import (
-    CONF_CURRENCY,
-    CONF_PASSWORD,
-    CONF_URL,
-    CONF_VERIFY_SSL,
-    STATE_UNAVAILABLE,
-)
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
-from homeassistant.util import ssl as ssl_util
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -36,29 +28,20 @@ from custom_components.sipthor.const import (
     CONF_CERTIFICATE_UPLOAD,
     DOMAIN,
 )
-from simulator import Faults, SettingsSimulator
+from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
 from tests.integration.common import (
+    ADVANCED,
     Upload,
     setup_entry,
-    start_certificate_flow,
+    shown,
+    start_password_flow,
     start_reconfigure_flow,
 )
 
-ADVANCED = "advanced"
 NEW_PASSWORD = "a-new-sip-password"
 STORED_FILE = certificate_file_name(ACCOUNT)
 EXPIRY_SENSOR_ID = f"{ACCOUNT}_certificate_expiry"
-
-# What the Digest page does (a simulator fault), and the form error it gives.
-SERVER_FAULTS = [
-    ("drop_connection", True, "cannot_connect"),
-    ("status", 404, "not_settings_page"),
-    ("status", 500, "server_error"),
-    ("status", 503, "server_error"),
-    ("empty_body", True, "server_error"),
-    ("malformed_json", True, "not_settings_page"),
-]
 
 
 def _password_input(
@@ -75,33 +58,6 @@ def _password_input(
     }
 
 
-async def _start_password_flow(hass: HomeAssistant) -> Any:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.MENU
-    return await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "password"}
-    )
-
-
-def _shown(schema: Any, field: str) -> Any:
-    """What a form shows in ``field`` (of the form or its advanced section) before typing."""
-    for key, value in schema.schema.items():
-        if key == field:
-            if key.description and "suggested_value" in key.description:
-                return key.description["suggested_value"]
-            return key.default() if callable(key.default) else None
-        if key == ADVANCED and field in (CONF_URL, CONF_VERIFY_SSL):
-            return _shown(value.schema, field)
-    raise AssertionError(field)
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"https://127.0.0.1:{port}/settings.phtml"
-
-
 def _key_file(hass: HomeAssistant) -> Path:
     return certificate_path(hass, STORED_FILE)
 
@@ -111,55 +67,6 @@ def _expiry_sensor(hass: HomeAssistant) -> str | None:
 
 
 # -- adding an account -----------------------------------------------------------------
-
-
-async def test_password_flow(
-    hass: HomeAssistant, simulator: SettingsSimulator, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The SIP address and password are enough; the entry works with every entity."""
-    caplog.set_level(logging.DEBUG)
-    hass.config.currency = "CHF"
-    result = await _start_password_flow(hass)
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "password"
-    assert result["errors"] == {}
-    assert _shown(result["data_schema"], CONF_URL) == DIGEST_URL
-    assert _shown(result["data_schema"], CONF_VERIFY_SSL) is True
-    assert result["data_schema"].schema[ADVANCED].options == {"collapsed": True}
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _password_input(simulator, account=f" {ACCOUNT} ")
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == ACCOUNT
-    assert result["data"] == {
-        CONF_URL: simulator.digest_url,
-        CONF_ACCOUNT: ACCOUNT,
-        CONF_VERIFY_SSL: True,
-        CONF_PASSWORD: ACCOUNT_PASSWORD,
-    }
-    # Neither way of adding an account asks for the currency: Home Assistant's own.
-    assert result["options"] == {CONF_CURRENCY: "CHF"}
-    entry = result["result"]
-    assert entry.unique_id == ACCOUNT
-    # Signed in on the Digest page, with the realm Blink sends.
-    identity = simulator.counters.last("get_identity")
-    assert identity.authorization.startswith("Digest ")
-    assert identity.params["realm"] == "example.com"
-    assert not _key_file(hass).parent.exists()
-
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert entry.state is ConfigEntryState.LOADED
-    balance = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{ACCOUNT}_balance")
-    assert balance is not None
-    assert hass.states.get(balance).state == "12.3456"
-    # The HTML settings tab, too, answers through the Digest page.
-    assert hass.states.get("switch.alice_example_com_hide_caller_id").state == "off"
-    assert simulator.counters.last("").authorization.startswith("Digest ")
-    # No certificate, so neither its sensor nor its repair issue.
-    assert _expiry_sensor(hass) is None
-    assert not ir.async_get(hass).issues
-    assert ACCOUNT_PASSWORD not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -178,42 +85,18 @@ async def test_password_flow_refuses_the_address(
     hass: HomeAssistant, simulator: SettingsSimulator, account: str, error: str
 ) -> None:
     """An address the page cannot sign in is refused before any request."""
-    result = await _start_password_flow(hass)
+    result = await start_password_flow(hass)
+    # The URL and verification wait in a collapsed section: few need them.
+    assert result["data_schema"].schema[ADVANCED].options == {"collapsed": True}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _password_input(simulator, account=account)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_ACCOUNT: error}
-    assert _shown(result["data_schema"], CONF_ACCOUNT) == account.strip()
+    assert shown(result["data_schema"], CONF_ACCOUNT) == account.strip()
     # The address was wrong, not the password: it stays, to be sent with the fixed one.
-    assert _shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
+    assert shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
     assert not simulator.counters.log
-
-
-@pytest.mark.parametrize(
-    "typed",
-    [
-        f"sip:{ACCOUNT}",
-        f"SIP:{ACCOUNT}",
-        f" sips:{ACCOUNT} ",
-        f"<sip:{ACCOUNT}>",
-    ],
-)
-async def test_password_flow_takes_the_address_as_a_phone_shows_it(
-    hass: HomeAssistant, simulator: SettingsSimulator, typed: str
-) -> None:
-    """Copied from a phone or Blink, the address comes with sip:; the page wants none.
-
-    Sent as typed, the page refused "sip:alice" as a wrong password.
-    """
-    result = await _start_password_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _password_input(simulator, account=typed)
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_ACCOUNT] == ACCOUNT
-    assert simulator.counters.challenges >= 1
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_password_flow_on_the_certificate_page(
@@ -224,15 +107,15 @@ async def test_password_flow_on_the_certificate_page(
     Apache answers a client that offers no certificate with 403 (or a TLS alert); the
     Digest page refuses a password with 401.
     """
-    result = await _start_password_flow(hass)
+    result = await start_password_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _password_input(simulator, url=simulator.url)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "certificate_page"}
     # The password may well be right: it stays, with the URL to correct.
-    assert _shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
-    assert _shown(result["data_schema"], CONF_URL) == simulator.url
+    assert shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
+    assert shown(result["data_schema"], CONF_URL) == simulator.url
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _password_input(simulator)
@@ -254,13 +137,13 @@ async def test_password_flow_refused(
 ) -> None:
     """A wrong password and an unknown user are one error; the next attempt can succeed."""
     caplog.set_level(logging.DEBUG)
-    result = await _start_password_flow(hass)
+    result = await start_password_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _password_input(simulator, account=account, password=password)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "password_refused"}
-    assert _shown(result["data_schema"], CONF_PASSWORD) is None  # never shown again
+    assert shown(result["data_schema"], CONF_PASSWORD) is None  # never shown again
     assert simulator.counters.challenges >= 2  # answered, and refused
 
     result = await hass.config_entries.flow.async_configure(
@@ -277,7 +160,7 @@ async def test_password_flow_web_password(
 ) -> None:
     """Where the provider set a web password, the page takes it (docs/settings-api.md §2.5)."""
     simulator.platform.accounts[ACCOUNT].web_password = "the-web-password"
-    result = await _start_password_flow(hass)
+    result = await start_password_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _password_input(simulator)
     )
@@ -288,128 +171,6 @@ async def test_password_flow_web_password(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_PASSWORD] == "the-web-password"
     await hass.async_block_till_done(wait_background_tasks=True)
-
-
-@pytest.mark.parametrize(("fault", "value", "error"), SERVER_FAULTS)
-async def test_password_flow_server_errors(
-    hass: HomeAssistant,
-    *,
-    simulator: SettingsSimulator,
-    fault: str,
-    value: Any,
-    error: str,
-) -> None:
-    """What the page answers is the same form error as on the certificate path."""
-    setattr(simulator.faults, fault, value)
-    result = await _start_password_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _password_input(simulator)
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": error}
-    assert _shown(result["data_schema"], CONF_ACCOUNT) == ACCOUNT
-
-    simulator.faults = Faults()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _password_input(simulator)
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-@pytest.mark.parametrize(
-    ("url", "errors"),
-    [
-        ("{closed_port}", {"base": "cannot_connect"}),
-        ("http://127.0.0.1/settings.phtml", {ADVANCED: "invalid_url"}),
-        ("https://127.0.0.1:99999/settings.phtml", {ADVANCED: "invalid_url"}),
-        ("https://alice:secret@127.0.0.1/settings.phtml", {ADVANCED: "url_has_user_info"}),
-        ("{digest}?action=set_dnd_on", {ADVANCED: "url_has_query"}),
-        ("{digest}#account", {ADVANCED: "url_has_fragment"}),
-    ],
-)
-async def test_password_flow_wrong_url(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    url: str,
-    errors: dict[str, str],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The URL's errors go to the advanced section, which holds it (no traceback)."""
-    typed = url.replace("{closed_port}", _closed_port_url()).format(digest=simulator.digest_url)
-    result = await _start_password_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _password_input(simulator, url=typed)
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == errors
-    assert "secret" not in str(_shown(result["data_schema"], CONF_URL))
-    # Only the URL was wrong: the password stays in its field.
-    assert _shown(result["data_schema"], CONF_PASSWORD) == ACCOUNT_PASSWORD
-    assert "Traceback" not in caplog.text
-    assert not simulator.counters.requests
-
-
-@pytest.mark.usefixtures("quiet_refused_handshakes")
-async def test_password_flow_server_certificate(
-    hass: HomeAssistant, simulator: SettingsSimulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A server certificate Home Assistant does not trust: verification can be turned off."""
-    monkeypatch.setattr(ssl_util, "client_context", lambda *_args: ssl_util.get_default_context())
-    result = await _start_password_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _password_input(simulator)
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "server_certificate"}
-    assert not simulator.counters.requests  # nothing sent to that server
-
-    form = _password_input(simulator)
-    form[ADVANCED][CONF_VERIFY_SSL] = False
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_VERIFY_SSL] is False
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert result["result"].state is ConfigEntryState.LOADED
-
-
-async def test_one_account_once_password_then_certificate(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    password_entry: MockConfigEntry,
-    upload: Upload,
-    alice_pem: bytes,
-) -> None:
-    """An account added with its password cannot be added again with its certificate."""
-    password_entry.add_to_hass(hass)
-    result = await start_certificate_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            CONF_URL: simulator.url,
-            CONF_VERIFY_SSL: True,
-            CONF_CERTIFICATE_UPLOAD: await upload(alice_pem, f"{ACCOUNT}.crt"),
-        },
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert not _key_file(hass).exists()
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
-
-
-async def test_one_account_once_certificate_then_password(
-    hass: HomeAssistant, simulator: SettingsSimulator, mock_config_entry: MockConfigEntry
-) -> None:
-    """An account added with its certificate cannot be added again with its password."""
-    mock_config_entry.add_to_hass(hass)
-    result = await _start_password_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _password_input(simulator)
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert CONF_PASSWORD not in mock_config_entry.data
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
 # -- reauthentication ------------------------------------------------------------------
@@ -436,14 +197,14 @@ async def test_reauth_password(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "password_refused"}
     assert result["description_placeholders"]["account"] == ACCOUNT
-    assert _shown(result["data_schema"], CONF_PASSWORD) is None
+    assert shown(result["data_schema"], CONF_PASSWORD) is None
 
     simulator.faults.drop_connection = True
     result = await hass.config_entries.flow.async_configure(
         flow["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
     )
     assert result["errors"] == {"base": "cannot_connect"}
-    assert _shown(result["data_schema"], CONF_PASSWORD) == NEW_PASSWORD
+    assert shown(result["data_schema"], CONF_PASSWORD) == NEW_PASSWORD
     simulator.faults.drop_connection = False
 
     result = await hass.config_entries.flow.async_configure(
@@ -494,8 +255,8 @@ async def test_reconfigure_password_keeps_the_stored_one(
     )
     result = await start_reconfigure_flow(hass, password_entry, "password")
     assert result["step_id"] == "reconfigure_password"
-    assert _shown(result["data_schema"], CONF_URL) == simulator.digest_url
-    assert _shown(result["data_schema"], CONF_VERIFY_SSL) is False
+    assert shown(result["data_schema"], CONF_URL) == simulator.digest_url
+    assert shown(result["data_schema"], CONF_VERIFY_SSL) is False
 
     typed = {ADVANCED: {CONF_URL: f" {simulator.digest_url} ", CONF_VERIFY_SSL: True}}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
@@ -523,14 +284,14 @@ async def test_reconfigure_password_errors(
         {CONF_PASSWORD: "wrong", ADVANCED: {CONF_URL: "http://x", CONF_VERIFY_SSL: True}},
     )
     assert result["errors"] == {ADVANCED: "invalid_url"}
-    assert _shown(result["data_schema"], CONF_URL) == "http://x"
-    assert _shown(result["data_schema"], CONF_PASSWORD) == "wrong", "kept: the URL was wrong"
+    assert shown(result["data_schema"], CONF_URL) == "http://x"
+    assert shown(result["data_schema"], CONF_PASSWORD) == "wrong", "kept: the URL was wrong"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {CONF_PASSWORD: "wrong", ADVANCED: {CONF_URL: simulator.digest_url, CONF_VERIFY_SSL: True}},
     )
     assert result["errors"] == {"base": "password_refused"}
-    assert _shown(result["data_schema"], CONF_PASSWORD) is None, "dropped: it was refused"
+    assert shown(result["data_schema"], CONF_PASSWORD) is None, "dropped: it was refused"
     assert password_entry.data[CONF_PASSWORD] == ACCOUNT_PASSWORD
 
     result = await hass.config_entries.flow.async_configure(
@@ -563,7 +324,7 @@ async def test_reconfigure_from_certificate_to_password(
 
     result = await start_reconfigure_flow(hass, entry, "password")
     # Not the certificate page: the Digest page is another one.
-    assert _shown(result["data_schema"], CONF_URL) == DIGEST_URL
+    assert shown(result["data_schema"], CONF_URL) == DIGEST_URL
     advanced = {CONF_URL: simulator.digest_url, CONF_VERIFY_SSL: True}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {ADVANCED: advanced})
     assert result["type"] is FlowResultType.FORM
