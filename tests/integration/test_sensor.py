@@ -96,7 +96,6 @@ async def test_call_counts_today_for_long_term_statistics(
     midnight = dt_util.parse_datetime("2026-11-26 00:00:00-08:00")
     for entity_id in COUNTS:
         attributes = hass.states.get(entity_id).attributes
-        assert attributes["state_class"] == "total"
         assert dt_util.parse_datetime(attributes["last_reset"]) == midnight
         assert attributes["call_list_full"] is False
     # The counts come from the call list: no request of their own.
