@@ -377,6 +377,21 @@ def _assert_stored(
     return stored
 
 
+def _stored(hass: HomeAssistant) -> bytes | None:
+    """Alice's stored certificate file, if any."""
+    path = _stored_path(hass)
+    return path.read_bytes() if path.exists() else None
+
+
+async def _add_configured(hass: HomeAssistant, entry: MockConfigEntry, alice_pem: bytes) -> None:
+    """Add ``entry``, with Alice's certificate stored where it signs in with one."""
+    if CONF_CERTIFICATE_FILE in entry.data:
+        await hass.async_add_executor_job(
+            write_certificate, _stored_path(hass), load_credentials(alice_pem)
+        )
+    entry.add_to_hass(hass)
+
+
 def _entity_id(hass: HomeAssistant, key: str) -> str:
     entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{ACCOUNT}_{key}")
     assert entity_id is not None
@@ -656,12 +671,8 @@ async def test_user_flow_already_configured(
 ) -> None:
     """An account is added once, either way; the configured entry keeps how it signs in."""
     entry: MockConfigEntry = request.getfixturevalue(configured)
-    entry.add_to_hass(hass)
-    if CONF_CERTIFICATE_FILE in entry.data:
-        await hass.async_add_executor_job(
-            write_certificate, _stored_path(hass), load_credentials(alice_pem)
-        )
-    stored_before = _stored_path(hass).read_bytes() if _stored_path(hass).exists() else None
+    await _add_configured(hass, entry, alice_pem)
+    stored_before = _stored(hass)
     data_before = dict(entry.data)
 
     result = await sign_in.start(hass)
@@ -669,8 +680,7 @@ async def test_user_flow_already_configured(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert dict(entry.data) == data_before
-    stored = _stored_path(hass).read_bytes() if _stored_path(hass).exists() else None
-    assert stored == stored_before
+    assert _stored(hass) == stored_before
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
@@ -1182,6 +1192,7 @@ async def test_update_flow_server_errors(
 # -- wrong account (reauth and reconfigure) --------------------------------------------
 
 
+@pytest.mark.parametrize("configured", ["mock_config_entry", "password_entry"])
 @pytest.mark.parametrize("source", ["reauth", "reconfigure"])
 async def test_wrong_account(
     hass: HomeAssistant,
@@ -1189,16 +1200,20 @@ async def test_wrong_account(
     simulator: SettingsSimulator,
     upload: Upload,
     credential: Callable[[str], Credential],
-    init_integration: MockConfigEntry,
+    alice_pem: bytes,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    configured: str,
     source: str,
 ) -> None:
     """The server answers for another address than the entry's: nothing is changed.
 
     As when the platform renamed the account, or the certificate opens a different one.
     """
-    entry = init_integration
-    before = _stored_path(hass).read_bytes()
+    entry: MockConfigEntry = request.getfixturevalue(configured)
+    await _add_configured(hass, entry, alice_pem)
+    await setup_entry(hass, entry)
+    stored_before = _stored(hass)
     data_before = dict(entry.data)
     identity = simulator.platform.identity
     monkeypatch.setattr(
@@ -1207,19 +1222,24 @@ async def test_wrong_account(
         lambda account: identity(account) | {"sip_address": "alice.jansen@example.com"},
     )
 
+    with_password = CONF_PASSWORD in entry.data
+    if with_password:
+        typed: dict[str, Any] = {CONF_PASSWORD: ACCOUNT_PASSWORD}
+    else:
+        typed = await _upload_credential(upload, credential("owner"))
     if source == "reauth":
         result = await entry.start_reauth_flow(hass)
-        user_input: dict[str, Any] = {}
+    elif with_password:
+        result = await start_reconfigure_flow(hass, entry, "password")
+        typed[ADVANCED] = {CONF_URL: simulator.digest_url, CONF_VERIFY_SSL: True}
     else:
         result = await start_reconfigure_flow(hass, entry, "certificate")
-        user_input = _reconfigure_input(simulator.url)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input | await _upload_credential(upload, credential("owner"))
-    )
+        typed |= _reconfigure_input(simulator.url)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     await hass.async_block_till_done()
-    assert _stored_path(hass).read_bytes() == before
+    assert _stored(hass) == stored_before
     assert dict(entry.data) == data_before
     assert entry.unique_id == ACCOUNT
     assert entry.state is ConfigEntryState.LOADED
@@ -1245,44 +1265,52 @@ async def test_reconfigure_reloads_the_entry_once(
     assert simulator.counters.requests["get_prepaid"] == 1
 
 
+@pytest.mark.parametrize("configured", ["mock_config_entry", "password_entry"])
 async def test_reconfigure_url(
     hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    mock_config_entry: MockConfigEntry,
-    stored_certificate: Path,
     alice_pem: bytes,
+    request: pytest.FixtureRequest,
+    configured: str,
 ) -> None:
-    """The settings page moved: a new URL, the same certificate, and the entry loads."""
-    old_url = simulator.url.replace("/settings.phtml", "/old/settings.phtml")
-    mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        mock_config_entry, data=mock_config_entry.data | {CONF_URL: old_url}
-    )
-    await setup_entry(hass, mock_config_entry)
-    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    """The settings page moved: a new URL, the same certificate or password, and it loads.
 
-    result = await start_reconfigure_flow(hass, mock_config_entry, "certificate")
+    An empty certificate or password field keeps the one stored; verification may change.
+    """
+    entry: MockConfigEntry = request.getfixturevalue(configured)
+    await _add_configured(hass, entry, alice_pem)
+    stored_before = _stored(hass)
+    data_before = dict(entry.data)
+    url = entry.data[CONF_URL]
+    server, _, page = url.rpartition("/")
+    old_url = f"{server}/old/{page}"
+    hass.config_entries.async_update_entry(
+        entry, data=entry.data | {CONF_URL: old_url, CONF_VERIFY_SSL: False}
+    )
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+    with_password = CONF_PASSWORD in entry.data
+    method = "password" if with_password else "certificate"
+    result = await start_reconfigure_flow(hass, entry, method)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "reconfigure_certificate"
+    assert result["step_id"] == f"reconfigure_{method}"
     assert result["description_placeholders"]["account"] == ACCOUNT
     assert _suggested(result, CONF_URL) == old_url
-    assert _suggested(result, CONF_VERIFY_SSL) is True
-    assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
+    assert _suggested(result, CONF_VERIFY_SSL) is False
+    assert _suggested(result, CONF_PASSWORD) is None
+    if not with_password:
+        assert _suggested(result, CONF_CERTIFICATE_UPLOAD) is None
 
+    typed = {CONF_URL: f" {url}  ", CONF_VERIFY_SSL: True}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _reconfigure_input(f" {simulator.url}  ")
+        result["flow_id"], {ADVANCED: typed} if with_password else typed
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
-    assert mock_config_entry.data == {
-        CONF_URL: simulator.url,
-        CONF_ACCOUNT: ACCOUNT,
-        CONF_VERIFY_SSL: True,
-        CONF_CERTIFICATE_FILE: STORED_FILE,
-    }
-    assert mock_config_entry.state is ConfigEntryState.LOADED
-    _assert_stored(hass, alice_pem)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.data == data_before
+    assert entry.state is ConfigEntryState.LOADED
+    assert _stored(hass) == stored_before
 
 
 async def test_reconfigure_certificate(

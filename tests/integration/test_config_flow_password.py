@@ -219,57 +219,7 @@ async def test_reauth_password(
         assert secret not in caplog.text
 
 
-async def test_reauth_password_wrong_account(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    password_entry: MockConfigEntry,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The page answers for another address than the entry's: nothing is changed."""
-    password_entry.add_to_hass(hass)
-    identity = simulator.platform.identity
-    monkeypatch.setattr(
-        simulator.platform,
-        "identity",
-        lambda account: identity(account) | {"sip_address": "alice.jansen@example.com"},
-    )
-    result = await password_entry.start_reauth_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PASSWORD: ACCOUNT_PASSWORD}
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_account"
-    assert password_entry.unique_id == ACCOUNT
-
-
 # -- reconfiguration -------------------------------------------------------------------
-
-
-async def test_reconfigure_password_keeps_the_stored_one(
-    hass: HomeAssistant, simulator: SettingsSimulator, password_entry: MockConfigEntry
-) -> None:
-    """An empty password field keeps the stored password; the page may change."""
-    await setup_entry(hass, password_entry)
-    hass.config_entries.async_update_entry(
-        password_entry, data=password_entry.data | {CONF_VERIFY_SSL: False}
-    )
-    result = await start_reconfigure_flow(hass, password_entry, "password")
-    assert result["step_id"] == "reconfigure_password"
-    assert shown(result["data_schema"], CONF_URL) == simulator.digest_url
-    assert shown(result["data_schema"], CONF_VERIFY_SSL) is False
-
-    typed = {ADVANCED: {CONF_URL: f" {simulator.digest_url} ", CONF_VERIFY_SSL: True}}
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert password_entry.data == {
-        CONF_URL: simulator.digest_url,
-        CONF_ACCOUNT: ACCOUNT,
-        CONF_VERIFY_SSL: True,
-        CONF_PASSWORD: ACCOUNT_PASSWORD,
-    }
-    assert password_entry.state is ConfigEntryState.LOADED
 
 
 async def test_reconfigure_password_errors(
