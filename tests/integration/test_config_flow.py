@@ -2,6 +2,8 @@
 
 Everything goes through Home Assistant's real ``/api/file_upload`` endpoint and the
 simulated settings page over mutual TLS; the only mock is the one unexpected error.
+What both ways of signing in share runs once per way (``sign_in``: a PEM certificate,
+a .p12, the SIP password); test_config_flow_password.py holds what only the password does.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Signing in with the SIP password: setup, reauthentication, reconfiguration.
+"""What only signing in with the SIP password does: setup, reauthentication, reconfiguration.
 
 Everything runs against the simulator's Digest page (docs/settings-api.md §2.5) over
 real TLS, verified against the simulator's CA; certificates go through Home
