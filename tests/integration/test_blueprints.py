@@ -424,13 +424,21 @@ class Player:
         await self.until(then)
 
 
+async def _pause_while_ringing(hass: HomeAssistant, **inputs: Any) -> Player:
+    """The blueprint on the demo player, the phone quiet; the player, watched."""
+    await _set(hass, RINGING, "off")
+    await _set(hass, CALL_STATE, "idle")
+    await _automation(
+        hass,
+        "pause_media_while_ringing.yaml",
+        {"ringing_sensor": RINGING, "media_player": PLAYER, **inputs},
+    )
+    return Player(hass)
+
+
 @pytest.mark.usefixtures("demo_entities")
 async def test_pause_media_while_ringing(hass: HomeAssistant) -> None:
-    await _set(hass, RINGING, "off")
-    await _automation(
-        hass, "pause_media_while_ringing.yaml", {"ringing_sensor": RINGING, "media_player": PLAYER}
-    )
-    player = Player(hass)
+    player = await _pause_while_ringing(hass)
     assert player.state == "playing"
 
     # A call rings: paused; it stops ringing: playing again.
@@ -438,7 +446,7 @@ async def test_pause_media_while_ringing(hass: HomeAssistant) -> None:
     await player.until("paused")
     await _set(hass, RINGING, "off")
     assert player.state == "playing"
-    assert player.changes == [("paused", "on", "-"), ("playing", "off", "-")]
+    assert player.changes == [("paused", "on", "idle"), ("playing", "off", "idle")]
 
     # Paused by hand before the call: still paused after it.
     await player.act("media_pause", then="paused")
@@ -466,31 +474,18 @@ async def test_pause_media_while_ringing(hass: HomeAssistant) -> None:
 
 @pytest.mark.usefixtures("demo_entities")
 async def test_pause_media_while_ringing_without_resume(hass: HomeAssistant) -> None:
-    await _set(hass, RINGING, "off")
-    await _automation(
-        hass,
-        "pause_media_while_ringing.yaml",
-        {"ringing_sensor": RINGING, "media_player": PLAYER, "resume": False},
-    )
-    player = Player(hass)
+    player = await _pause_while_ringing(hass, resume=False)
 
     await _set(hass, RINGING, "on")
     assert player.state == "paused"
     await _set(hass, RINGING, "off")
-    assert player.changes == [("paused", "on", "-")]
+    assert player.changes == [("paused", "on", "idle")]
 
 
 @pytest.mark.usefixtures("demo_entities")
 async def test_pause_media_through_the_call(hass: HomeAssistant) -> None:
     """With the call state, an answered call keeps the player paused until it ends."""
-    await _set(hass, RINGING, "off")
-    await _set(hass, CALL_STATE, "idle")
-    await _automation(
-        hass,
-        "pause_media_while_ringing.yaml",
-        {"ringing_sensor": RINGING, "media_player": PLAYER, "call_state_sensor": CALL_STATE},
-    )
-    player = Player(hass)
+    player = await _pause_while_ringing(hass, call_state_sensor=CALL_STATE)
 
     # Answered: no longer ringing, but in a call, then the call ends.
     hass.states.async_set(CALL_STATE, "ringing")
