@@ -1,4 +1,4 @@
-"""A real SIP server for the tests: Debian's Kamailio 5.6 on loopback, configured per bed.
+"""A real SIP server for the tests: Debian's Kamailio (5.6 to 6.x) on loopback, per bed.
 
 :class:`KamailioBed` writes a configuration into a private temporary directory, starts
 ``kamailio`` in the foreground on free loopback ports (TCP, TLS, and a UDP port of its
@@ -29,9 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+import functools
 import hashlib
 import os
 from pathlib import Path
+import re
 import shutil
 import signal
 import socket
@@ -113,9 +115,12 @@ class BedOptions:
     # How SUBSCRIBE and PUBLISH are challenged: 401 WWW-Authenticate or 407
     # Proxy-Authenticate (both occur in the wild; Kamailio's own sample uses 407).
     challenge: Literal[401, 407] = 407
-    # The per-connection TCP/TLS read buffer. With Kamailio's default (4096) a bigger
-    # message is never answered: Kamailio logs "buffer overrun" and closes the
-    # connection. This one passes a 1 MB body. Set 4096 to see the default.
+    # The per-connection TCP/TLS read buffer: the largest message Kamailio reads. With
+    # Kamailio's default (4096) a bigger message is never answered: Kamailio closes the
+    # connection. Set 4096 to see the default. From Kamailio 5.8 a message is also capped
+    # by msg_recv_max_size (default 32767; at most 65535 from 6.1.5): the bed sets it to
+    # this buffer, or to the highest cap, so on those versions no message above 64 KiB
+    # passes (see :func:`message_limit`).
     tcp_rd_buf_size: int = 2 * 1024 * 1024
     # Kamailio closes a connection idle for this many seconds: tcp_connection_lifetime
     # for TCP (its default: 120), the tls module's connection_timeout for TLS (600).
@@ -148,6 +153,21 @@ def module_directory() -> Path | None:
 def kamailio_binary() -> str | None:
     """The ``kamailio`` executable (in /usr/sbin, which a user's PATH may lack)."""
     return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin")
+
+
+@functools.cache
+def kamailio_version() -> tuple[int, int]:
+    """The installed Kamailio's major and minor version, as ``kamailio -v`` prints it."""
+    binary = kamailio_binary()
+    assert binary is not None
+    printed = subprocess.run(  # noqa: S603 - the installed binary, a fixed argument
+        [binary, "-v"], capture_output=True, text=True, check=True, timeout=STARTUP_TIMEOUT
+    ).stdout
+    found = re.search(r"version: kamailio (\d+)\.(\d+)", printed)
+    if found is None:
+        msg = f"cannot read Kamailio's version from {printed!r}"
+        raise KamailioError(msg)
+    return int(found[1]), int(found[2])
 
 
 def unavailable_reason() -> str | None:
@@ -248,6 +268,11 @@ class KamailioBed:
     def port(self, transport: Transport) -> int:
         """The port of ``transport``."""
         return self.tls_port if transport == "tls" else self.tcp_port
+
+    @property
+    def message_limit(self) -> int:
+        """The size from which this Kamailio refuses a message over TCP or TLS."""
+        return message_limit(self.options, kamailio_version())
 
     def server_setting(self, transport: Transport = "tls") -> str:
         """The server as the integration's option takes it: ``host:port;transport=…``."""
@@ -530,15 +555,46 @@ class KamailioBed:
     def _write_config(self) -> None:
         ports = self._assigned_ports()
         (self.directory / "kamailio.cfg").write_text(
-            render_config(self.options, ports.tcp, ports.tls, ports.internal, self.directory),
+            render_config(
+                self.options,
+                ports.tcp,
+                ports.tls,
+                ports.internal,
+                self.directory,
+                version=kamailio_version(),
+            ),
             encoding="utf-8",
         )
 
 
+# The Kamailio that first caps a received message apart from the read buffer
+# (msg_recv_max_size), and the highest cap it takes (its BUF_SIZE; 6.1.5 refuses a higher
+# one at startup, older ones would take it).
+MESSAGE_CAP_SINCE: Final = (5, 8)
+HIGHEST_MESSAGE_CAP: Final = 65535
+
+
+def message_limit(options: BedOptions, version: tuple[int, int]) -> int:
+    """The size from which the bed's Kamailio refuses a message over TCP or TLS."""
+    if version >= MESSAGE_CAP_SINCE:
+        return min(options.tcp_rd_buf_size, HIGHEST_MESSAGE_CAP)
+    return options.tcp_rd_buf_size
+
+
 def render_config(
-    options: BedOptions, tcp_port: int, tls_port: int, internal_port: int, directory: Path
+    options: BedOptions,
+    tcp_port: int,
+    tls_port: int,
+    internal_port: int,
+    directory: Path,
+    *,
+    version: tuple[int, int],
 ) -> str:
-    """The configuration: the settings as defines, then the fixed routing script."""
+    """The configuration: the settings as defines, then the fixed routing script.
+
+    ``version`` is the Kamailio's that reads it: a core parameter an older one does not
+    know stops it at startup.
+    """
     defines = {
         "BED_DOMAIN": options.domain,
         "BED_TCP_PORT": str(tcp_port),
@@ -546,6 +602,7 @@ def render_config(
         "BED_INTERNAL_PORT": str(internal_port),
         "BED_DIR": str(directory),
         "BED_TCP_RD_BUF_SIZE": str(options.tcp_rd_buf_size),
+        "BED_MESSAGE_CAP": str(message_limit(options, version)),
         "BED_LIFETIME": str(options.connection_lifetime),
         "BED_MAX_EXPIRES": str(options.max_expires),
         "BED_NONCE_EXPIRE": str(options.nonce_expire),
@@ -561,6 +618,8 @@ def render_config(
     lines.append(f"#!define BED_CHALLENGE_{options.challenge}")
     if options.nat_aware:
         lines.append("#!define BED_NAT_AWARE")
+    if version >= MESSAGE_CAP_SINCE:
+        lines.append("#!define BED_CAPS_MESSAGES")
     return "\n".join(lines) + "\n" + _SCRIPT
 
 
@@ -579,6 +638,9 @@ listen=tcp:127.0.0.1:BED_TCP_PORT
 listen=tls:127.0.0.1:BED_TLS_PORT
 enable_tls=yes
 tcp_rd_buf_size=BED_TCP_RD_BUF_SIZE
+#!ifdef BED_CAPS_MESSAGES
+msg_recv_max_size=BED_MESSAGE_CAP
+#!endif
 tcp_connection_lifetime=BED_LIFETIME
 dns=no
 rev_dns=no
