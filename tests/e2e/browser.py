@@ -107,6 +107,13 @@ async def capture(
             missing.append(text)
     # Let charts and relative times settle before the picture.
     await page.wait_for_timeout(1000)
+    # The frontend loads an integration's state translations after it draws the cards:
+    # on a loaded machine a dropdown shows raw option keys for a moment. Wait for them
+    # to go; a raw key that stays is still in the text the test checks.
+    waited = 0.0
+    while unreadable(await page.evaluate(_VISIBLE_TEXT)) and waited < timeout_ms:
+        await page.wait_for_timeout(250)
+        waited += 250
     screenshot = out_dir / f"{name}.png"
     # A loaded machine renders slowly: the picture may take longer than finding a text.
     await page.screenshot(path=str(screenshot), full_page=True, timeout=3 * timeout_ms)
