@@ -116,7 +116,12 @@ async def capture(
         waited += 250
     screenshot = out_dir / f"{name}.png"
     # A loaded machine renders slowly: the picture may take longer than finding a text.
-    await page.screenshot(path=str(screenshot), full_page=True, timeout=3 * timeout_ms)
+    try:
+        await page.screenshot(path=str(screenshot), full_page=True, timeout=3 * timeout_ms)
+    except Exception:  # noqa: BLE001 - Playwright's TimeoutError; one more try below
+        # Once on a fresh machine a full-page picture of the first dashboard never came
+        # (Chromium waiting for a stable frame): the visible part, animations stopped.
+        await page.screenshot(path=str(screenshot), animations="disabled", timeout=timeout_ms)
     text = await page.evaluate(_VISIBLE_TEXT)
     toggles = page.locator("ha-entity-toggle ha-switch")
     visible = [await toggles.nth(i).is_visible() for i in range(await toggles.count())]
