@@ -24,7 +24,14 @@ from .certificate import (
     remove_certificate,
 )
 from .client_factory import async_client_of_entry
-from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN, LOGGER, OPTIONS_NEED_UPDATE_LISTENER
+from .const import (
+    CONF_ACCOUNT,
+    CONF_CERTIFICATE_FILE,
+    DOMAIN,
+    LOGGER,
+    OPTIONS_NEED_UPDATE_LISTENER,
+    Source,
+)
 from .entity import (
     async_add_account_device,
     async_let_due_work_run,
@@ -32,6 +39,7 @@ from .entity import (
     registration_identifier,
 )
 from .history_statistics import async_setup_history_statistics
+from .live import async_create_live
 from .phones import id_of_family, phone_model, registration_id
 from .repairs import async_check_certificate_expiry, async_delete_issues
 from .services import async_setup_services
@@ -69,6 +77,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     account = SipThorAccount(hass, entry, client, store, certificate)
     entry.async_on_unload(account.async_stop)
     runtime = entry.runtime_data = create_runtime_data(account)
+    # Before the entities: which live entities exist depends on it.
+    account.live = async_create_live(
+        hass, entry, lambda: account.async_request_refresh(Source.CALLS)
+    )
     # One round trip: the three setup sources are asked at once.
     await account.async_first_refresh(runtime.setup_coordinators)
     async_check_certificate_expiry(hass, entry, certificate)
@@ -85,6 +97,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
         await async_let_due_work_run()
     async_setup_history_statistics(hass, entry)
     account.async_start()
+    if account.live is not None:
+        await account.live.async_start()
     return True
 
 

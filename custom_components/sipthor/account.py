@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import Enum, auto
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -61,6 +61,9 @@ from .const import (
 )
 from .repairs import async_certificate_refused, async_digest_downgraded
 from .store import SipThorStore
+
+if TYPE_CHECKING:
+    from .live import LiveEvents
 
 # Requests in flight to one settings page, per host, across the accounts on it.
 _PAGE_SLOTS: HassKey[dict[str, asyncio.Semaphore]] = HassKey(f"{DOMAIN}_page_slots")
@@ -145,6 +148,9 @@ class SipThorAccount:
         self._page_slots = hass.data.setdefault(_PAGE_SLOTS, {}).setdefault(
             _host(client.url), asyncio.Semaphore(PAGE_IN_FLIGHT)
         )
+        # The live SIP channel (live.py), when the entry has one: set up before the
+        # entities, started after them, stopped with the account.
+        self.live: LiveEvents | None = None
 
     @property
     def set_up(self) -> bool:
@@ -214,11 +220,13 @@ class SipThorAccount:
         self._at_once -= 1
 
     async def async_stop(self) -> None:
-        """The entry unloads: stop asking, and write what the store holds.
+        """The entry unloads: stop asking, stop the live channel, write what the store holds.
 
         The coordinators stop themselves (Home Assistant shuts them down with the entry).
         """
         self._async_cancel_probe()
+        if self.live is not None:
+            await self.live.async_stop()
         await self.store.async_flush()
 
     async def async_request_refresh(self, source: Source) -> None:

@@ -18,12 +18,21 @@ CONF_ACCOUNT: Final = "account"
 # Name of the private PEM file under .storage/sipthor/ (certificate + key).
 CONF_CERTIFICATE_FILE: Final = "certificate_file"
 
+# The SIP password of a certificate account, kept for the live events with the user's
+# consent (a .p12's password in the config flow, a PEM account's in the options).
+CONF_SIP_PASSWORD: Final = "sip_password"  # noqa: S105 - a key, not a password
+
 # Config flow field that is never stored (CONF_PASSWORD is the other).
 CONF_CERTIFICATE_UPLOAD: Final = "certificate"
+# Config flow checkbox: keep the .p12's password (the SIP password) for the live events.
+CONF_KEEP_PASSWORD: Final = "keep_password"  # noqa: S105 - a key, not a password
 
 # Options (with CONF_CURRENCY and CONF_SCAN_INTERVAL of homeassistant.const).
 CONF_SLOW_SCAN_INTERVAL: Final = "slow_scan_interval"
 CONF_HISTORY_TIMEZONE: Final = "history_timezone"
+# The live events (live.py): on or off, and the SIP server when not found through DNS.
+CONF_LIVE_EVENTS: Final = "live_events"
+CONF_SIP_SERVER: Final = "sip_server"
 
 DEFAULT_CURRENCY: Final = "EUR"
 DEFAULT_SCAN_INTERVAL: Final = 60  # seconds: registrations (the balance: BALANCE_INTERVAL)

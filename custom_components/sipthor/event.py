@@ -1,4 +1,4 @@
-"""The call event entity: one event per new call in the call list."""
+"""The call event entity: calls as they happen (live), and each new call in the call list."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from homeassistant.components.event import EventEntity, EventEntityDescription, 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import CallDirection
+from .api import CallDirection, strip_sip_scheme
+from .api.sip import CallEvent as LiveCallEvent, CallEventKind
 from .entity import SipThorEntity
 from .sources import CallRecord, CallsCoordinator, SipThorConfigEntry
 
@@ -15,11 +16,19 @@ PARALLEL_UPDATES = 0
 EVENT_RECEIVED = "received"
 EVENT_MISSED = "missed"
 EVENT_PLACED = "placed"
+# Live only (live.py): a received call rings, is answered; "missed" comes from both.
+EVENT_RINGING = "ringing"
+EVENT_ANSWERED = "answered"
+_LIVE_EVENTS = {
+    CallEventKind.RINGING: EVENT_RINGING,
+    CallEventKind.ANSWERED: EVENT_ANSWERED,
+    CallEventKind.MISSED: EVENT_MISSED,
+}
 
 CALL_EVENT = EventEntityDescription(
     key="call",
     translation_key="call",
-    event_types=[EVENT_RECEIVED, EVENT_MISSED, EVENT_PLACED],
+    event_types=[EVENT_RECEIVED, EVENT_MISSED, EVENT_PLACED, EVENT_RINGING, EVENT_ANSWERED],
 )
 
 
@@ -40,6 +49,10 @@ class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
     the calls announced are kept in the entry's store, so a call that ended while
     Home Assistant was down is announced once when it is back, whenever it started,
     and none twice.
+
+    With live events, a received call also fires ``ringing``, ``answered`` and
+    ``missed`` as it happens; the call list then does not announce it again (live.py
+    says how a listed call is recognised).
     """
 
     def __init__(self, coordinator: CallsCoordinator, description: EventEntityDescription) -> None:
@@ -71,9 +84,27 @@ class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
         return True
 
     async def async_added_to_hass(self) -> None:
-        """Look at the call list already fetched."""
+        """Follow the live calls; look at the call list already fetched."""
         await super().async_added_to_hass()
+        if (live := self.coordinator.account.live) is not None:
+            self.async_on_remove(live.async_add_call_listener(self._announce_live_call))
         self._announce_new_calls()
+
+    @callback
+    def _announce_live_call(self, event: LiveCallEvent) -> None:
+        if (event_type := _LIVE_EVENTS.get(event.kind)) is None:
+            return
+        caller = strip_sip_scheme(event.remote.uri) if event.remote.uri else None
+        self._trigger_event(
+            event_type,
+            {
+                "caller": caller,
+                # The name the call list's events use, so one template reads both.
+                "remote_party": caller,
+                "display_name": event.remote.display_name or None,
+            },
+        )
+        self.async_write_ha_state()
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -93,8 +124,11 @@ class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
         new = [record for record in records if record.call.key not in seen]
         if not new:
             return
+        live = self.coordinator.account.live
         # Oldest first, so that automations see the calls in the order they happened.
         for record in reversed(new):
+            if live is not None and live.announced(record):
+                continue  # announced as it happened
             self._trigger_event(_event_type(record), _attributes(record))
             self.async_write_ha_state()
         self._store.async_add_seen_calls([record.call.key for record in reversed(new)])

@@ -136,6 +136,10 @@ class BedOptions:
     # presence_dialoginfo's force_dummy_dialog: when no call is known, a document with
     # one made-up dialog (terminated, no call-id) instead of an empty NOTIFY body.
     dummy_dialog: bool = False
+    # Whether the presence server serves dialog at all. Without presence_dialoginfo,
+    # Kamailio answers a dialog SUBSCRIBE with 489 Bad Event, as a platform without the
+    # package does.
+    offer_dialog: bool = True
     # Kamailio's log level: 2 informs (one line per request the bed routes), 3 debugs.
     log_level: int = 2
     users: tuple[SipUser, ...] = (ALICE, BOB)
@@ -620,6 +624,8 @@ def render_config(
         lines.append("#!define BED_NAT_AWARE")
     if version >= MESSAGE_CAP_SINCE:
         lines.append("#!define BED_CAPS_MESSAGES")
+    if options.offer_dialog:
+        lines.append("#!define BED_DIALOG")
     return "\n".join(lines) + "\n" + _SCRIPT
 
 
@@ -666,7 +672,9 @@ loadmodule "auth.so"
 loadmodule "auth_db.so"
 loadmodule "dialog.so"
 loadmodule "presence.so"
+#!ifdef BED_DIALOG
 loadmodule "presence_dialoginfo.so"
+#!endif
 loadmodule "presence_mwi.so"
 loadmodule "pua.so"
 loadmodule "pua_dialoginfo.so"
@@ -697,7 +705,9 @@ modparam("presence", "db_url", "text://BED_DIR/db")
 modparam("presence", "subs_db_mode", 0)
 modparam("presence", "max_expires", BED_MAX_EXPIRES)
 modparam("presence", "clean_period", 5)
+#!ifdef BED_DIALOG
 modparam("presence_dialoginfo", "force_dummy_dialog", BED_DUMMY_DIALOG)
+#!endif
 
 #!ifdef BED_NAT_AWARE
 modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")

@@ -1,0 +1,323 @@
+"""Live events in Home Assistant: a real entry, a real Kamailio, real calls.
+
+Alice's entry signs in to the simulator's settings page and subscribes, through its
+live channel, at the Kamailio test bed (tests/sip/kamailio.py) given as the SIP server
+in the options. Scripted user agents (tests/sip/agent.py) register alice's phone, call
+her from bob's and publish her voicemail count. No timing is asserted: each wait is for
+a state, with a generous bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+import re
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import (
+    CONF_CURRENCY,
+    CONF_PASSWORD,
+    EVENT_STATE_CHANGED,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.sipthor.const import (
+    CONF_LIVE_EVENTS,
+    CONF_SIP_PASSWORD,
+    CONF_SIP_SERVER,
+    DOMAIN,
+)
+from custom_components.sipthor.diagnostics import async_get_config_entry_diagnostics
+from custom_components.sipthor.live import issue_id
+from simulator import SettingsSimulator
+from tests.conftest import ACCOUNT
+from tests.integration.common import setup_entry
+from tests.sip.kamailio import ALICE, BOB, BedOptions, KamailioBed
+
+# Generous: the suite passes on a loaded machine; nothing asserts how long it took.
+WAIT = 30.0
+CALL_STATE = "sensor.alice_example_com_call_state"
+RINGING = "binary_sensor.alice_example_com_ringing"
+VOICEMAIL = "sensor.alice_example_com_voicemail_messages"
+MESSAGE_WAITING = "binary_sensor.alice_example_com_message_waiting"
+LIVE_EVENTS = "sensor.alice_example_com_live_events"
+CALL = "event.alice_example_com_call"
+LAST_MISSED_CALLER = "sensor.alice_example_com_last_missed_caller"
+HISTORY_ACTIONS = ("get_history", "get_calls")
+
+
+async def until(hass: HomeAssistant, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
+    """Until ``predicate()`` holds, checked every 20 ms (real time: Kamailio runs)."""
+    async with asyncio.timeout(timeout):
+        while not (result := predicate()):
+            await asyncio.sleep(0.02)
+    await hass.async_block_till_done()
+    return result
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str | None:
+    current = hass.states.get(entity_id)
+    return current.state if current else None
+
+
+def history_reads(simulator: SettingsSimulator) -> int:
+    return sum(simulator.counters.requests[action] for action in HISTORY_ACTIONS)
+
+
+def fired(events: list[Event]) -> list[tuple[str, str | None]]:
+    """The call events fired: (type, remote party), oldest first."""
+    return [
+        (
+            event.data["new_state"].attributes["event_type"],
+            event.data["new_state"].attributes["remote_party"],
+        )
+        for event in events
+        if event.data["entity_id"] == CALL
+        and event.data["new_state"].state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+    ]
+
+
+def live_entry(entry: MockConfigEntry, kamailio: KamailioBed, **data: Any) -> MockConfigEntry:
+    """``entry`` with live events at the bed over TLS (and ``data`` added)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        minor_version=entry.minor_version,
+        data={**entry.data, **data},
+        options={
+            CONF_CURRENCY: "EUR",
+            CONF_LIVE_EVENTS: True,
+            CONF_SIP_SERVER: kamailio.server_setting("tls"),
+        },
+    )
+
+
+@pytest.fixture
+async def live(
+    hass: HomeAssistant, password_entry: MockConfigEntry, kamailio: KamailioBed
+) -> AsyncIterator[MockConfigEntry]:
+    """Alice's password entry, set up with live events, unloaded after the test."""
+    entry = live_entry(password_entry, kamailio)
+    assert await setup_entry(hass, entry)
+    yield entry
+    if entry.state is ConfigEntryState.LOADED:
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def subscribed(hass: HomeAssistant) -> None:
+    """Until both subscriptions are active: every live entity shows a state."""
+    await until(hass, lambda: state(hass, CALL_STATE) == "idle")
+    await until(hass, lambda: state(hass, VOICEMAIL) not in (None, STATE_UNAVAILABLE))
+
+
+async def test_a_missed_call_rings_then_is_missed_and_the_call_list_follows(
+    hass: HomeAssistant, live: MockConfigEntry, kamailio: KamailioBed, make_agent, simulator
+) -> None:
+    await subscribed(hass)
+    assert state(hass, RINGING) == STATE_OFF
+    phone, bob = await make_agent(ALICE), await make_agent(BOB)
+    assert (await phone.register()).status == 200
+    events: list[Event] = []
+    hass.bus.async_listen(EVENT_STATE_CHANGED, events.append)
+    simulator.counters.reset()
+
+    call = await bob.call(ALICE)
+    await asyncio.wait_for(phone.calls.get(), WAIT)
+    await until(hass, lambda: state(hass, CALL_STATE) == "ringing")
+    assert state(hass, RINGING) == STATE_ON
+    ringing = hass.states.get(CALL)
+    assert ringing.attributes["event_type"] == "ringing"
+    assert ringing.attributes["caller"] == "bob@example.com"
+    # Kamailio's dialog documents carry no display name: the attribute is there, empty.
+    assert "display_name" in ringing.attributes
+
+    # The platform lists the call once it is over; so does a call the channel never saw.
+    simulator.platform.add_call(
+        ACCOUNT, "received", "sip:bob@example.com", display_name="Bob", seconds_ago=2
+    )
+    simulator.platform.add_call(
+        ACCOUNT, "received", "sip:dave@example.org", display_name="Dave", seconds_ago=3600
+    )
+    await call.cancel()
+    await until(hass, lambda: state(hass, CALL_STATE) == "idle")
+    assert state(hass, RINGING) == STATE_OFF
+
+    # The call list is read once, right after the call: the sensors follow.
+    await until(hass, lambda: history_reads(simulator) >= 1)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert history_reads(simulator) == 1
+    assert state(hass, LAST_MISSED_CALLER) == "Bob"
+    # Bob's call was announced live, and not again from the list; Dave's from the list.
+    assert fired(events) == [
+        ("ringing", "bob@example.com"),
+        ("missed", "bob@example.com"),
+        ("missed", "dave@example.org"),
+    ]
+
+
+async def test_an_answered_call_is_in_a_call_until_bye(
+    hass: HomeAssistant, live: MockConfigEntry, kamailio: KamailioBed, make_agent, simulator
+) -> None:
+    await subscribed(hass)
+    phone, bob = await make_agent(ALICE), await make_agent(BOB)
+    assert (await phone.register()).status == 200
+    events: list[Event] = []
+    hass.bus.async_listen(EVENT_STATE_CHANGED, events.append)
+    simulator.counters.reset()
+
+    call = await bob.call(ALICE)
+    incoming = await asyncio.wait_for(phone.calls.get(), WAIT)
+    await until(hass, lambda: state(hass, CALL_STATE) == "ringing")
+    await asyncio.gather(incoming.answer(), call.wait_answered())
+    await until(hass, lambda: state(hass, CALL_STATE) == "in_call")
+    assert state(hass, RINGING) == STATE_OFF
+    assert history_reads(simulator) == 0, "nothing is read while the call goes on"
+
+    simulator.platform.add_call(
+        ACCOUNT, "received", "sip:bob@example.com", display_name="Bob", duration=3, seconds_ago=3
+    )
+    await call.hang_up()
+    await until(hass, lambda: state(hass, CALL_STATE) == "idle")
+    await until(hass, lambda: history_reads(simulator) >= 1)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert history_reads(simulator) == 1
+    assert fired(events) == [("ringing", "bob@example.com"), ("answered", "bob@example.com")]
+
+
+async def test_a_published_message_summary_sets_voicemail_and_message_waiting(
+    hass: HomeAssistant, live: MockConfigEntry, make_agent
+) -> None:
+    await subscribed(hass)
+    assert state(hass, MESSAGE_WAITING) in (STATE_OFF, STATE_UNKNOWN)
+    phone = await make_agent(ALICE)
+
+    assert (await phone.publish_mwi(new=2, old=5, urgent_new=1)).status == 200
+    await until(hass, lambda: state(hass, VOICEMAIL) == "2")
+    voicemail = hass.states.get(VOICEMAIL)
+    assert voicemail.attributes["old_messages"] == 5
+    assert voicemail.attributes["urgent_new_messages"] == 1
+    assert state(hass, MESSAGE_WAITING) == STATE_ON
+    status = hass.states.get(LIVE_EVENTS)
+    assert status.state == "connected"
+    assert status.attributes["dialog"] == "active"
+    assert status.attributes["message_summary"] == "active"
+    assert status.attributes["last_notify"] is not None
+
+
+async def test_a_wrong_sip_password_is_one_refusal_and_one_repair(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: Any,
+    kamailio: KamailioBed,
+) -> None:
+    # A certificate account whose kept SIP password is wrong: the settings page works.
+    entry = live_entry(mock_config_entry, kamailio, **{CONF_SIP_PASSWORD: "wrong"})
+    assert await setup_entry(hass, entry)
+    await until(hass, lambda: state(hass, LIVE_EVENTS) == "auth_failed")
+
+    issues = [
+        issue
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue.translation_key == "live_password_refused"
+    ]
+    assert [issue.issue_id for issue in issues] == [issue_id(entry.entry_id)]
+    assert state(hass, CALL_STATE) == STATE_UNAVAILABLE
+    assert state(hass, VOICEMAIL) == STATE_UNAVAILABLE
+    # The settings page's entities are untouched.
+    assert state(hass, "sensor.alice_example_com_balance") not in (None, STATE_UNAVAILABLE)
+    await asyncio.sleep(1)  # a loop would have sent more by now
+    subscribes = re.findall(r"bed: SUBSCRIBE .* \(Call-ID ([^)]+)\)", kamailio.log())
+    # Per package: challenged once, refused once; nothing more.
+    assert len(subscribes) <= 4
+    assert "wrong" not in "".join(str(item) for item in hass.states.async_all())
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("kamailio", [BedOptions(offer_dialog=False)], indirect=True)
+async def test_a_package_the_platform_does_not_offer_leaves_its_entities_unavailable(
+    hass: HomeAssistant,
+    live: MockConfigEntry,
+    make_agent,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await until(
+        hass, lambda: hass.states.get(LIVE_EVENTS).attributes.get("dialog") == "not_offered"
+    )
+    await until(hass, lambda: state(hass, VOICEMAIL) not in (None, STATE_UNAVAILABLE))
+
+    assert state(hass, CALL_STATE) == STATE_UNAVAILABLE
+    assert state(hass, RINGING) == STATE_UNAVAILABLE
+    assert hass.states.get(LIVE_EVENTS).attributes["dialog_reason"] == "bad_event"
+    # Message-summary works as ever.
+    phone = await make_agent(ALICE)
+    assert (await phone.publish_mwi(new=1)).status == 200
+    await until(hass, lambda: state(hass, MESSAGE_WAITING) == STATE_ON)
+    # Logged while the fixture set the entry up, or since.
+    records = caplog.get_records("setup") + caplog.records
+    lines = [r for r in records if "not offer dialog" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].levelname == "INFO"
+    assert lines[0].exc_info is None
+
+
+async def test_unloading_the_entry_stops_the_channel(
+    hass: HomeAssistant, live: MockConfigEntry
+) -> None:
+    await subscribed(hass)
+    channel = live.runtime_data.account.live.channel
+    assert channel.running
+
+    assert await hass.config_entries.async_unload(live.entry_id)
+    assert not channel.running
+    assert channel.status.state == "stopped"
+
+
+async def test_turning_live_events_off_in_the_options_stops_the_channel(
+    hass: HomeAssistant, live: MockConfigEntry
+) -> None:
+    await subscribed(hass)
+    channel = live.runtime_data.account.live.channel
+
+    result = await hass.config_entries.options.async_init(live.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {**_form_defaults(result), CONF_LIVE_EVENTS: False},
+    )
+    assert result["type"] == "create_entry"
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert live.state is ConfigEntryState.LOADED
+    assert not channel.running
+    assert live.runtime_data.account.live is None
+    assert state(hass, CALL_STATE) == STATE_UNAVAILABLE
+
+
+def _form_defaults(result: Any) -> dict[str, Any]:
+    """What the options form holds before anyone types (defaults, suggested values)."""
+    values: dict[str, Any] = {}
+    for key in result["data_schema"].schema:
+        suggested = (key.description or {}).get("suggested_value")
+        if suggested is not None:
+            values[str(key)] = suggested
+        elif callable(key.default):
+            values[str(key)] = key.default()
+    return values
+
+
+async def test_the_password_never_reaches_the_diagnostics(
+    hass: HomeAssistant, live: MockConfigEntry, password_entry: MockConfigEntry
+) -> None:
+    await subscribed(hass)
+    diagnostics = await async_get_config_entry_diagnostics(hass, live)
+    assert password_entry.data[CONF_PASSWORD] not in str(diagnostics)
+    assert diagnostics["live"]["subscriptions"]["dialog"]["state"] == "active"
+    assert diagnostics["live"]["last_notify"] is not None
