@@ -43,6 +43,8 @@ from .const import (
     CONF_CERTIFICATE_FILE,
     CONF_CERTIFICATE_UPLOAD,
     CONF_HISTORY_TIMEZONE,
+    CONF_KEEP_PASSWORD,
+    CONF_SIP_PASSWORD,
     CONF_SLOW_SCAN_INTERVAL,
     DOMAIN,
 )
@@ -60,6 +62,8 @@ from .flow_helpers import (
     async_check_connection,
     check_account,
     check_sip_address,
+    kept_password,
+    live_options,
     new_or_stored_password,
     open_upload,
     options_schema,
@@ -70,6 +74,7 @@ from .flow_helpers import (
     url_placeholders,
     without_user_info,
 )
+from .live import live_password
 from .sources import SipThorConfigEntry
 
 if TYPE_CHECKING:
@@ -97,6 +102,9 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         # An uploaded file the password typed did not open: kept (Home Assistant deletes
         # the upload once read) for the next attempt, with another password.
         self._locked_upload: bytes | None = None
+        # The password that opened the kept credentials (a .p12's is the SIP password),
+        # offered to the live events when the user ticks the box.
+        self._opened_with: str | None = None
 
     @staticmethod
     @callback
@@ -129,7 +137,12 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             self._locked_upload = data if err.key == CredentialsProblem.WRONG_PASSWORD else None
             raise
         self._locked_upload = None
+        self._opened_with = user_input.get(CONF_PASSWORD) or None
         return self._credentials
+
+    def _kept_password(self, user_input: dict[str, Any], kept: str | None) -> dict[str, str]:
+        """The SIP password to keep for live events, if the box is ticked."""
+        return kept_password(user_input, kept, user_input.get(CONF_PASSWORD) or self._opened_with)
 
     async def _async_store_certificate(self, account: str, credentials: ClientCredentials) -> str:
         file_name = certificate_file_name(account)
@@ -210,6 +223,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 account = account or credentials.info.account or ""
                 suggested[CONF_ACCOUNT] = account
                 check_account(account)
+                keep = self._kept_password(user_input, None)
                 connection = Connection(
                     url=settings_url(user_input[CONF_URL]),
                     account=account,
@@ -230,6 +244,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_ACCOUNT: identity.sip_address,
                         CONF_VERIFY_SSL: connection.verify_ssl,
                         CONF_CERTIFICATE_FILE: file_name,
+                        **keep,
                     },
                     options=self._default_options(),
                 )
@@ -240,6 +255,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Optional(CONF_ACCOUNT): TextSelector(),
                 vol.Optional(CONF_CERTIFICATE_UPLOAD): CERTIFICATE_SELECTOR,
                 vol.Optional(CONF_PASSWORD): PASSWORD_SELECTOR,
+                vol.Optional(CONF_KEEP_PASSWORD, default=False): BooleanSelector(),
                 vol.Required(CONF_VERIFY_SSL): BooleanSelector(),
             }
         )
@@ -291,7 +307,10 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 credentials = await self._async_credentials(user_input)
                 return await self._async_update_entry(
-                    entry.data[CONF_URL], entry.data[CONF_VERIFY_SSL], credentials=credentials
+                    entry.data[CONF_URL],
+                    entry.data[CONF_VERIFY_SSL],
+                    credentials=credentials,
+                    keep=self._kept_password(user_input, live_password(entry.data)),
                 )
             except FormError as err:
                 errors[err.field] = err.key
@@ -301,6 +320,9 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 {
                     vol.Optional(CONF_CERTIFICATE_UPLOAD): CERTIFICATE_SELECTOR,
                     vol.Optional(CONF_PASSWORD): PASSWORD_SELECTOR,
+                    vol.Optional(
+                        CONF_KEEP_PASSWORD, default=CONF_SIP_PASSWORD in entry.data
+                    ): BooleanSelector(),
                 }
             ),
             errors=errors,
@@ -369,6 +391,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             # Switching from the password: the certificate page, not the Digest one.
             CONF_URL: entry.data[CONF_URL] if has_certificate else DEFAULT_URL,
             CONF_VERIFY_SSL: entry.data[CONF_VERIFY_SSL],
+            CONF_KEEP_PASSWORD: CONF_SIP_PASSWORD in entry.data,
         }
         if user_input is not None:
             suggested |= {k: v for k, v in user_input.items() if k not in NOT_SUGGESTED}
@@ -384,6 +407,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                     settings_url(user_input[CONF_URL]),
                     user_input[CONF_VERIFY_SSL],
                     credentials=credentials,
+                    keep=self._kept_password(user_input, live_password(entry.data)),
                 )
             except FormError as err:
                 errors[err.field] = err.key
@@ -392,6 +416,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Required(CONF_URL): URL_SELECTOR,
                 vol.Optional(CONF_CERTIFICATE_UPLOAD): CERTIFICATE_SELECTOR,
                 vol.Optional(CONF_PASSWORD): PASSWORD_SELECTOR,
+                vol.Optional(CONF_KEEP_PASSWORD): BooleanSelector(),
                 vol.Required(CONF_VERIFY_SSL): BooleanSelector(),
             }
         )
@@ -420,12 +445,14 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         *,
         credentials: ClientCredentials | None = None,
         password: str | None = None,
+        keep: dict[str, str] | None = None,
     ) -> ConfigFlowResult:
         """Check the new sign-in against the same account, then store it and reload.
 
         Shared by reauthentication and reconfiguration, which differ only in what the
         user may change. The entry keeps one way to sign in: the other's password or
-        certificate file is removed.
+        certificate file is removed. A certificate account keeps its SIP password for
+        the live events (``keep``) only while the user says so.
         """
         entry = (
             self._get_reauth_entry()
@@ -448,7 +475,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
         data = {
             key: value
             for key, value in entry.data.items()
-            if key not in (CONF_PASSWORD, CONF_CERTIFICATE_FILE)
+            if key not in (CONF_PASSWORD, CONF_CERTIFICATE_FILE, CONF_SIP_PASSWORD)
         } | {CONF_URL: url, CONF_VERIFY_SSL: verify_ssl}
         old_file = entry.data.get(CONF_CERTIFICATE_FILE)
         if credentials is None:
@@ -457,6 +484,7 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
             data[CONF_CERTIFICATE_FILE] = await self._async_store_certificate(
                 identity.sip_address, credentials
             )
+            data |= keep or {}
         result = self.async_update_reload_and_abort(entry, data=data)
         if old_file is not None and old_file != data.get(CONF_CERTIFICATE_FILE):
             # Signing in with the password now: the key is of no use, and is secret.
@@ -475,18 +503,44 @@ class SipThorConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class SipThorOptionsFlow(_OptionsFlow):
-    """Polling intervals, the currency of the balance, the zone of call times."""
+    """Polling intervals, the currency of the balance, the zone of call times, live events."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show and save the options."""
+        """Show and save the options; a certificate account's SIP password goes to its data."""
+        entry = self.config_entry
+        errors: dict[str, str] = {}
+        schema = options_schema(entry.options, entry.data)
         if user_input is not None:
-            return self.async_create_entry(
-                data={
+            try:
+                live = live_options(user_input, entry.data)
+            except FormError as err:
+                errors[err.field] = err.key
+                # Shown again as typed, but for the password.
+                schema = self.add_suggested_values_to_schema(
+                    schema, {k: v for k, v in user_input.items() if k != CONF_SIP_PASSWORD}
+                )
+            else:
+                options = {
                     CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                     CONF_SLOW_SCAN_INTERVAL: int(user_input[CONF_SLOW_SCAN_INTERVAL]),
                     CONF_CURRENCY: user_input[CONF_CURRENCY],
                     CONF_HISTORY_TIMEZONE: user_input[CONF_HISTORY_TIMEZONE],
+                    **live,
                 }
-            )
-        schema = options_schema(self.config_entry.options)
-        return self.async_show_form(step_id="init", data_schema=schema)
+                self._async_keep_sip_password(user_input.get(CONF_SIP_PASSWORD), options)
+                return self.async_create_entry(data=options)
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+
+    def _async_keep_sip_password(self, password: str | None, options: dict[str, Any]) -> None:
+        """Store a new SIP password with the entry's data (a secret: not with the options).
+
+        New options reload the entry; a new password alone reloads it here.
+        """
+        entry = self.config_entry
+        if not password or password == entry.data.get(CONF_SIP_PASSWORD):
+            return
+        self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_SIP_PASSWORD: password}
+        )
+        if options == dict(entry.options):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)

@@ -15,12 +15,12 @@ from homeassistant.const import CONF_PASSWORD, CONF_URL
 from homeassistant.core import HomeAssistant
 from yarl import URL
 
-from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, Source
+from .const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, CONF_SIP_PASSWORD, Source
 from .dnd import AcceptRulesData
 from .sources import CallRecord, SipThorConfigEntry
 
 # Personal or secret: shown as redacted wherever they would appear.
-_ENTRY_REDACTED = {CONF_ACCOUNT, CONF_CERTIFICATE_FILE, CONF_PASSWORD}
+_ENTRY_REDACTED = {CONF_ACCOUNT, CONF_CERTIFICATE_FILE, CONF_PASSWORD, CONF_SIP_PASSWORD}
 _CERTIFICATE_FIELDS = (
     "issuer",
     "not_valid_before",
@@ -151,4 +151,7 @@ async def async_get_config_entry_diagnostics(
             else "assumed"
         ),
         "sources": sources,
+        # None: live events are off, or no SIP password is known. Otherwise the channel:
+        # the server, each subscription (accepted, not offered and why), the last NOTIFY.
+        "live": None if account.live is None else account.live.diagnostics(),
     }

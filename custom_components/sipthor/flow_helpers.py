@@ -56,11 +56,16 @@ from .api import (
     SipThorServerError,
     load_credentials,
 )
-from .client_factory import async_create_client
+from .api.sip import ManualServer, SipServerAddressError
+from .client_factory import async_create_client, signs_in_with_password
 from .const import (
     CONF_ACCOUNT,
     CONF_CERTIFICATE_UPLOAD,
     CONF_HISTORY_TIMEZONE,
+    CONF_KEEP_PASSWORD,
+    CONF_LIVE_EVENTS,
+    CONF_SIP_PASSWORD,
+    CONF_SIP_SERVER,
     CONF_SLOW_SCAN_INTERVAL,
     DEFAULT_CURRENCY,
     DEFAULT_SCAN_INTERVAL,
@@ -73,6 +78,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
     MIN_SLOW_SCAN_INTERVAL,
 )
+from .live import live_password
 
 # A certificate with its key is a few kilobytes; anything much larger is another file.
 MAX_UPLOAD_BYTES = 64 * 1024
@@ -313,8 +319,24 @@ def advanced_input(user_input: Mapping[str, Any]) -> tuple[str, bool]:
     return advanced[CONF_URL], advanced[CONF_VERIFY_SSL]
 
 
-def options_schema(options: Mapping[str, Any]) -> vol.Schema:
-    """The options form, filled with ``options`` (the defaults where one is missing)."""
+def options_schema(options: Mapping[str, Any], data: Mapping[str, Any]) -> vol.Schema:
+    """The options form, filled with ``options`` (the defaults where one is missing).
+
+    ``data`` (the entry's) decide the live events' default and whether the form asks
+    for a SIP password: a certificate account has none of its own.
+    """
+    live: dict[vol.Marker, Any] = {
+        # On by default where a SIP password is known: without one there are none.
+        vol.Required(
+            CONF_LIVE_EVENTS,
+            default=options.get(CONF_LIVE_EVENTS, live_password(data) is not None),
+        ): BooleanSelector(),
+        vol.Optional(
+            CONF_SIP_SERVER, description={"suggested_value": options.get(CONF_SIP_SERVER)}
+        ): TextSelector(),
+    }
+    if not signs_in_with_password(data):
+        live[vol.Optional(CONF_SIP_PASSWORD)] = PASSWORD_SELECTOR
     return vol.Schema(
         {
             vol.Required(
@@ -353,8 +375,55 @@ def options_schema(options: Mapping[str, Any]) -> vol.Schema:
                     translation_key=CONF_HISTORY_TIMEZONE,
                 )
             ),
+            **live,
         }
     )
+
+
+def sip_server(text: str | None) -> str | None:
+    """The SIP server as typed (``host[:port][;transport=tls|tcp]``), None for DNS.
+
+    Refused with a form error before anything is stored or sent.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return str(ManualServer.parse(text))
+    except SipServerAddressError as err:
+        raise FormError(CONF_SIP_SERVER, "invalid_sip_server") from err
+
+
+def live_options(user_input: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The live events' options from the options form; refuses what cannot work.
+
+    Live events on for a certificate account need its SIP password: typed now, or kept.
+    """
+    options: dict[str, Any] = {CONF_LIVE_EVENTS: bool(user_input[CONF_LIVE_EVENTS])}
+    if (server := sip_server(user_input.get(CONF_SIP_SERVER))) is not None:
+        options[CONF_SIP_SERVER] = server
+    if (
+        options[CONF_LIVE_EVENTS]
+        and not user_input.get(CONF_SIP_PASSWORD)
+        and live_password(data) is None
+    ):
+        raise FormError(CONF_SIP_PASSWORD, "sip_password_required")
+    return options
+
+
+def kept_password(
+    user_input: Mapping[str, Any], kept: str | None, password: str | None
+) -> dict[str, str]:
+    """The entry data that keep a certificate's password (the SIP password) for live events.
+
+    Only with the box ticked: the typed password, else the one kept before. Ticked
+    without either, it is refused (a ``.pem`` upload has no password to keep).
+    """
+    if not user_input.get(CONF_KEEP_PASSWORD):
+        return {}
+    if password := password or kept:
+        return {CONF_SIP_PASSWORD: password}
+    raise FormError(CONF_PASSWORD, "keep_password_without_password")
 
 
 def url_placeholders() -> dict[str, str]:

@@ -30,7 +30,7 @@ once the entities exist and stops when the entry unloads or Home Assistant stops
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -86,7 +86,7 @@ _LIVE_DIRECTIONS: Final = frozenset({CallDirection.RECEIVED, None})
 type CallListener = Callable[[CallEvent], None]
 
 
-def live_password(data: dict[str, Any] | Any) -> str | None:
+def live_password(data: Mapping[str, Any]) -> str | None:
     """The SIP password an entry's data hold: its sign-in password, or the one kept."""
     password: str | None = data.get(CONF_PASSWORD) or data.get(CONF_SIP_PASSWORD)
     return password or None

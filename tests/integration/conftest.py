@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import ipaddress
 from pathlib import Path
 import ssl
 import tempfile
@@ -25,6 +26,7 @@ from custom_components.sipthor.certificate import (
     write_certificate,
 )
 from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
+from custom_components.sipthor.live import LIVE_RESOLVER
 from simulator import SettingsSimulator
 from simulator.certs import trusting_directory
 from tests.conftest import ACCOUNT, ACCOUNT_PASSWORD
@@ -46,6 +48,31 @@ def private_config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
     config_dir.mkdir()
     hass.config.config_dir = str(config_dir)
     return config_dir
+
+
+class _NoDns:
+    """DNS for the live channels of the tests: nothing leaves the machine."""
+
+    async def srv(self, name: str) -> list[Any]:
+        del name
+        return []
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]  # a server given by its address
+        except ValueError:
+            raise OSError(f"no DNS in the tests ({host}:{port})") from None
+
+
+@pytest.fixture(autouse=True)
+def no_dns(hass: HomeAssistant) -> None:
+    """Live channels of entries without a SIP server option find none.
+
+    Password entries have live events on by default; the SIP server is found through
+    the domain's DNS, which the tests do not ask. Tests of the live events name the
+    Kamailio bed as the server.
+    """
+    hass.data[LIVE_RESOLVER] = _NoDns()  # type: ignore[assignment]
 
 
 @pytest.fixture
