@@ -54,6 +54,10 @@ from custom_components.sipthor.const import (
     CONF_CERTIFICATE_FILE,
     CONF_CERTIFICATE_UPLOAD,
     CONF_HISTORY_TIMEZONE,
+    CONF_KEEP_PASSWORD,
+    CONF_LIVE_EVENTS,
+    CONF_SIP_PASSWORD,
+    CONF_SIP_SERVER,
     CONF_SLOW_SCAN_INTERVAL,
     DOMAIN,
 )
@@ -1585,7 +1589,10 @@ async def test_reconfigure_stored_certificate_unusable(
 
 
 def _defaults(result: Any) -> dict[str, Any]:
-    return {str(key): key.default() for key in result["data_schema"].schema}
+    """The form's defaults (fields without one, such as the SIP server, left out)."""
+    return {
+        str(key): key.default() for key in result["data_schema"].schema if callable(key.default)
+    }
 
 
 async def test_options_flow(
@@ -1607,6 +1614,8 @@ async def test_options_flow(
         CONF_SLOW_SCAN_INTERVAL: 10,
         CONF_CURRENCY: "EUR",
         CONF_HISTORY_TIMEZONE: "account",
+        # A certificate account without a kept SIP password: no live events.
+        CONF_LIVE_EVENTS: False,
     }
 
     result = await hass.config_entries.options.async_configure(
@@ -1624,6 +1633,7 @@ async def test_options_flow(
         CONF_SLOW_SCAN_INTERVAL: 30,
         CONF_CURRENCY: "USD",
         CONF_HISTORY_TIMEZONE: "utc",
+        CONF_LIVE_EVENTS: False,
     }
     assert entry.options == expected
     assert all(
@@ -1679,3 +1689,144 @@ async def test_options_flow_out_of_range(
     assert init_integration.options[CONF_SCAN_INTERVAL] == 30
     await hass.async_block_till_done()
     assert init_integration.runtime_data.registrations.update_interval == timedelta(seconds=30)
+
+
+# -- live events: the SIP password and the options ---------------------------------------
+
+
+async def test_a_p12_password_is_kept_for_live_events_only_with_consent(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+) -> None:
+    """Ticked, the .p12's password (the SIP password) is kept with the entry's data."""
+    result = await start_certificate_flow(hass)
+    assert _suggested(result, CONF_KEEP_PASSWORD) is False  # off unless the user ticks it
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator)
+        | await _upload_credential(upload, credential("p12"))
+        | {CONF_KEEP_PASSWORD: True},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.data[CONF_SIP_PASSWORD] == ACCOUNT_PASSWORD
+    assert CONF_PASSWORD not in entry.data
+    await hass.async_block_till_done()
+    assert entry.runtime_data.account.live is not None
+
+
+async def test_keeping_a_password_needs_one(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+) -> None:
+    """A .pem upload has no password: keeping one is refused before any request."""
+    result = await start_certificate_flow(hass)
+    simulator.counters.reset()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(simulator)
+        | await _upload_credential(upload, credential("pem"))
+        | {CONF_KEEP_PASSWORD: True},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PASSWORD: "keep_password_without_password"}
+    assert not simulator.counters.requests
+
+    # The file is kept; untick the box and it goes through.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(simulator) | {CONF_KEEP_PASSWORD: False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_SIP_PASSWORD not in result["result"].data
+
+
+async def test_reauthentication_keeps_or_forgets_the_password_as_ticked(
+    hass: HomeAssistant,
+    upload: Upload,
+    credential: Callable[[str], Credential],
+    init_integration: MockConfigEntry,
+) -> None:
+    entry = init_integration
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        await _upload_credential(upload, credential("p12")) | {CONF_KEEP_PASSWORD: True},
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_SIP_PASSWORD] == ACCOUNT_PASSWORD
+    await hass.async_block_till_done()
+
+    # Reconfigured with the box unticked: the kept password goes.
+    result = await start_reconfigure_flow(hass, entry, "certificate")
+    assert _suggested(result, CONF_KEEP_PASSWORD) is True
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _reconfigure_input(entry.data[CONF_URL]) | {CONF_KEEP_PASSWORD: False}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert CONF_SIP_PASSWORD not in entry.data
+
+
+async def test_options_refuse_a_sip_server_that_is_not_one(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A translated error next to the field; nothing is stored; the input stays."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _defaults(result) | {CONF_SIP_SERVER: "sip.example.com:99999", CONF_LIVE_EVENTS: False},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_SIP_SERVER: "invalid_sip_server"}
+    assert _suggested(result, CONF_SIP_SERVER) == "sip.example.com:99999"
+    assert dict(entry.options) == {CONF_CURRENCY: "EUR"}
+
+
+async def test_options_want_a_sip_password_for_live_events(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A certificate account turning live events on must give its SIP password."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _defaults(result) | {CONF_LIVE_EVENTS: True}
+    )
+    assert result["errors"] == {CONF_SIP_PASSWORD: "sip_password_required"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _defaults(result)
+        | {
+            CONF_LIVE_EVENTS: True,
+            CONF_SIP_PASSWORD: ACCOUNT_PASSWORD,
+            CONF_SIP_SERVER: " 127.0.0.1:5061;transport=TLS ",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # The password with the data (a secret), the server as the channel reads it.
+    assert entry.data[CONF_SIP_PASSWORD] == ACCOUNT_PASSWORD
+    assert ACCOUNT_PASSWORD not in json.dumps(dict(entry.options))
+    assert entry.options[CONF_SIP_SERVER] == "127.0.0.1:5061;transport=tls"
+    assert entry.options[CONF_LIVE_EVENTS] is True
+    assert entry.state is ConfigEntryState.LOADED
+    live = entry.runtime_data.account.live
+    assert live is not None
+
+    # A new password alone: the entry reloads with it.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert _defaults(result)[CONF_LIVE_EVENTS] is True
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _defaults(result)
+        | {CONF_SIP_SERVER: entry.options[CONF_SIP_SERVER], CONF_SIP_PASSWORD: "new-password"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.data[CONF_SIP_PASSWORD] == "new-password"
+    assert entry.runtime_data.account.live is not live
+    assert not live.channel.running
