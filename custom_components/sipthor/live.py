@@ -56,6 +56,7 @@ from .api.sip import (
     MessageSummaryEvent,
     SipLiveChannel,
     StatusEvent,
+    StatusReason,
     SubscriptionState,
 )
 from .const import (
@@ -100,6 +101,12 @@ def live_events_wanted(entry: ConfigEntry[Any]) -> bool:
 def issue_id(entry_id: str) -> str:
     """The repair issue of a refused SIP password of one entry."""
     return f"{ISSUE_LIVE_PASSWORD}_{entry_id}"
+
+
+@callback
+def async_delete_issue(hass: HomeAssistant, entry_id: str) -> None:
+    """Remove the entry's repair issue about a refused SIP password, if there is one."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(entry_id))
 
 
 @dataclass(slots=True)
@@ -241,9 +248,11 @@ class LiveEvents:
             for subscription in status.subscriptions.values()
         ):
             # The password works (again): a repair about it is over.
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.entry.entry_id))
-        if status.state is ChannelState.AUTH_FAILED:
-            # The channel logged the refusal and stopped: one issue, no retry.
+            async_delete_issue(self.hass, self.entry.entry_id)
+        if status.state is ChannelState.AUTH_FAILED and status.reason is StatusReason.AUTH_FAILED:
+            # The channel logged the refusal and stopped: one issue, no retry. (A sign-in
+            # the client cannot do, AUTH_UNSUPPORTED, is no password to fix: the log and
+            # the diagnostic sensor say it.)
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
@@ -295,6 +304,8 @@ def async_create_live(
     """
     password = live_password(entry.data)
     if not live_events_wanted(entry) or password is None:
+        # Off, or the password was taken away: a repair asking for it is over.
+        async_delete_issue(hass, entry.entry_id)
         return None
     server_text = entry.options.get(CONF_SIP_SERVER) or None
     try:

@@ -239,6 +239,17 @@ async def test_a_wrong_sip_password_is_one_refusal_and_one_repair(
     # Per package: challenged once, refused once; nothing more.
     assert len(subscribes) <= 4
     assert "wrong" not in "".join(str(item) for item in hass.states.async_all())
+
+    # The right password in the options: the live events work, the issue goes.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**_form_defaults(result), CONF_SIP_PASSWORD: ALICE.password}
+    )
+    assert result["type"] == "create_entry"
+    await until(hass, lambda: state(hass, LIVE_EVENTS) == "connected")
+    await until(
+        hass, lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id(entry.entry_id)) is None
+    )
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
