@@ -11,8 +11,8 @@ from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
-from homeassistant.core import HomeAssistant
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -22,6 +22,21 @@ type Upload = Callable[[bytes, str], Awaitable[str]]
 
 # The collapsed section of the password forms that holds the URL and verification.
 ADVANCED = "advanced"
+
+CALL_EVENT = "event.alice_example_com_call"
+
+
+def fired_calls(events: list[Event]) -> list[tuple[str, str | None]]:
+    """The call events fired among ``events`` (state changes): (type, remote party)."""
+    return [
+        (
+            event.data["new_state"].attributes["event_type"],
+            event.data["new_state"].attributes["remote_party"],
+        )
+        for event in events
+        if event.data["entity_id"] == CALL_EVENT
+        and event.data["new_state"].state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+    ]
 
 
 async def setup_entry(

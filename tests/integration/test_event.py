@@ -16,21 +16,9 @@ from pytest_homeassistant_custom_component.common import (
 
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT
-from tests.integration.common import advance, setup_entry
+from tests.integration.common import CALL_EVENT, advance, fired_calls, setup_entry
 
-CALL = "event.alice_example_com_call"
-
-
-def _fired(events: list) -> list[tuple[str, str]]:
-    return [
-        (
-            event.data["new_state"].attributes["event_type"],
-            event.data["new_state"].attributes["remote_party"],
-        )
-        for event in events
-        if event.data["entity_id"] == CALL
-        and event.data["new_state"].state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
-    ]
+CALL = CALL_EVENT
 
 
 async def test_history_is_not_replayed(
@@ -52,7 +40,7 @@ async def test_each_new_call_fires_once(
     platform.add_call(ACCOUNT, "placed", "sip:+31201234567@example.com", duration=20, price=0.01)
     await advance(hass, freezer, timedelta(minutes=11))
 
-    assert sorted(_fired(events)) == sorted(
+    assert sorted(fired_calls(events)) == sorted(
         [
             ("missed", "dave@example.org"),
             ("received", "erin@example.org"),
@@ -64,7 +52,7 @@ async def test_each_new_call_fires_once(
 
     events.clear()
     await advance(hass, freezer, timedelta(minutes=11))
-    assert _fired(events) == [], "a call already announced is not announced again"
+    assert fired_calls(events) == [], "a call already announced is not announced again"
 
 
 async def test_calls_during_downtime_are_announced_after_restart(
@@ -80,7 +68,7 @@ async def test_calls_during_downtime_are_announced_after_restart(
     events = async_capture_events(hass, EVENT_STATE_CHANGED)
     assert await hass.config_entries.async_setup(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert _fired(events) == [("missed", "frank@example.org")]
+    assert fired_calls(events) == [("missed", "frank@example.org")]
 
 
 async def test_a_long_call_that_ended_during_downtime_is_announced(
@@ -100,7 +88,7 @@ async def test_a_long_call_that_ended_during_downtime_is_announced(
     events = async_capture_events(hass, EVENT_STATE_CHANGED)
     assert await hass.config_entries.async_setup(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert _fired(events) == [("placed", "+31201234567@example.com")]
+    assert fired_calls(events) == [("placed", "+31201234567@example.com")]
 
 
 async def test_the_last_call_survives_a_restart(

@@ -38,8 +38,9 @@ from custom_components.sipthor.const import (
 from custom_components.sipthor.diagnostics import async_get_config_entry_diagnostics
 from custom_components.sipthor.live import issue_id
 from simulator import SettingsSimulator
-from tests.conftest import ACCOUNT
-from tests.integration.common import setup_entry
+from tests.conftest import ACCOUNT, AgentFactory
+from tests.integration.common import CALL_EVENT, fired_calls, setup_entry
+from tests.sip.agent import SipAgent
 from tests.sip.kamailio import ALICE, BOB, BedOptions, KamailioBed
 
 # Generous: the suite passes on a loaded machine; nothing asserts how long it took.
@@ -49,7 +50,6 @@ RINGING = "binary_sensor.alice_example_com_ringing"
 VOICEMAIL = "sensor.alice_example_com_voicemail_messages"
 MESSAGE_WAITING = "binary_sensor.alice_example_com_message_waiting"
 LIVE_EVENTS = "sensor.alice_example_com_live_events"
-CALL = "event.alice_example_com_call"
 LAST_MISSED_CALLER = "sensor.alice_example_com_last_missed_caller"
 HISTORY_ACTIONS = ("get_history", "get_calls")
 
@@ -70,19 +70,6 @@ def state(hass: HomeAssistant, entity_id: str) -> str | None:
 
 def history_reads(simulator: SettingsSimulator) -> int:
     return sum(simulator.counters.requests[action] for action in HISTORY_ACTIONS)
-
-
-def fired(events: list[Event]) -> list[tuple[str, str | None]]:
-    """The call events fired: (type, remote party), oldest first."""
-    return [
-        (
-            event.data["new_state"].attributes["event_type"],
-            event.data["new_state"].attributes["remote_party"],
-        )
-        for event in events
-        if event.data["entity_id"] == CALL
-        and event.data["new_state"].state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
-    ]
 
 
 def live_entry(entry: MockConfigEntry, kamailio: KamailioBed, **data: Any) -> MockConfigEntry:
@@ -119,22 +106,33 @@ async def subscribed(hass: HomeAssistant) -> None:
     await until(hass, lambda: state(hass, VOICEMAIL) not in (None, STATE_UNAVAILABLE))
 
 
-async def test_a_missed_call_rings_then_is_missed_and_the_call_list_follows(
-    hass: HomeAssistant, live: MockConfigEntry, kamailio: KamailioBed, make_agent, simulator
-) -> None:
+async def phones_ready(
+    hass: HomeAssistant, make_agent: AgentFactory, simulator: SettingsSimulator
+) -> tuple[SipAgent, SipAgent, list[Event]]:
+    """Subscribed; alice's phone registered, bob's ready to call; state changes recorded.
+
+    The simulator counts requests from here on.
+    """
     await subscribed(hass)
-    assert state(hass, RINGING) == STATE_OFF
     phone, bob = await make_agent(ALICE), await make_agent(BOB)
     assert (await phone.register()).status == 200
     events: list[Event] = []
     hass.bus.async_listen(EVENT_STATE_CHANGED, events.append)
     simulator.counters.reset()
+    return phone, bob, events
+
+
+async def test_a_missed_call_rings_then_is_missed_and_the_call_list_follows(
+    hass: HomeAssistant, live: MockConfigEntry, kamailio: KamailioBed, make_agent, simulator
+) -> None:
+    phone, bob, events = await phones_ready(hass, make_agent, simulator)
+    assert state(hass, RINGING) == STATE_OFF
 
     call = await bob.call(ALICE)
     await asyncio.wait_for(phone.calls.get(), WAIT)
     await until(hass, lambda: state(hass, CALL_STATE) == "ringing")
     assert state(hass, RINGING) == STATE_ON
-    ringing = hass.states.get(CALL)
+    ringing = hass.states.get(CALL_EVENT)
     assert ringing.attributes["event_type"] == "ringing"
     assert ringing.attributes["caller"] == "bob@example.com"
     # Kamailio's dialog documents carry no display name: the attribute is there, empty.
@@ -157,7 +155,7 @@ async def test_a_missed_call_rings_then_is_missed_and_the_call_list_follows(
     assert history_reads(simulator) == 1
     assert state(hass, LAST_MISSED_CALLER) == "Bob"
     # Bob's call was announced live, and not again from the list; Dave's from the list.
-    assert fired(events) == [
+    assert fired_calls(events) == [
         ("ringing", "bob@example.com"),
         ("missed", "bob@example.com"),
         ("missed", "dave@example.org"),
@@ -167,12 +165,7 @@ async def test_a_missed_call_rings_then_is_missed_and_the_call_list_follows(
 async def test_an_answered_call_is_in_a_call_until_bye(
     hass: HomeAssistant, live: MockConfigEntry, kamailio: KamailioBed, make_agent, simulator
 ) -> None:
-    await subscribed(hass)
-    phone, bob = await make_agent(ALICE), await make_agent(BOB)
-    assert (await phone.register()).status == 200
-    events: list[Event] = []
-    hass.bus.async_listen(EVENT_STATE_CHANGED, events.append)
-    simulator.counters.reset()
+    phone, bob, events = await phones_ready(hass, make_agent, simulator)
 
     call = await bob.call(ALICE)
     incoming = await asyncio.wait_for(phone.calls.get(), WAIT)
@@ -190,7 +183,7 @@ async def test_an_answered_call_is_in_a_call_until_bye(
     await until(hass, lambda: history_reads(simulator) >= 1)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert history_reads(simulator) == 1
-    assert fired(events) == [("ringing", "bob@example.com"), ("answered", "bob@example.com")]
+    assert fired_calls(events) == [("ringing", "bob@example.com"), ("answered", "bob@example.com")]
 
 
 async def test_a_published_message_summary_sets_voicemail_and_message_waiting(
