@@ -135,6 +135,14 @@ ROWS: tuple[Row, ...] = (
         "≤ 50 ms",
         50,
     ),
+    Row("live_state_p50", "live: server's NOTIFY sent → state in Home Assistant, median", "ms"),
+    Row(
+        "live_state_p99",
+        "live: server's NOTIFY sent → state in Home Assistant, p99 (loopback, TLS)",
+        "ms",
+        "≤ 50 ms",
+        50,
+    ),
     Row("sip_notify_stall", "live: largest event-loop step of the channel meanwhile", "ms"),
     Row(
         "sip_notify_stall_cpu",

@@ -6,6 +6,10 @@
   dialog-info and message-summary in turn, each after the answer to the one before. This
   is the client's part of the 50 ms target; Home Assistant's (a state written) comes with
   the entities. The largest step of the channel's tasks meanwhile is measured too.
+- **NOTIFY → Home Assistant's state.** The same, through a real config entry (the
+  simulator's Digest page for the settings, the scripted server as the SIP server): from
+  just before the server writes a NOTIFY to the state change of *Call state* (ringing,
+  then idle, a new call each time) on Home Assistant's bus.
 - **50 channels** to one Kamailio (a process of its own, so that the resident memory
   measured is the client's), with one SSL context shared, as Home Assistant passes its
   own: resident memory (a first run) and tracemalloc (a second run) per channel, once all
@@ -32,7 +36,17 @@ import statistics
 import time
 import tracemalloc
 
+from homeassistant.const import (
+    CONF_CURRENCY,
+    CONF_PASSWORD,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    EVENT_STATE_CHANGED,
+)
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.util import ssl as ssl_util
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sipthor.api.sip import (
     CallEvent,
@@ -45,6 +59,13 @@ from custom_components.sipthor.api.sip import (
     SubscriptionState,
     Transport,
 )
+from custom_components.sipthor.const import (
+    CONF_ACCOUNT,
+    CONF_LIVE_EVENTS,
+    CONF_SIP_SERVER,
+    DOMAIN as INTEGRATION,
+)
+from simulator import SettingsSimulator
 from simulator.certs import Authority, ensure_certificates
 from tests.bench import table
 from tests.sip.fake_server import DOMAIN, FakeSipServer
@@ -178,6 +199,79 @@ async def test_notify_to_listener(fake_tls_server: FakeSipServer, authority: Aut
         f"{statistics.median(latencies) * 1000:.2f} ms, p99 {quantiles[98] * 1000:.2f} ms, "
         f"max {max(latencies) * 1000:.2f} ms; largest channel step {worst * 1000:.2f} ms "
         f"(its {worst_step.where} task), {worst_cpu * 1000:.2f} ms of CPU"
+    )
+
+
+CALL_STATE = "sensor.alice_example_com_call_state"
+STATE_CHANGES = 300
+
+
+def _call_document(version: int) -> bytes:
+    """Call n rings (odd versions), then ends (even ones): Call state changes each time."""
+    state = "early" if version % 2 else "terminated"
+    return (
+        f'<?xml version="1.0"?><dialog-info xmlns="{NS}" version="{version}" state="full" '
+        f'entity="sip:alice@example.com"><dialog id="d{(version + 1) // 2}" '
+        f'call-id="c{(version + 1) // 2}" direction="recipient"><state>{state}</state>'
+        f"<remote><identity>sip:bob@example.com</identity></remote></dialog></dialog-info>"
+    ).encode()
+
+
+async def test_notify_to_home_assistant_state(
+    hass: HomeAssistant,
+    fake_tls_server: FakeSipServer,
+    authority: Authority,
+    loop_simulator: SettingsSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = fake_tls_server
+    # Home Assistant's shared client context, trusting the bench's CA.
+    monkeypatch.setattr(ssl_util, "client_context", lambda *_args: _client_context(authority))
+    entry = MockConfigEntry(
+        domain=INTEGRATION,
+        title=f"alice@{DOMAIN}",
+        unique_id=f"alice@{DOMAIN}",
+        minor_version=3,
+        data={
+            CONF_URL: loop_simulator.digest_url,
+            CONF_ACCOUNT: f"alice@{DOMAIN}",
+            CONF_VERIFY_SSL: True,
+            CONF_PASSWORD: ALICE.password,
+        },
+        options={
+            CONF_CURRENCY: "EUR",
+            CONF_LIVE_EVENTS: True,
+            CONF_SIP_SERVER: f"127.0.0.1:{server.port};transport=tls",
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    changes: list[float] = []
+
+    def changed(event: Event) -> None:
+        if event.data["entity_id"] == CALL_STATE:
+            changes.append(time.perf_counter())
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, changed)
+    try:
+        await _until(lambda: (state := hass.states.get(CALL_STATE)) and state.state == "idle")
+        dialogs = await server.subscription("dialog")
+        latencies: list[float] = []
+        for version in range(1, STATE_CHANGES + 1):
+            expected = len(changes) + 1
+            sent = time.perf_counter()
+            await server.notify(dialogs, _call_document(version), "application/dialog-info+xml")
+            await _until(lambda expected=expected: len(changes) >= expected, 10)
+            latencies.append(changes[expected - 1] - sent)
+    finally:
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    quantiles = statistics.quantiles(latencies, n=100)
+    table.record("live_state_p50", "design", statistics.median(latencies) * 1000)
+    table.record("live_state_p99", "design", quantiles[98] * 1000)
+    print(
+        f"\nNOTIFY → Home Assistant state over {len(latencies)} changes: median "
+        f"{statistics.median(latencies) * 1000:.2f} ms, p99 {quantiles[98] * 1000:.2f} ms, "
+        f"max {max(latencies) * 1000:.2f} ms"
     )
 
 
