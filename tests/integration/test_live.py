@@ -18,6 +18,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     CONF_CURRENCY,
     CONF_PASSWORD,
+    EVENT_HOMEASSISTANT_STOP,
     EVENT_STATE_CHANGED,
     STATE_OFF,
     STATE_ON,
@@ -325,3 +326,39 @@ async def test_the_password_never_reaches_the_diagnostics(
     assert password_entry.data[CONF_PASSWORD] not in str(diagnostics)
     assert diagnostics["live"]["subscriptions"]["dialog"]["state"] == "active"
     assert diagnostics["live"]["last_notify"] is not None
+
+
+async def test_home_assistant_stopping_stops_the_channel(
+    hass: HomeAssistant, live: MockConfigEntry
+) -> None:
+    """The channel unsubscribes when Home Assistant stops (entries are not unloaded then)."""
+    await subscribed(hass)
+    channel = live.runtime_data.account.live.channel
+
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    await until(hass, lambda: not channel.running)
+    assert channel.status.state == "stopped"
+
+
+async def test_a_stored_sip_server_that_does_not_parse_leaves_live_events_off(
+    hass: HomeAssistant, password_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written by hand into the entry: one warning, the account works without them."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=password_entry.title,
+        unique_id=password_entry.unique_id,
+        minor_version=password_entry.minor_version,
+        data=dict(password_entry.data),
+        options={CONF_CURRENCY: "EUR", CONF_SIP_SERVER: "sip.example.com:0"},
+    )
+    assert await setup_entry(hass, entry)
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.account.live is None
+    assert hass.states.get(CALL_STATE) is None
+    warnings = [r for r in caplog.records if "no live events" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].exc_info is None
+    assert password_entry.data[CONF_PASSWORD] not in caplog.text
