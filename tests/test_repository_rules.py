@@ -684,6 +684,8 @@ FLOORS: tuple[frozenset[str], ...] = (
             "client_factory",
             "errors",
             "flow_helpers",
+            # The live channel as Home Assistant sees it (the account owns one).
+            "live",
             "phones",
             "repairs",
             "store",
@@ -694,7 +696,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     # The coordinators: the base, and the sources with logic of their own.
     frozenset({"coordinator", "dnd"}),
     frozenset({"sources"}),
-    frozenset({"call_list", "entity"}),
+    frozenset({"call_list", "entity", "live_entities"}),
     # What Home Assistant loads by name: the platforms, the flows, the actions.
     frozenset(
         {
@@ -702,6 +704,7 @@ FLOORS: tuple[frozenset[str], ...] = (
             "config_flow",
             "diagnostics",
             "history_statistics",
+            "options_flow",
             "services",
         }
     ),

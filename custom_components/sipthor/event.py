@@ -127,7 +127,7 @@ class CallEvent(SipThorEntity[CallsCoordinator], EventEntity):
         live = self.coordinator.account.live
         # Oldest first, so that automations see the calls in the order they happened.
         for record in reversed(new):
-            if live is not None and live.announced(record):
+            if live is not None and live.announced(record.call, record.started):
                 continue  # announced as it happened
             self._trigger_event(_event_type(record), _attributes(record))
             self.async_write_ha_state()

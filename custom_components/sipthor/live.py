@@ -41,7 +41,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import ssl as ssl_util
 from homeassistant.util.hass_dict import HassKey
 
-from .api import CallDirection, strip_sip_scheme
+from .api import Call, CallDirection, strip_sip_scheme
 from .api.sip import (
     CallEvent,
     CallEventKind,
@@ -70,8 +70,6 @@ from .const import (
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
-
-    from .sources import CallRecord
 
 # One resolver for every account: SRV answers and aiodns's channel are shared.
 LIVE_RESOLVER: HassKey[DnsResolver] = HassKey(f"{DOMAIN}_live_resolver")
@@ -210,19 +208,19 @@ class LiveEvents:
         self._call_listeners.append(listener)
         return lambda: self._call_listeners.remove(listener)
 
-    def announced(self, record: CallRecord) -> bool:
-        """Whether the channel announced this listed call (see the module's rule).
+    def announced(self, call: Call, started: datetime | None) -> bool:
+        """Whether the channel announced this listed call, which ``started`` then.
 
-        A match is used up: the same live call never hides a second listed call.
+        See the module's rule. A match is used up: the same live call never hides a
+        second listed call.
         """
-        call = record.call
-        if call.direction is not CallDirection.RECEIVED or record.started is None:
+        if call.direction is not CallDirection.RECEIVED or started is None:
             return False
         user = _user(call.caller)
         for announced in self._announced:
-            if (
-                user is None or announced.user is None or user == announced.user
-            ) and announced.rang - MATCH_MARGIN <= record.started <= announced.ended + MATCH_MARGIN:
+            same_caller = user is None or announced.user is None or user == announced.user
+            earliest, latest = announced.rang - MATCH_MARGIN, announced.ended + MATCH_MARGIN
+            if same_caller and earliest <= started <= latest:
                 self._announced.remove(announced)
                 return True
         return False
