@@ -210,13 +210,15 @@ class SignIn:
     """One way to add Alice's account: the form it fills in, and the entry it makes.
 
     ``credential`` is the file uploaded (with the password typed next to it); ``None``
-    signs in with the SIP password on the Digest page.
+    signs in with the SIP password on the Digest page. ``keep_password`` ticks the box
+    that keeps a .p12's password (the SIP password) for the live events.
     """
 
     simulator: SettingsSimulator
     upload: Upload
     credential: Credential | None
     account: str | None = None
+    keep_password: bool = False
 
     @property
     def with_password(self) -> bool:
@@ -244,7 +246,8 @@ class SignIn:
         data = {CONF_URL: self.url, CONF_ACCOUNT: ACCOUNT, CONF_VERIFY_SSL: True}
         if self.with_password:
             return data | {CONF_PASSWORD: ACCOUNT_PASSWORD}
-        return data | {CONF_CERTIFICATE_FILE: STORED_FILE}
+        data |= {CONF_CERTIFICATE_FILE: STORED_FILE}
+        return data | {CONF_SIP_PASSWORD: ACCOUNT_PASSWORD} if self.keep_password else data
 
     async def start(self, hass: HomeAssistant) -> Any:
         if self.with_password:
@@ -269,6 +272,8 @@ class SignIn:
                 ADVANCED: {CONF_URL: url or self.url, CONF_VERIFY_SSL: verify_ssl},
             }
         data: dict[str, Any] = {CONF_URL: url or self.url, CONF_VERIFY_SSL: verify_ssl}
+        if self.keep_password:
+            data[CONF_KEEP_PASSWORD] = True
         return data if account is None else data | {CONF_ACCOUNT: account}
 
     def assert_stored(self, hass: HomeAssistant) -> None:
@@ -289,10 +294,14 @@ def sign_in(
     upload: Upload,
     credential: Callable[[str], Credential],
 ) -> SignIn:
-    """A way to sign in, by indirect parameter: pem, p12, owner (its account typed), password."""
+    """A way to sign in, by indirect parameter: pem, p12, p12_kept (its password kept),
+    owner (its account typed), password.
+    """
     method: str = request.param
     if method == "password":
         return SignIn(simulator, upload, None)
+    if method == "p12_kept":
+        return SignIn(simulator, upload, credential("p12"), keep_password=True)
     return SignIn(simulator, upload, credential(method), ACCOUNT if method == "owner" else None)
 
 
@@ -427,7 +436,7 @@ def test_integration_loads_without_its_flow() -> None:
 SIGN_IN_METHODS = ["pem", "p12", "password"]
 
 
-@pytest.mark.parametrize("sign_in", SIGN_IN_METHODS, indirect=True)
+@pytest.mark.parametrize("sign_in", [*SIGN_IN_METHODS, "p12_kept"], indirect=True)
 async def test_user_flow(
     hass: HomeAssistant,
     simulator: SettingsSimulator,
@@ -437,8 +446,9 @@ async def test_user_flow(
     """The form of each way adds a working entry with what that way needs, and no more.
 
     The platform's user@domain.crt alone is enough (the account comes from its CN); a
-    .p12 opens with the SIP password, stored nowhere; the SIP address and its password
-    sign in on the Digest page, with the realm Blink sends.
+    .p12 opens with the SIP password, stored nowhere unless the user ticks the box that
+    keeps it for the live events; the SIP address and its password sign in on the Digest
+    page, with the realm Blink sends.
     """
     caplog.set_level(logging.DEBUG)
     hass.config.currency = "CHF"
@@ -448,6 +458,8 @@ async def test_user_flow(
     assert result["errors"] == {}
     assert _suggested(result, CONF_URL) == sign_in.default_url
     assert _suggested(result, CONF_VERIFY_SSL) is True
+    if not sign_in.with_password:
+        assert _suggested(result, CONF_KEEP_PASSWORD) is False  # off unless ticked
     # Neither way of adding an account asks for the currency: Home Assistant's own.
     assert CONF_CURRENCY not in result["data_schema"].schema
 
@@ -479,7 +491,10 @@ async def test_user_flow(
     assert (expiry is None) is sign_in.with_password
     assert not ir.async_get(hass).issues
     assert ACCOUNT_PASSWORD not in caplog.text
-    if not sign_in.with_password:
+    # The live events need the SIP password: with the Digest page's, or a kept one.
+    keeps_password = sign_in.with_password or sign_in.keep_password
+    assert (entry.runtime_data.account.live is not None) is keeps_password
+    if not keeps_password:
         assert ACCOUNT_PASSWORD not in json.dumps(entry.as_dict(), default=str)
 
 
@@ -1692,29 +1707,6 @@ async def test_options_flow_out_of_range(
 
 
 # -- live events: the SIP password and the options ---------------------------------------
-
-
-async def test_a_p12_password_is_kept_for_live_events_only_with_consent(
-    hass: HomeAssistant,
-    simulator: SettingsSimulator,
-    upload: Upload,
-    credential: Callable[[str], Credential],
-) -> None:
-    """Ticked, the .p12's password (the SIP password) is kept with the entry's data."""
-    result = await start_certificate_flow(hass)
-    assert _suggested(result, CONF_KEEP_PASSWORD) is False  # off unless the user ticks it
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        _user_input(simulator)
-        | await _upload_credential(upload, credential("p12"))
-        | {CONF_KEEP_PASSWORD: True},
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    entry = result["result"]
-    assert entry.data[CONF_SIP_PASSWORD] == ACCOUNT_PASSWORD
-    assert CONF_PASSWORD not in entry.data
-    await hass.async_block_till_done()
-    assert entry.runtime_data.account.live is not None
 
 
 async def test_keeping_a_password_needs_one(
