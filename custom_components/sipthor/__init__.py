@@ -39,7 +39,7 @@ from .entity import (
     registration_identifier,
 )
 from .history_statistics import async_setup_history_statistics
-from .live import async_create_live, async_delete_issue as async_delete_live_issue
+from .live import async_create_live
 from .phones import id_of_family, phone_model, registration_id
 from .repairs import async_check_certificate_expiry, async_delete_issues
 from .services import async_setup_services
@@ -239,7 +239,6 @@ async def async_remove_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> 
         await hass.async_add_executor_job(remove_certificate, certificate_path(hass, file_name))
     await SipThorStore(hass, entry.entry_id).async_remove()
     async_delete_issues(hass, entry.entry_id)
-    async_delete_live_issue(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

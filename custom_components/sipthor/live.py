@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.const import CONF_PASSWORD, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import ssl as ssl_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -67,13 +66,13 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .repairs import async_delete_live_password_issue, async_live_password_refused
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
 # One resolver for every account: SRV answers and aiodns's channel are shared.
 LIVE_RESOLVER: HassKey[DnsResolver] = HassKey(f"{DOMAIN}_live_resolver")
-ISSUE_LIVE_PASSWORD: Final = "live_password_refused"  # noqa: S105 - an issue key
 # The window around a live call in which a listed call is taken to be the same one.
 MATCH_MARGIN: Final = timedelta(minutes=2)
 # Calls the channel announced, kept to recognise them in the call list (read seconds
@@ -94,17 +93,6 @@ def live_password(data: Mapping[str, Any]) -> str | None:
 def live_events_wanted(entry: ConfigEntry[Any]) -> bool:
     """Whether the entry's options want live events (on by default)."""
     return bool(entry.options.get(CONF_LIVE_EVENTS, True))
-
-
-def issue_id(entry_id: str) -> str:
-    """The repair issue of a refused SIP password of one entry."""
-    return f"{ISSUE_LIVE_PASSWORD}_{entry_id}"
-
-
-@callback
-def async_delete_issue(hass: HomeAssistant, entry_id: str) -> None:
-    """Remove the entry's repair issue about a refused SIP password, if there is one."""
-    ir.async_delete_issue(hass, DOMAIN, issue_id(entry_id))
 
 
 @dataclass(slots=True)
@@ -246,21 +234,12 @@ class LiveEvents:
             for subscription in status.subscriptions.values()
         ):
             # The password works (again): a repair about it is over.
-            async_delete_issue(self.hass, self.entry.entry_id)
+            async_delete_live_password_issue(self.hass, self.entry.entry_id)
         if status.state is ChannelState.AUTH_FAILED and status.reason is StatusReason.AUTH_FAILED:
             # The channel logged the refusal and stopped: one issue, no retry. (A sign-in
             # the client cannot do, AUTH_UNSUPPORTED, is no password to fix: the log and
             # the diagnostic sensor say it.)
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id(self.entry.entry_id),
-                is_fixable=False,
-                is_persistent=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_LIVE_PASSWORD,
-                translation_placeholders={"account": self.entry.title},
-            )
+            async_live_password_refused(self.hass, self.entry)
 
     @callback
     def _on_call(self, event: CallEvent) -> None:
@@ -303,7 +282,7 @@ def async_create_live(
     password = live_password(entry.data)
     if not live_events_wanted(entry) or password is None:
         # Off, or the password was taken away: a repair asking for it is over.
-        async_delete_issue(hass, entry.entry_id)
+        async_delete_live_password_issue(hass, entry.entry_id)
         return None
     server_text = entry.options.get(CONF_SIP_SERVER) or None
     try:

@@ -14,6 +14,9 @@ Their fix flow starts reauthentication, which asks for the new certificate.
 Two more only inform, while automations or scripts use entities that a release removed:
 ``forwarding_sensors_replaced`` (the forwarding sensors, replaced by selects) and
 ``dnd_sensor_removed`` (the do-not-disturb binary sensor, which said what the switch says).
+
+- ``live_password_refused``: the SIP server refused the SIP password of the live events
+  (live.py). Nothing to click: the user enters the password where the entry keeps it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ ISSUE_REFUSED: Final = "certificate_refused"
 ISSUE_SENSORS_REPLACED: Final = "forwarding_sensors_replaced"
 ISSUE_DND_SENSOR_REMOVED: Final = "dnd_sensor_removed"
 ISSUE_DIGEST_DOWNGRADE: Final = "digest_downgrade"
+ISSUE_LIVE_PASSWORD: Final = "live_password_refused"  # noqa: S105 - an issue key
 # Where an issue keeps the entry its fix flow reauthenticates.
 _ENTRY_ID: Final = "entry_id"
 # Where an issue about removed entities keeps their IDs (comma-separated).
@@ -140,6 +144,27 @@ def async_digest_downgraded(
 
 
 @callback
+def async_live_password_refused(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    """Raise the issue of a SIP password the SIP server refused (no fix flow)."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_LIVE_PASSWORD, entry.entry_id),
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_LIVE_PASSWORD,
+        translation_placeholders={"account": entry.title},
+    )
+
+
+@callback
+def async_delete_live_password_issue(hass: HomeAssistant, entry_id: str) -> None:
+    """Remove the issue of a refused SIP password, if there is one."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_LIVE_PASSWORD, entry_id))
+
+
+@callback
 def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
     """Remove the issues of a deleted entry."""
     for kind in (
@@ -148,6 +173,7 @@ def async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
         ISSUE_SENSORS_REPLACED,
         ISSUE_DND_SENSOR_REMOVED,
         ISSUE_DIGEST_DOWNGRADE,
+        ISSUE_LIVE_PASSWORD,
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry_id))
 

@@ -37,7 +37,7 @@ from custom_components.sipthor.const import (
     DOMAIN,
 )
 from custom_components.sipthor.diagnostics import async_get_config_entry_diagnostics
-from custom_components.sipthor.live import issue_id
+from custom_components.sipthor.repairs import ISSUE_LIVE_PASSWORD, issue_id
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT, AgentFactory
 from tests.integration.common import CALL_EVENT, fired_calls, setup_entry
@@ -223,7 +223,7 @@ async def test_a_wrong_sip_password_is_one_refusal_and_one_repair(
         for (domain, _), issue in ir.async_get(hass).issues.items()
         if domain == DOMAIN and issue.translation_key == "live_password_refused"
     ]
-    assert [issue.issue_id for issue in issues] == [issue_id(entry.entry_id)]
+    assert [issue.issue_id for issue in issues] == [issue_id(ISSUE_LIVE_PASSWORD, entry.entry_id)]
     assert state(hass, CALL_STATE) == STATE_UNAVAILABLE
     assert state(hass, VOICEMAIL) == STATE_UNAVAILABLE
     # The settings page's entities are untouched.
@@ -243,7 +243,13 @@ async def test_a_wrong_sip_password_is_one_refusal_and_one_repair(
     assert result["type"] == "create_entry"
     await until(hass, lambda: state(hass, LIVE_EVENTS) == "connected")
     await until(
-        hass, lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id(entry.entry_id)) is None
+        hass,
+        lambda: (
+            ir.async_get(hass).async_get_issue(
+                DOMAIN, issue_id(ISSUE_LIVE_PASSWORD, entry.entry_id)
+            )
+            is None
+        ),
     )
     assert await hass.config_entries.async_unload(entry.entry_id)
 
