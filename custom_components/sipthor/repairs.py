@@ -63,12 +63,14 @@ def _create_issue(
     kind: str,
     severity: ir.IssueSeverity,
     placeholders: dict[str, str],
+    *,
+    is_fixable: bool = True,
 ) -> None:
     ir.async_create_issue(
         hass,
         DOMAIN,
         issue_id(kind, entry.entry_id),
-        is_fixable=True,
+        is_fixable=is_fixable,
         is_persistent=False,
         severity=severity,
         translation_key=kind,
@@ -146,16 +148,7 @@ def async_digest_downgraded(
 @callback
 def async_live_password_refused(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
     """Raise the issue of a SIP password the SIP server refused (no fix flow)."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        issue_id(ISSUE_LIVE_PASSWORD, entry.entry_id),
-        is_fixable=False,
-        is_persistent=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_LIVE_PASSWORD,
-        translation_placeholders={"account": entry.title},
-    )
+    _create_issue(hass, entry, ISSUE_LIVE_PASSWORD, ir.IssueSeverity.ERROR, {}, is_fixable=False)
 
 
 @callback
