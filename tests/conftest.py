@@ -1,5 +1,5 @@
 """Fixtures shared by every test: the simulator on loopback, over real mutual TLS, and a
-real SIP server (Kamailio, tests/sip/kamailio.py) with scripted SIP user agents."""
+real SIP server (Kamailio, demo/kamailio.py) with scripted SIP user agents."""
 
 from __future__ import annotations
 
@@ -11,17 +11,10 @@ import tempfile
 import pytest
 
 from custom_components.sipthor.api import ClientCredentials, load_credentials
+from demo.kamailio import ALICE, BedOptions, KamailioBed, SipUser, Transport, unavailable_reason
+from demo.sip_agent import SipAgent
 from simulator import Platform, SettingsSimulator
 from simulator.certs import ensure_certificates
-from tests.sip.agent import SipAgent
-from tests.sip.kamailio import (
-    ALICE,
-    BedOptions,
-    KamailioBed,
-    SipUser,
-    Transport,
-    unavailable_reason,
-)
 
 ACCOUNT = "alice@example.com"
 ACCOUNT_PASSWORD = "alice-sip-password"
@@ -84,7 +77,7 @@ def alice_credentials(alice_pem: bytes) -> ClientCredentials:
 async def kamailio(
     request: pytest.FixtureRequest, sim_certs_dir: Path, socket_enabled: None
 ) -> AsyncIterator[KamailioBed]:
-    """A started Kamailio on 127.0.0.1 (tests/sip/kamailio.py), stopped and removed after.
+    """A started Kamailio on 127.0.0.1 (demo/kamailio.py), stopped and removed after.
 
     Its options are ``BedOptions()`` unless the test parametrizes the fixture indirectly:
     ``@pytest.mark.parametrize("kamailio", [BedOptions(challenge=401)], indirect=True)``.
@@ -105,7 +98,7 @@ type AgentFactory = Callable[..., Awaitable[SipAgent]]
 
 @pytest.fixture
 async def make_agent(kamailio: KamailioBed) -> AsyncIterator[AgentFactory]:
-    """Connect scripted SIP user agents (tests/sip/agent.py) to the bed; closed after.
+    """Connect scripted SIP user agents (demo/sip_agent.py) to the bed; closed after.
 
     ``await make_agent(user=ALICE, transport="tls")``: one user on one new connection.
     """

@@ -65,18 +65,12 @@ from custom_components.sipthor.const import (
     CONF_SIP_SERVER,
     DOMAIN as INTEGRATION,
 )
+from demo.kamailio import ALICE, BedOptions, KamailioBed, server_certificate, unavailable_reason
 from simulator import SettingsSimulator
 from simulator.certs import Authority, ensure_certificates
 from tests.bench import table
 from tests.sip.fake_server import DOMAIN, FakeSipServer
 from tests.sip.helpers import CountingProxy
-from tests.sip.kamailio import (
-    ALICE,
-    BedOptions,
-    KamailioBed,
-    server_certificate,
-    unavailable_reason,
-)
 
 pytestmark = pytest.mark.bench
 

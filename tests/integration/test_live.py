@@ -1,8 +1,8 @@
 """Live events in Home Assistant: a real entry, a real Kamailio, real calls.
 
 Alice's entry signs in to the simulator's settings page and subscribes, through its
-live channel, at the Kamailio test bed (tests/sip/kamailio.py) given as the SIP server
-in the options. Scripted user agents (tests/sip/agent.py) register alice's phone, call
+live channel, at the Kamailio test bed (demo/kamailio.py) given as the SIP server
+in the options. Scripted user agents (demo/sip_agent.py) register alice's phone, call
 her from bob's and publish her voicemail count. No timing is asserted: each wait is for
 a state, with a generous bound.
 """
@@ -38,11 +38,11 @@ from custom_components.sipthor.const import (
 )
 from custom_components.sipthor.diagnostics import async_get_config_entry_diagnostics
 from custom_components.sipthor.repairs import ISSUE_LIVE_PASSWORD, issue_id
+from demo.kamailio import ALICE, BOB, BedOptions, KamailioBed
+from demo.sip_agent import SipAgent
 from simulator import SettingsSimulator
 from tests.conftest import ACCOUNT, AgentFactory
 from tests.integration.common import CALL_EVENT, fired_calls, setup_entry
-from tests.sip.agent import SipAgent
-from tests.sip.kamailio import ALICE, BOB, BedOptions, KamailioBed
 
 # Generous: the suite passes on a loaded machine; nothing asserts how long it took.
 WAIT = 30.0

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from custom_components.sipthor.api.sip import ManualServer, SipLiveChannel, Transport
+from demo.kamailio import ALICE, server_certificate
 from simulator.certs import Authority, ensure_certificates
 from tests.sip.cpu import STALL_LIMIT, cpu_time
 from tests.sip.fake_server import DOMAIN, FakeSipServer
 from tests.sip.helpers import FAST, WAIT, Recorder
-from tests.sip.kamailio import ALICE, server_certificate
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The SIP test bed works: Kamailio authenticates, notifies calls and voicemail, restarts.
 
-These tests prove the bed (tests/sip/kamailio.py, tests/sip/agent.py) that the live
+These tests prove the bed (demo/kamailio.py, demo/sip_agent.py) that the live
 events are tested against, and pin what Kamailio does that the client relies on
 (docs/sip-events.md).
 """
@@ -16,8 +16,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from simulator.certs import ensure_certificates
-from tests.sip.agent import (
+from demo.kamailio import ALICE, BOB, BedOptions, KamailioBed, SipUser, unavailable_reason
+from demo.sip_agent import (
     IncomingCall,
     OutgoingCall,
     SipAgent,
@@ -26,7 +26,7 @@ from tests.sip.agent import (
     Subscription,
     digest_authorization,
 )
-from tests.sip.kamailio import ALICE, BOB, BedOptions, KamailioBed, SipUser, unavailable_reason
+from simulator.certs import ensure_certificates
 
 DIALOG_INFO = "{urn:ietf:params:xml:ns:dialog-info}"
 # Generous: the suite must pass on a loaded machine; nothing here asserts a duration.

@@ -34,10 +34,10 @@ from custom_components.sipthor.api.sip import (
     SubscriptionState,
     Transport,
 )
+from demo.kamailio import ALICE
 from simulator.certs import new_authority
 from tests.sip.fake_server import FakeSipServer, Message
 from tests.sip.helpers import WAIT, TableResolver
-from tests.sip.kamailio import ALICE
 
 DIALOG = EventPackage.DIALOG
 SUMMARY = EventPackage.MESSAGE_SUMMARY

@@ -1,9 +1,9 @@
-"""The live channel against a real SIP server: Kamailio (tests/sip/kamailio.py).
+"""The live channel against a real SIP server: Kamailio (demo/kamailio.py).
 
 Alice's channel finds the server through SRV (TLS, the certificate from the simulator's
 CA checked against the domain or the SRV target), subscribes to dialog and
 message-summary, and turns what Kamailio notifies into events while scripted user agents
-(tests/sip/agent.py) register alice's phone, call her and publish her voicemail count.
+(demo/sip_agent.py) register alice's phone, call her and publish her voicemail count.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from custom_components.sipthor.api.sip import (
     SubscriptionState,
     Transport,
 )
+from demo.kamailio import ALICE, BOB, BedOptions, KamailioBed
 from tests.sip.helpers import WAIT, CountingProxy, Recorder, TableResolver
-from tests.sip.kamailio import ALICE, BOB, BedOptions, KamailioBed
 
 # Kamailio back within this, the subscriptions must be too (the issue's bound).
 BACK_WITHIN = 30.0

@@ -1,11 +1,12 @@
-"""A real SIP server for the tests: Debian's Kamailio (5.6 to 6.x) on loopback, per bed.
+"""A real SIP server for the tests and the demo: Debian's Kamailio (5.6 to 6.x) on loopback.
 
 :class:`KamailioBed` writes a configuration into a private temporary directory, starts
 ``kamailio`` in the foreground on free loopback ports (TCP, TLS, and a UDP port of its
 own for the PUBLISHes it loops back to itself), waits until it answers an OPTIONS over
 both TCP and TLS, and can stop it, kill it with SIGKILL, restart it on the same ports
 and show its log (stderr). It is an async context manager, for tests (the ``kamailio``
-fixture in tests/conftest.py), for ``scripts/bench`` and for the demo.
+fixture in tests/conftest.py), for ``scripts/bench`` and for the demo (``scripts/develop``).
+It needs no pytest.
 
 What the configuration does (docs/sip-events.md describes what Kamailio then does):
 
@@ -217,7 +218,7 @@ def _md5(text: str) -> str:
 
 
 def _dbtext_field(value: str) -> str:
-    """A db_text string field: ``:`` separates fields, ``\\`` escapes."""
+    r"""A db_text string field: ``:`` separates fields, ``\`` escapes."""
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("\n", "\\n")
 
 
@@ -244,6 +245,7 @@ class KamailioBed:
     _starts: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
+        """A private directory for the configuration, the keys, the tables and the log."""
         self.directory = Path(tempfile.mkdtemp(prefix="sipthor-kamailio-"))
         self.directory.chmod(0o700)
 
@@ -444,7 +446,8 @@ class KamailioBed:
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self._starts} ---\n".encode())
             log.flush()
-            self._process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own files
+            # Popen returns at once; the bed then polls the process without blocking.
+            self._process = subprocess.Popen(  # noqa: S603, ASYNC220 - fixed arguments, our own files
                 [
                     binary,
                     "-f",
@@ -617,7 +620,7 @@ def render_config(
         if "!" in value or "\n" in value:
             msg = f"cannot write {value!r} into the configuration"
             raise ValueError(msg)
-    lines = ["#!KAMAILIO", "# Written by tests/sip/kamailio.py for one test bed."]
+    lines = ["#!KAMAILIO", "# Written by demo/kamailio.py for one bed."]
     lines += [f'#!substdef "!{name}!{value}!"' for name, value in defines.items()]
     lines.append(f"#!define BED_CHALLENGE_{options.challenge}")
     if options.nat_aware:

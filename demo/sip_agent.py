@@ -1,4 +1,4 @@
-"""A scripted SIP user agent for the test bed: a phone, a caller, a publisher, a watcher.
+"""A scripted SIP user agent for the Kamailio bed: a phone, a caller, a publisher, a watcher.
 
 One :class:`SipAgent` is one user on one TCP or TLS connection to the bed's Kamailio.
 It says the connection's own address in Via and Contact, so that Kamailio sends
@@ -13,8 +13,8 @@ challenges (401 and 407) with the user's password and can:
 - ``publish_mwi(...)`` the user's voicemail state (one stored state: ``SIP-If-Match``);
 - ``subscribe(event)`` as a plain watcher, collecting NOTIFYs (answered 200).
 
-It is a test tool, not the integration's client: no retransmissions (TCP is reliable),
-no forking, one dialog per call.
+A tool of the tests and the demo (``scripts/ring``), not the integration's client: no
+retransmissions (TCP is reliable), no forking, one dialog per call.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import secrets
 import ssl
 from typing import Final, Self
 
-from tests.sip.kamailio import KamailioBed, SipUser, Transport
+from demo.kamailio import KamailioBed, SipUser, Transport
 
 RESPONSE_TIMEOUT: Final = 32.0  # RFC 3261's Timer B/F
 USER_AGENT: Final = "sipthor-test-agent"
