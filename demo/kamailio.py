@@ -32,6 +32,7 @@ import contextlib
 from dataclasses import dataclass, field
 import functools
 import hashlib
+import json
 import os
 from pathlib import Path
 import re
@@ -42,7 +43,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from typing import Final, Literal, Self
+from typing import Final, Literal, Protocol, Self
 
 from simulator.certs import Authority, IssuedCertificate, issue_server_certificate
 
@@ -222,6 +223,78 @@ def _dbtext_field(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("\n", "\\n")
 
 
+class SipServer(Protocol):
+    """Where a SIP user agent connects: a running bed, or its address (another process)."""
+
+    @property
+    def host(self) -> str:
+        """The address the server listens on."""
+
+    @property
+    def domain(self) -> str:
+        """The SIP domain, which the server's certificate names."""
+
+    def port(self, transport: Transport) -> int:
+        """The port of ``transport``."""
+
+    def uri(self, user: SipUser | str) -> str:
+        """``sip:user@domain``."""
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A client context that verifies the server."""
+
+
+@dataclass(frozen=True, slots=True)
+class BedAddress:
+    """A running bed's address, written to a file for another process (``scripts/ring``)."""
+
+    host: str
+    domain: str
+    tcp_port: int
+    tls_port: int
+    ca_file: Path
+
+    def port(self, transport: Transport) -> int:
+        """The port of ``transport``."""
+        return self.tls_port if transport == "tls" else self.tcp_port
+
+    def uri(self, user: SipUser | str) -> str:
+        """``sip:user@domain``."""
+        name = user.name if isinstance(user, SipUser) else user
+        return f"sip:{name}@{self.domain}"
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A client context that verifies the server (pass ``server_hostname=domain``)."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def write(self, path: Path) -> None:
+        """Save as JSON (no secret in it: the users' passwords are the demo's own)."""
+        fields = {
+            "host": self.host,
+            "domain": self.domain,
+            "tcp_port": self.tcp_port,
+            "tls_port": self.tls_port,
+            "ca_file": str(self.ca_file),
+        }
+        path.write_text(json.dumps(fields, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> BedAddress:
+        """What :meth:`write` saved; OSError or ValueError when it is not there or not one."""
+        fields = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return cls(
+                host=str(fields["host"]),
+                domain=str(fields["domain"]),
+                tcp_port=int(fields["tcp_port"]),
+                tls_port=int(fields["tls_port"]),
+                ca_file=Path(fields["ca_file"]),
+            )
+        except (KeyError, TypeError) as err:
+            msg = f"{path} is not a bed's address: {err!r}"
+            raise ValueError(msg) from err
+
+
 @dataclass(slots=True)
 class _Ports:
     tcp: int
@@ -288,6 +361,11 @@ class KamailioBed:
         """``sip:user@domain``."""
         name = user.name if isinstance(user, SipUser) else user
         return f"sip:{name}@{self.domain}"
+
+    @property
+    def address(self) -> BedAddress:
+        """Where clients connect, for another process."""
+        return BedAddress(self.host, self.domain, self.tcp_port, self.tls_port, self.ca_file)
 
     @property
     def ca_file(self) -> Path:

@@ -30,7 +30,7 @@ import secrets
 import ssl
 from typing import Final, Self
 
-from demo.kamailio import KamailioBed, SipUser, Transport
+from demo.kamailio import SipServer, SipUser, Transport
 
 RESPONSE_TIMEOUT: Final = 32.0  # RFC 3261's Timer B/F
 USER_AGENT: Final = "sipthor-test-agent"
@@ -312,7 +312,7 @@ class SipAgent:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         user: SipUser,
-        bed: KamailioBed,
+        bed: SipServer,
         transport: Transport,
     ) -> None:
         """Use :meth:`connect`."""
@@ -338,9 +338,7 @@ class SipAgent:
         self._task = asyncio.create_task(self._read_loop(), name=f"sip agent {user.name}")
 
     @classmethod
-    async def connect(
-        cls, bed: KamailioBed, user: SipUser, transport: Transport = "tls"
-    ) -> SipAgent:
+    async def connect(cls, bed: SipServer, user: SipUser, transport: Transport = "tls") -> SipAgent:
         """Open a connection to the bed (TLS verified against the domain)."""
         context: ssl.SSLContext | None = None
         if transport == "tls":
