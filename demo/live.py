@@ -11,14 +11,15 @@ Kamailio at once, as it would from a SIP Thor platform.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from pathlib import Path
 from typing import Any
 
-from demo.kamailio import ALICE, BOB, PACKAGES, KamailioBed, SipServer
+from demo.kamailio import ALICE, BOB, PACKAGES, KamailioBed, SipServer, unavailable_reason
 from demo.sip_agent import SipAgent, SipError
 from demo.stack import HomeAssistantApi, StackError
+from simulator.certs import ensure_certificates
 
 # Where the running demo says how to reach its Kamailio (in its configuration directory).
 ADDRESS_FILE = "demo-sip.json"
@@ -36,35 +37,38 @@ LIVE_EVENTS_FIELD = "live_events"
 SIP_SERVER_FIELD = "sip_server"
 
 
-async def set_live_events(api: HomeAssistantApi, entry_id: str, sip_server: str | None) -> None:
+async def set_live_events(api: HomeAssistantApi, entry_id: str, sip_server: str | None) -> bool:
     """Turn the entry's live events on at ``sip_server``, or off (None), by the options flow.
 
     The other options keep the values the form shows (the entry's, or the defaults). New
-    options reload the entry.
+    options reload the entry; the same ones leave it be (and the form is closed unsaved).
+    Whether they were new.
     """
+    flows = "/api/config/config_entries/options/flow"
     form: dict[str, Any] = await api.post(
-        "/api/config/config_entries/options/flow",
-        {"handler": entry_id, "show_advanced_options": False},
+        flows, {"handler": entry_id, "show_advanced_options": False}
     )
     if form.get("type") != "form":
         msg = f"The options flow did not show its form: {form}"
         raise StackError(msg)
-    values: dict[str, Any] = {}
+    shown: dict[str, Any] = {}
     for field in form["data_schema"]:
         if "default" in field:
-            values[field["name"]] = field["default"]
+            shown[field["name"]] = field["default"]
         elif (suggested := (field.get("description") or {}).get("suggested_value")) is not None:
-            values[field["name"]] = suggested
-    values[LIVE_EVENTS_FIELD] = sip_server is not None
-    values.pop(SIP_SERVER_FIELD, None)
+            shown[field["name"]] = suggested
+    wanted = {**shown, LIVE_EVENTS_FIELD: sip_server is not None}
+    wanted.pop(SIP_SERVER_FIELD, None)
     if sip_server is not None:
-        values[SIP_SERVER_FIELD] = sip_server
-    result: dict[str, Any] = await api.post(
-        f"/api/config/config_entries/options/flow/{form['flow_id']}", values
-    )
+        wanted[SIP_SERVER_FIELD] = sip_server
+    if wanted == shown:
+        await api.request("DELETE", f"{flows}/{form['flow_id']}")
+        return False
+    result: dict[str, Any] = await api.post(f"{flows}/{form['flow_id']}", wanted)
     if result.get("type") != "create_entry":
         msg = f"The options flow did not save the live events: {result}"
         raise StackError(msg)
+    return True
 
 
 async def ring(
@@ -116,6 +120,30 @@ async def set_voicemail(server: SipServer, new: int, old: int = 0) -> None:
         if not 200 <= published.status < 300:  # noqa: PLR2004 - SIP's success class
             msg = f"The voicemail count was not published: {published.first_line}"
             raise SipError(msg)
+
+
+@contextlib.asynccontextmanager
+async def running_kamailio(
+    certs_dir: Path, config_dir: Path, *, say: Callable[[str], None] = lambda _text: None
+) -> AsyncIterator[KamailioBed | None]:
+    """The demo's SIP server, its address in ``config_dir`` for scripts/ring.
+
+    Without Kamailio: None, and one line saying how to install it. Its certificate
+    comes from the simulator's server CA (in ``certs_dir``), which the demo's Home
+    Assistant trusts as it trusts the settings page.
+    """
+    if (reason := unavailable_reason()) is not None:
+        say(f"No live events: {reason.split(' (')[0]}. Install it ({INSTALL_HINT}) and restart.")
+        yield None
+        return
+    say("Starting Kamailio (the SIP server of the live events) ...")
+    authority = ensure_certificates(certs_dir, {}).server_authority
+    async with KamailioBed(authority) as bed:
+        write_address(bed, config_dir)
+        try:
+            yield bed
+        finally:
+            forget_address(config_dir)
 
 
 def address_file(config_dir: Path) -> Path:

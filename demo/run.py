@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
-import contextlib
 from pathlib import Path
 import shutil
 import signal
 import sys
 from typing import Any
 
-from demo.kamailio import KamailioBed, unavailable_reason
-from demo.live import INSTALL_HINT, LIVE_ENTITIES, forget_address, set_live_events, write_address
+from demo.live import LIVE_ENTITIES, running_kamailio, set_live_events
 from demo.stack import (
     ACCOUNT,
     CERTIFICATE_ACCOUNT,
@@ -29,7 +26,6 @@ from demo.stack import (
     running_stack,
     wait_for_entities,
 )
-from simulator.certs import ensure_certificates
 
 
 def _say(text: str = "") -> None:
@@ -61,69 +57,51 @@ async def demo(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
     # Kamailio first, so that it stops last: Home Assistant never sees it go away.
-    async with (
-        _kamailio(args.certs, config_dir) as kamailio,
-        running_stack(config_dir, args.certs, ha_port=args.port, sim_port=args.sim_port) as stack,
-    ):
-        _say(f"Started the simulator on port {args.sim_port} and Home Assistant on {args.port} ...")
-        api = stack.api
-        timings = stack.timings
+    async with running_kamailio(args.certs, config_dir, say=_say) as kamailio:
         _say(
-            f"Home Assistant is up after {timings['running']:.1f} s "
-            f"(HTTP after {timings['http']:.1f} s)."
+            f"Starting the simulator on port {args.sim_port} and Home Assistant on {args.port} ..."
         )
-        entries = await ensure_demo_accounts(api, stack.simulator, say=_say)
-        # Alice's live events: at the demo's Kamailio, or off without one (a stored
-        # server of an earlier run would only fail to connect).
-        server = kamailio.server_setting("tls") if kamailio is not None else None
-        await set_live_events(api, entries[ACCOUNT], server)
-        live = LIVE_ENTITIES if kamailio is not None else ()
-        await wait_for_entities(api, (*KEY_ENTITIES, *live), process=stack.hass)
-        _say("A call comes in and is answered, then one is missed ...")
-        await place_demo_calls(api, stack.simulator, process=stack.hass)
-        states = await api.states()
-        device_id = await api.device_id(KEY_ENTITIES[0])
-        entity_ids = await api.entity_ids()
-        missing = {"frontend", DOMAIN} - await api.components()
-        _summary(
-            stack,
-            entry_id=entries[ACCOUNT],
-            device_id=device_id,
-            entity_ids=entity_ids,
-            states=states,
-            missing=missing,
-        )
-        if kamailio is not None:
-            _say("Ring Alice's phone (the dashboard shows it live): scripts/ring, or")
-            _say("scripts/ring --answer; scripts/ring --voicemail 3 sets her voicemail count.")
-        _say("Ctrl-C stops Home Assistant, the simulator and Kamailio.")
-        try:
-            code = await stack.hass.wait()
-        except asyncio.CancelledError:
-            _say("\nStopping Home Assistant, the simulator and Kamailio ...")
-            raise
+        async with running_stack(
+            config_dir, args.certs, ha_port=args.port, sim_port=args.sim_port
+        ) as stack:
+            api = stack.api
+            timings = stack.timings
+            _say(
+                f"Home Assistant is up after {timings['running']:.1f} s "
+                f"(HTTP after {timings['http']:.1f} s)."
+            )
+            entries = await ensure_demo_accounts(api, stack.simulator, say=_say)
+            # Alice's live events: at the demo's Kamailio, or off without one (a stored
+            # server of an earlier run would only fail to connect).
+            server = kamailio.server_setting("tls") if kamailio is not None else None
+            await set_live_events(api, entries[ACCOUNT], server)
+            live = LIVE_ENTITIES if kamailio is not None else ()
+            await wait_for_entities(api, (*KEY_ENTITIES, *live), process=stack.hass)
+            _say("A call comes in and is answered, then one is missed ...")
+            await place_demo_calls(api, stack.simulator, process=stack.hass)
+            states = await api.states()
+            device_id = await api.device_id(KEY_ENTITIES[0])
+            entity_ids = await api.entity_ids()
+            missing = {"frontend", DOMAIN} - await api.components()
+            _summary(
+                stack,
+                entry_id=entries[ACCOUNT],
+                device_id=device_id,
+                entity_ids=entity_ids,
+                states=states,
+                missing=missing,
+            )
+            if kamailio is not None:
+                _say("Ring Alice's phone (the dashboard shows it live): scripts/ring, or")
+                _say("scripts/ring --answer; scripts/ring --voicemail 3 sets her voicemail count.")
+            _say("Ctrl-C stops Home Assistant, the simulator and Kamailio.")
+            try:
+                code = await stack.hass.wait()
+            except asyncio.CancelledError:
+                _say("\nStopping Home Assistant, the simulator and Kamailio ...")
+                raise
     _say(f"Home Assistant exited ({code}); see {stack.hass.log_file}.")
     return 1
-
-
-@contextlib.asynccontextmanager
-async def _kamailio(certs_dir: Path, config_dir: Path) -> AsyncIterator[KamailioBed | None]:
-    """The demo's SIP server, its address in config/ for scripts/ring; None without Kamailio.
-
-    Its certificate comes from the simulator's server CA, which Home Assistant trusts.
-    """
-    if (reason := unavailable_reason()) is not None:
-        _say(f"No live events: {reason.split(' (')[0]}. Install it ({INSTALL_HINT}) and restart.")
-        yield None
-        return
-    _say("Starting Kamailio (the SIP server of the live events) ...")
-    authority = ensure_certificates(certs_dir, {}).server_authority
-    async with KamailioBed(authority) as bed:
-        write_address(bed, config_dir)
-        try:
-            yield bed
-        finally:
-            forget_address(config_dir)
 
 
 def _summary(
