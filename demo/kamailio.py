@@ -41,10 +41,12 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from typing import Final, Literal, Protocol, Self
 
+from demo.stack import die_with_parent
 from simulator.certs import Authority, IssuedCertificate, issue_server_certificate
 
 HOST: Final = "127.0.0.1"
@@ -549,6 +551,9 @@ class KamailioBed:
                 cwd=self.directory,
                 # Its own process group, so that kill() reaches every child at once.
                 start_new_session=True,
+                # A demo or test run killed outright leaves no Kamailio behind (the
+                # function only calls prctl: safe between fork and exec with threads).
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
         try:
             await self._wait_until_ready()

@@ -178,8 +178,8 @@ def write_trust_bundle(server_ca: Path, bundle: Path) -> Path:
 # -- the Home Assistant process --------------------------------------------------------
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
-    """Linux: end Home Assistant with SIGTERM if the process that started it dies."""
+def die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: end the child (Home Assistant, Kamailio) with SIGTERM if its parent dies."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
@@ -249,7 +249,7 @@ class HomeAssistantProcess:
                 stderr=asyncio.subprocess.STDOUT,
                 # Its own process group: Ctrl-C reaches the demo, which stops it in order.
                 process_group=0,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
 
     @property
