@@ -7,8 +7,6 @@ add them again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -28,22 +26,13 @@ from demo.stack import (
     wait_for,
     wait_for_entities,
 )
+from tests.e2e.helpers import log_on_failure
 
 pytestmark = pytest.mark.e2e
 
 RECEIVED = "sipthor:alice_example_com_received_calls"
 MISSED = "sipthor:alice_example_com_missed_calls"
 BALANCE = "sipthor:alice_example_com_balance"
-
-
-@contextlib.asynccontextmanager
-async def _log_on_failure(stack: Stack) -> AsyncIterator[None]:
-    """Print Home Assistant's log when the block fails (shown with the failure)."""
-    try:
-        yield
-    except BaseException:
-        print(stack.hass.tail(300))  # noqa: T201 - the log of the failed test
-        raise
 
 
 async def _calls_counted(stack: Stack, *, received: int, missed: int) -> None:
@@ -80,7 +69,7 @@ async def test_the_demo_comes_up_again_with_its_accounts(
             sim_port=sim_port,
             copy_config_from=DEMO_CONFIG,
         ) as first,
-        _log_on_failure(first),
+        log_on_failure(first),
     ):
         assert first.onboarded_now
         added = await ensure_demo_accounts(first.api, first.simulator)

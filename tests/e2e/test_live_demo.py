@@ -9,8 +9,6 @@ where Kamailio is not installed (CI installs it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +38,11 @@ from demo.stack import (
     wait_for,
     wait_for_entities,
 )
+from tests.e2e.helpers import log_on_failure
 
 pytestmark = pytest.mark.e2e
 
 WAIT = 60.0  # generous: the suite passes on a loaded machine; no timing is asserted
-
-
-@contextlib.asynccontextmanager
-async def _log_on_failure(stack: Stack) -> AsyncIterator[None]:
-    """Print Home Assistant's log when the block fails (shown with the failure)."""
-    try:
-        yield
-    except BaseException:
-        print(stack.hass.tail(300))  # noqa: T201 - the log of the failed test
-        raise
 
 
 async def _until(stack: Stack, what: str, wanted: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -80,7 +69,7 @@ async def test_a_call_through_the_demo_kamailio_rings_home_assistant_live(
         running_stack(
             config_dir, sim_certs_dir, ha_port=free_port(), copy_config_from=DEMO_CONFIG
         ) as stack,
-        _log_on_failure(stack),
+        log_on_failure(stack),
     ):
         assert kamailio is not None
         entries = await ensure_demo_accounts(stack.api, stack.simulator)
