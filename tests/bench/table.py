@@ -104,6 +104,16 @@ ROWS: tuple[Row, ...] = (
         "≤ 5 ms",
         5,
     ),
+    Row(
+        "stall_digest_cpu",
+        "the same, in CPU time of the loop's thread (informative)",
+        "ms",
+    ),
+    Row(
+        "digest_read",
+        "of which the integration's reading of the challenges (informative)",
+        "ms",
+    ),
     Row("requests_all", "requests per hour, every entity enabled (informative)", "count"),
     *(
         Row(f"cpu_{n}", f"CPU of the HA thread per hour, {n} account{'s' * (n > 1)}", "cpu")
