@@ -71,6 +71,7 @@ CHALLENGES: dict[str, tuple[bytes, ...]] = {
     "128 headers of 8 KB, quotes": (b'Digest realm="' + b'\\"' * 4080,) * 128,
     "bytes outside UTF-8": (b'Digest realm="caf\xe9", qop="auth", nonce="n"',) * 64,
 }
+ORDINARY_CHALLENGE = b'Digest realm="example.com", qop="auth", nonce="MTIz", algorithm=MD5'
 
 
 async def _median_stall(call: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
@@ -149,23 +150,12 @@ async def test_stalls_of_hostile_challenges(
         await asyncio.sleep(IDLE_WATCH)
     print(f"\nLargest stall with nothing to do: {idle.largest * 1000:.1f} ms")
     print(f"Digest challenges from another process, median of {RUNS}:")
+    # What any new connection costs the loop, for comparison: one ordinary challenge.
+    wall, cpu = await _challenge_stall(sim_certs_dir, context, (ORDINARY_CHALLENGE,))
+    _print("one ordinary challenge (for comparison)", wall, cpu, 5)
     worst = worst_cpu = worst_read = 0.0
     for kind, challenges in CHALLENGES.items():
-        refusing = ChallengeProcess(sim_certs_dir, challenges)
-        refusing.start()
-        try:
-            client = SipThorClient(
-                ACCOUNT,
-                context,
-                password=ACCOUNT_PASSWORD,
-                url=f"https://127.0.0.1:{refusing.port}/settings_digest.phtml",
-            )
-            try:
-                wall, cpu = await _median_stall(client.get_identity)
-            finally:
-                await client.close()
-        finally:
-            refusing.stop()
+        wall, cpu = await _challenge_stall(sim_certs_dir, context, challenges)
         read = _integration_read_cpu(challenges)
         _print(kind, wall, cpu, 5)
         print(f"  {'':<40} of which the integration's reading: {read:.2f} ms (CPU)")
@@ -173,6 +163,27 @@ async def test_stalls_of_hostile_challenges(
     record("stall_digest", "design", worst)
     record("stall_digest_cpu", "design", worst_cpu)
     record("digest_read", "design", worst_read)
+
+
+async def _challenge_stall(
+    certs_dir: Path, context: ssl.SSLContext, challenges: tuple[bytes, ...]
+) -> tuple[float, float]:
+    """The median largest stall of a fresh client refused with ``challenges``."""
+    refusing = ChallengeProcess(certs_dir, challenges)
+    refusing.start()
+    try:
+        client = SipThorClient(
+            ACCOUNT,
+            context,
+            password=ACCOUNT_PASSWORD,
+            url=f"https://127.0.0.1:{refusing.port}/settings_digest.phtml",
+        )
+        try:
+            return await _median_stall(client.get_identity)
+        finally:
+            await client.close()
+    finally:
+        refusing.stop()
 
 
 def _integration_read_cpu(challenges: tuple[bytes, ...]) -> float:
@@ -213,8 +224,14 @@ async def test_password_setup_round_trips(
     await settle(hass)
     setup_requests = server.counters.log[:4]
     unauthenticated = [request.authorization for request in setup_requests].count("")
+    arrivals = ", ".join(f"{(request.received - started) * 1000:.1f}" for request in setup_requests)
+    # The server holds each answer L: the last setup source's answer left it then.
+    local = seconds - (max(request.received for request in setup_requests) - started + latency)
     print(
-        f"\nSetup with the SIP password, L = {latency:g} s: {seconds / latency:.1f} RT, "
-        f"{unauthenticated} request(s) without credentials among the first four"
+        f"\nSetup with the SIP password, L = {latency:g} s: {seconds / latency:.2f} RT, "
+        f"{unauthenticated} request(s) without credentials among the first four, "
+        f"arriving at {arrivals} ms; after the last answer left the server "
+        f"{local * 1000:.1f} ms ({local / latency:.3f} RT) to the end of setup"
     )
     record("setup_password", "design", seconds / latency)
+    record("setup_password_local", "design", local * 1000)
