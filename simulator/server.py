@@ -43,6 +43,7 @@ from pathlib import Path
 import re
 import secrets
 import ssl
+import time
 from typing import Any, Final, Literal
 
 from aiohttp import web
@@ -190,6 +191,8 @@ class RecordedRequest:
     query_string: str
     body: str
     authorization: str = ""
+    # When it arrived (``time.perf_counter``), for the benchmarks' timelines.
+    received: float = field(default_factory=time.perf_counter, compare=False)
 
 
 @dataclass

@@ -22,6 +22,7 @@ import copy
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
+import ssl
 from typing import Any
 
 from simulator import Platform, SettingsSimulator
@@ -224,3 +225,68 @@ async def _carry(
             extra = 0.0
     await pieces.put((loop.time() + delay, b""))
     await delivering
+
+
+class ChallengeProcess:
+    """A server in a child process that refuses every request with the same 401.
+
+    The 401 carries ``challenges`` as its ``WWW-Authenticate`` values, byte for byte
+    (several, huge, or not UTF-8), then the connection closes. The stall rows of the
+    Digest challenges read it: a simulator in a thread would share the interpreter lock
+    with Home Assistant's loop, and writing megabytes of headers there holds the loop
+    up to the lock's switch interval (5 ms) whatever the client does.
+    """
+
+    def __init__(self, certs_dir: Path, challenges: tuple[bytes, ...]) -> None:
+        """Serve with the simulator's server certificate in ``certs_dir``."""
+        spawn = get_context("spawn")
+        self._commands, child = spawn.Pipe()
+        self._process = spawn.Process(
+            target=_refuse, args=(str(certs_dir), challenges, child), name="bench-challenges"
+        )
+        self.port = 0
+
+    def start(self) -> None:
+        self._process.start()
+        if not self._commands.poll(_STARTUP):
+            msg = "The challenge server's process did not start"
+            raise RuntimeError(msg)
+        self.port = self._commands.recv()
+
+    def stop(self) -> None:
+        with contextlib.suppress(BrokenPipeError, EOFError):
+            self._commands.send("stop")
+            self._commands.recv()
+        self._process.join(10)
+        if self._process.is_alive():  # pragma: no cover - only when stopping hangs
+            self._process.kill()
+
+
+def _refuse(certs_dir: str, challenges: tuple[bytes, ...], commands: Connection) -> None:
+    asyncio.run(_refuse_until_stopped(Path(certs_dir), challenges, commands))
+
+
+async def _refuse_until_stopped(
+    certs_dir: Path, challenges: tuple[bytes, ...], commands: Connection
+) -> None:
+    files = ensure_certificates(certs_dir, {})
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files.server_certificate, files.server_key)
+    refusal = (
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n"
+        + b"".join(b"WWW-Authenticate: " + value + b"\r\n" for value in challenges)
+        + b"\r\n"
+    )
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(refusal)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0, ssl=context)
+    commands.send(server.sockets[0].getsockname()[1])
+    await asyncio.get_running_loop().run_in_executor(None, commands.recv)
+    server.close()
+    commands.send(None)

@@ -46,6 +46,11 @@ ROWS: tuple[Row, ...] = (
         "1 (2) / 4 (5) RT",
     ),
     Row("setup_password", "setup of an entry signed in with the SIP password", "rt", "≤ 2 RT", 2),
+    Row(
+        "setup_password_local",
+        "of which after the last answer left the server (informative)",
+        "ms",
+    ),
     Row("dnd_shown", "DND switch, tap → state shown", "rt", "≤ 1.1 RT", 1.1, "1 / 1 (4) RT"),
     Row(
         "dnd_confirmed",
@@ -103,6 +108,16 @@ ROWS: tuple[Row, ...] = (
         "ms",
         "≤ 5 ms",
         5,
+    ),
+    Row(
+        "stall_digest_cpu",
+        "the same, in CPU time of the loop's thread (informative)",
+        "ms",
+    ),
+    Row(
+        "digest_read",
+        "of which the integration's reading of the challenges (informative)",
+        "ms",
     ),
     Row("requests_all", "requests per hour, every entity enabled (informative)", "count"),
     *(
