@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,6 +227,34 @@ async def test_reads_overlap_up_to_the_limit_and_one_more_waits(
 
     assert simulator.counters.requests.total() == MAX_IN_FLIGHT + 1
     assert all(answer == ["+31208001234"] for answer in answers)
+
+
+def _open_connections_to(port: int) -> int:
+    """This machine's established TCP connections to ``port`` on 127.0.0.1 (the clients' side)."""
+    established = "01"
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        _, _, remote, state, *_ = line.split()
+        if state == established and remote == f"0100007F:{port:04X}":
+            count += 1
+    return count
+
+
+async def test_a_burst_side_by_side_leaves_one_connection_open(
+    simulator: SettingsSimulator, client: SipThorClient
+) -> None:
+    """Each open TLS connection costs Home Assistant some 300 KiB: a burst keeps one."""
+    simulator.faults.latency = 0.3
+    await asyncio.gather(*(client.get_enum() for _ in range(MAX_IN_FLIGHT)))
+    assert simulator.counters.handshakes == MAX_IN_FLIGHT
+
+    async with asyncio.timeout(5):
+        while _open_connections_to(simulator.port) > 1:
+            await asyncio.sleep(0.02)
+    assert _open_connections_to(simulator.port) == 1
+    # The one left open serves the next request: no handshake more.
+    assert await client.get_enum() == ["+31208001234"]
+    assert simulator.counters.handshakes == MAX_IN_FLIGHT
 
 
 async def test_writes_go_one_at_a_time(simulator: SettingsSimulator, client: SipThorClient) -> None:

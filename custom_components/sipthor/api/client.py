@@ -166,6 +166,7 @@ class SipThorClient:
         self._session = session
         self._close_session = False
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._on_the_wire = 0
         self._write_lock = asyncio.Lock()
         self._history_action: str | None = None
         self._reported_prefixes: set[tuple[str, str]] = set()
@@ -522,14 +523,27 @@ class SipThorClient:
         headers = dict(_HEADERS)
         if answer is not None:
             headers[hdrs.AUTHORIZATION] = answer.value
-        async with session.request(
-            method, target, data=form, headers=headers, ssl=self._ssl
-        ) as response:
-            refusal = None
-            if self._digest is not None and response.status == HTTPStatus.UNAUTHORIZED:
-                # Answer the new nonce from now on, whether or not this request tries again.
-                refusal = self._read_refusal(self._digest, answer, response, turn)
-            return _Reply(response.status, await _read_body(response, action), refusal)
+        if self._on_the_wire:
+            # Side by side with another request: its connection stays open for what comes
+            # next, this one closes with its answer. Each open TLS connection holds some
+            # 300 KiB (asyncio's read buffer of 256 KiB, OpenSSL's), which the allocator
+            # keeps after it closes; polls take turns over one connection anyway. A burst
+            # thus leaves one connection, not six, and accounts starting together hold
+            # about the page's requests in flight and one each.
+            headers[hdrs.CONNECTION] = "close"
+        self._on_the_wire += 1
+        try:
+            async with session.request(
+                method, target, data=form, headers=headers, ssl=self._ssl
+            ) as response:
+                refusal = None
+                if self._digest is not None and response.status == HTTPStatus.UNAUTHORIZED:
+                    # Answer the new nonce from now on, whether or not this request tries
+                    # again.
+                    refusal = self._read_refusal(self._digest, answer, response, turn)
+                return _Reply(response.status, await _read_body(response, action), refusal)
+        finally:
+            self._on_the_wire -= 1
 
     def _read_refusal(
         self,
