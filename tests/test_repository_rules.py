@@ -142,6 +142,15 @@ def test_changelog_matches_the_manifest() -> None:
     assert re.search(r"^## \[Unreleased\]$", changelog, re.MULTILINE)
 
 
+def test_unreleased_has_no_breaking_changes_under_a_released_version() -> None:
+    # The manifest names the newest release (above): a breaking change written under
+    # Unreleased would reach users who update to a copy still calling itself that
+    # release. Bump the manifest and date the section before it lands.
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    unreleased = changelog.split("## [Unreleased]", 1)[1].split("\n## [", 1)[0]
+    assert "### Breaking changes" not in unreleased
+
+
 # Translation strings (hassfest translations.py: validate_translation_value).
 _URL = re.compile(
     r"(((ftp|ftps|scp|http|https|mqtt|mqtts|socket|socks5):\/\/|www\.)"
