@@ -3,6 +3,8 @@
 This package imports nothing from Home Assistant, so that it can be published alone.
 """
 
+from .balance import BalanceEntry, MonthlyUsage, PrepaidStatus
+from .call_history import Call, CallDirection, CallHistory, strip_sip_scheme
 from .client import (
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
@@ -33,23 +35,16 @@ from .models import (
     VOICE_MAILBOX,
     AcceptRule,
     AcceptRules,
-    BalanceEntry,
-    Call,
-    CallDirection,
     CallForwarding,
-    CallHistory,
     DndState,
     ForwardingCondition,
     Identity,
-    MonthlyUsage,
-    PrepaidStatus,
     Registration,
     StatusResult,
     Transport,
-    ValueReporter,
     Voicemail,
-    strip_sip_scheme,
 )
+from .reader import ValueReporter
 
 __all__ = [
     "DEFAULT_TIMEOUT",

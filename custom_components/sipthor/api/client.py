@@ -18,6 +18,8 @@ import aiohttp
 from aiohttp import hdrs
 from yarl import URL
 
+from .balance import BalanceEntry, MonthlyUsage, PrepaidStatus, balance_history_from_json
+from .call_history import CallHistory
 from .digest import (
     DigestAnswer,
     DigestAuth,
@@ -40,23 +42,17 @@ from .errors import (
 )
 from .models import (
     AcceptRules,
-    BalanceEntry,
     CallForwarding,
-    CallHistory,
     ForwardingCondition,
     Identity,
-    MonthlyUsage,
-    PrepaidStatus,
     Registration,
     StatusResult,
-    ValueReporter,
     Voicemail,
-    balance_history_from_json,
     registrations_from_json,
-    string_list,
 )
 from .parse import ParsedBody, UnparsableBodyError, is_credentials_error, parse_body, readable_text
 from .privacy import privacy_from_settings_page
+from .reader import ValueReporter, string_list
 
 _LOGGER = logging.getLogger(__package__)
 
