@@ -5,15 +5,7 @@ This package imports nothing from Home Assistant, so that it can be published al
 
 from .balance import BalanceEntry, MonthlyUsage, PrepaidStatus
 from .call_history import Call, CallDirection, CallHistory, strip_sip_scheme
-from .client import (
-    DEFAULT_TIMEOUT,
-    DEFAULT_URL,
-    DEFAULT_WRITE_TIMEOUT,
-    DIGEST_URL,
-    MAX_BODY_SIZE,
-    MAX_IN_FLIGHT,
-    SipThorClient,
-)
+from .client import SipThorClient
 from .credentials import CertificateInfo, ClientCredentials, create_ssl_context, load_credentials
 from .errors import (
     CredentialsProblem,
@@ -45,6 +37,14 @@ from .models import (
     Voicemail,
 )
 from .reader import ValueReporter
+from .transport import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    DEFAULT_WRITE_TIMEOUT,
+    DIGEST_URL,
+    MAX_BODY_SIZE,
+    MAX_IN_FLIGHT,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
