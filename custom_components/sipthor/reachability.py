@@ -70,7 +70,11 @@ class PageReachability:
         sources: Mapping[Source, PolledSource],
         fetch_now: Callable[[PolledSource], None],
     ) -> None:
-        """Watch the page of ``entry``'s account; ``fetch_now`` reads a source at once."""
+        """Watch the page of ``entry``'s account.
+
+        ``sources`` is the account's own mapping, filled as coordinators come;
+        ``fetch_now`` reads one of them at once (a source the outage stopped).
+        """
         self.hass = hass
         self.entry = entry
         self.certificate = certificate

@@ -222,6 +222,7 @@ class SipThorClient(ActionAnswers):
         return await self._write("set_call_forwarding", params)
 
 
+# How a voucher number may be repeated: its letters and digits in any case, grouped by
 # up to three other characters (spaces, dashes, dots, what was markup).
 _GROUPING: Final = r"[\W_]{0,3}"
 _MASK: Final = "********"

@@ -326,7 +326,6 @@ async def _read_body(response: aiohttp.ClientResponse, action: str) -> bytes:
     return bytes(body)
 
 
-# How a voucher number may be repeated: its letters and digits in any case, grouped by
 def _certificate_alert(err: BaseException) -> str | None:
     """The TLS alert about our certificate somewhere in ``err``'s chain, if any."""
     seen: set[int] = set()
