@@ -7,15 +7,11 @@ every request goes through it, whoever sends it (a poll, a switch, an action):
   otherwise polls that fall due together take turns over one kept-alive connection,
   since each new connection costs a TLS handshake with the certificate exchange. The
   accounts of one platform share a bound on their requests in flight (``PAGE_IN_FLIGHT``).
-- **Whether the page answers.** That is the account's state, not each source's: when a
-  request gets no answer (no connection, a timeout, something that is not the settings
-  page) the account is *lost*, every entity is unavailable, and polls wait while one
-  request a minute asks again. The first answer makes it *answer again*, and every
-  source whose poll the outage stopped is read again at once. Each change is logged
-  once. A request's outcome changes the state only if nothing changed it while the
-  request was on its way: concurrent requests cannot log an outage twice, nor its end
-  without its start. An error the page gives for one action only is that source's own
-  (its coordinator's ``UpdateFailed``); a refused sign-in asks for new credentials once.
+- **Whether the page answers.** That is the account's state, not each source's
+  (reachability.py): when a request gets no answer the account is *lost*, every entity
+  is unavailable, and polls wait while one request a minute asks again; the first
+  answer makes it *answer again*, and every source whose poll the outage stopped is
+  read again at once. Each change is logged once.
 - **Lifecycle.** :meth:`async_first_refresh` in setup, :meth:`async_start` once the
   entities exist, :meth:`async_stop` when the entry unloads. What else talks to the
   account's platform (the live SIP channel) starts and stops with it, and asks for a
@@ -28,14 +24,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from datetime import datetime
-from enum import Enum, auto
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
@@ -50,16 +43,9 @@ from .api import (
     SipThorNotSupportedError,
     SipThorWriteTimeoutError,
 )
-from .const import (
-    DOMAIN,
-    LOGGER,
-    PAGE_IN_FLIGHT,
-    POLL_TIMEOUT,
-    RETRY_INTERVAL,
-    WRITE_TIMEOUT,
-    Source,
-)
-from .repairs import async_certificate_refused, async_digest_downgraded
+from .const import DOMAIN, PAGE_IN_FLIGHT, POLL_TIMEOUT, WRITE_TIMEOUT, Source
+from .reachability import AccountUnavailable, PageReachability, PolledSource
+from .repairs import async_digest_downgraded
 from .store import SipThorStore
 
 if TYPE_CHECKING:
@@ -75,39 +61,6 @@ def _host(url: str) -> str:
         return URL(url).host or url
     except ValueError:
         return url  # an entry from before the form checked it: its requests fail anyway
-
-
-class PolledSource(Protocol):
-    """What the account needs of a source's coordinator (coordinator.py)."""
-
-    source: Source
-
-    @property
-    def has_listeners(self) -> bool:
-        """Whether an entity shows the source (only then is it polled)."""
-
-    @property
-    def fetched(self) -> bool:
-        """Whether the source was read since the entry was set up."""
-
-    async def async_refresh(self) -> None:
-        """Poll now."""
-
-    async def async_request_refresh(self) -> None:
-        """Poll soon; requests close together make one poll."""
-
-    def async_update_listeners(self) -> None:
-        """Have the entities write their state again."""
-
-
-class AccountUnavailable(Exception):  # noqa: N818 - a state, not a failure of its own
-    """The poll was not sent, or got no answer: the account has said so, once."""
-
-
-class _Page(Enum):
-    ANSWERS = auto()
-    LOST = auto()
-    REFUSED = auto()
 
 
 class SipThorAccount:
@@ -127,10 +80,6 @@ class SipThorAccount:
         self.client = client
         self.store = store
         self.certificate = certificate
-        self._page = _Page.ANSWERS
-        # Changes with every change of ``_page``: what a request saw when it was sent.
-        self._epoch = 0
-        self._set_up = False
         # Polls go at once while this is above 0: during setup, the fetches that follow
         # it, and a recovery.
         self._at_once = 1
@@ -139,11 +88,7 @@ class SipThorAccount:
         self._first_reads: list[PolledSource] = []
         self._turn = asyncio.Lock()
         self._sources: dict[Source, PolledSource] = {}
-        # Sources whose poll found the page lost, read again when it answers.
-        self._missed: set[Source] = set()
-        # The one source whose poll may ask while the page is lost.
-        self._probing: Source | None = None
-        self._cancel_probe: CALLBACK_TYPE | None = None
+        self._page = PageReachability(hass, entry, certificate, self._sources, self.async_fetch_now)
         # Shared by the accounts of one platform (the same settings page host).
         self._page_slots = hass.data.setdefault(_PAGE_SLOTS, {}).setdefault(
             _host(client.url), asyncio.Semaphore(PAGE_IN_FLIGHT)
@@ -155,12 +100,12 @@ class SipThorAccount:
     @property
     def set_up(self) -> bool:
         """Whether setup's first fetch is done (before it, failures fail the setup)."""
-        return self._set_up
+        return self._page.set_up
 
     @property
     def page_reachable(self) -> bool:
         """Whether the settings page answers and accepts the credentials."""
-        return self._page is _Page.ANSWERS
+        return self._page.answers
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -185,7 +130,7 @@ class SipThorAccount:
                 raise error
         if errors:
             raise errors[0]
-        self._set_up = True
+        self._page.set_up = True
 
     @callback
     def async_fetch_now(self, coordinator: PolledSource) -> None:
@@ -224,7 +169,7 @@ class SipThorAccount:
 
         The coordinators stop themselves (Home Assistant shuts them down with the entry).
         """
-        self._async_cancel_probe()
+        self._page.async_cancel_probe()
         if self.live is not None:
             await self.live.async_stop()
         await self.store.async_flush()
@@ -250,24 +195,17 @@ class SipThorAccount:
         try:
             async with self._async_turn(deadline):
                 # Decided in its turn: the poll before it may have found the page lost.
-                self._check_may_poll(source)
+                self._page.check_may_poll(source)
                 answer = await self._async_send(lambda: fetch(self.client), deadline, source)
         except (SipThorApiError, SipThorNotSupportedError):
             raise
         except (SipThorError, TimeoutError, AccountUnavailable) as err:
-            if not self._set_up:
+            if not self._page.set_up:
                 raise
-            self._missed.add(source)
+            self._page.missed.add(source)
             raise AccountUnavailable from err
-        self._missed.discard(source)
+        self._page.missed.discard(source)
         return answer
-
-    def _check_may_poll(self, source: Source) -> None:
-        """Raise :class:`AccountUnavailable` unless ``source`` may ask the page now."""
-        if self._page is _Page.REFUSED or (
-            self._page is _Page.LOST and source is not self._probing
-        ):
-            raise AccountUnavailable
 
     async def async_read[T](
         self, fetch: Callable[[SipThorClient], Awaitable[T]], source: Source | None = None
@@ -282,8 +220,8 @@ class SipThorAccount:
         except (SipThorApiError, SipThorNotSupportedError, SipThorAuthenticationError):
             raise
         except (SipThorError, TimeoutError):
-            if source is not None and self._set_up:
-                self._missed.add(source)
+            if source is not None and self._page.set_up:
+                self._page.missed.add(source)
             raise
 
     async def async_write[T](self, write: Callable[[SipThorClient], Awaitable[T]]) -> T:
@@ -308,7 +246,7 @@ class SipThorAccount:
                 await self._turn.acquire()
         except TimeoutError:
             # The polls before it kept the page busy that long: no answer in time.
-            self._async_unanswered(self._epoch, "no turn within the time limit")
+            self._page.async_unanswered(self._page.epoch, "no turn within the time limit")
             raise
         try:
             yield
@@ -319,119 +257,29 @@ class SipThorAccount:
         self, send: Callable[[], Awaitable[T]], deadline: float, source: Source | None = None
     ) -> T:
         """Send; let the answer, or its absence, tell whether the page answers."""
-        epoch = self._epoch
+        epoch = self._page.epoch
         try:
             async with asyncio.timeout_at(deadline), self._page_slots:
                 # What the state was when it was sent, not while it waited for a slot.
-                epoch = self._epoch
+                epoch = self._page.epoch
                 answer = await send()
         except (SipThorApiError, SipThorNotSupportedError):
             # The page answered, with an error of this action's own.
-            self._async_answered(epoch, source)
+            self._page.async_answered(epoch, source)
             raise
         except SipThorAuthenticationError as err:
-            self._async_refused(epoch, err)
+            self._page.async_refused(epoch, err)
             raise
         except SipThorDowngradeError as err:
             # Not a wrong password (no reauthentication): the user decides in the repair
             # issue; until then the page is out of reach like any other that cannot sign in.
             async_digest_downgraded(self.hass, self.entry, err)
-            self._async_unanswered(epoch, err)
+            self._page.async_unanswered(epoch, err)
             raise
         except (SipThorError, TimeoutError) as err:
-            self._async_unanswered(epoch, err if isinstance(err, SipThorError) else "no answer")
+            self._page.async_unanswered(
+                epoch, err if isinstance(err, SipThorError) else "no answer"
+            )
             raise
-        self._async_answered(epoch, source)
+        self._page.async_answered(epoch, source)
         return answer
-
-    # -- whether the page answers ------------------------------------------------------
-
-    @callback
-    def _async_answered(self, epoch: int, source: Source | None) -> None:
-        if epoch != self._epoch or self._page is _Page.ANSWERS:
-            return
-        self._async_set_page(_Page.ANSWERS)
-        LOGGER.info("%s: the settings page answers again", self.entry.title)
-        self._async_cancel_probe()
-        # Every source whose poll the outage stopped, at once (this one has its answer).
-        missed = [self._sources[item] for item in Source if item in self._missed - {source}]
-        self._missed.clear()
-        for coordinator in missed:
-            if coordinator.has_listeners:
-                self.async_fetch_now(coordinator)
-
-    @callback
-    def _async_unanswered(self, epoch: int, reason: object) -> None:
-        if not self._set_up or epoch != self._epoch or self._page is not _Page.ANSWERS:
-            return
-        self._async_set_page(_Page.LOST)
-        LOGGER.warning(
-            "%s: the settings page does not answer (%s); the account's entities are "
-            "unavailable until it does",
-            self.entry.title,
-            reason,
-        )
-        self._async_probe_later()
-
-    @callback
-    def _async_refused(self, epoch: int, err: SipThorAuthenticationError) -> None:
-        # The certificate's repair issue, whenever the server refuses it.
-        async_certificate_refused(self.hass, self.entry, self.certificate)
-        if not self._set_up or epoch != self._epoch or self._page is _Page.REFUSED:
-            return
-        self._async_set_page(_Page.REFUSED)
-        self._async_cancel_probe()
-        LOGGER.error(
-            "%s: the settings page refused the sign-in (%s); Home Assistant asks for new "
-            "credentials",
-            self.entry.title,
-            err,
-        )
-        self.entry.async_start_reauth(self.hass)
-
-    @callback
-    def _async_set_page(self, page: _Page) -> None:
-        self._page = page
-        self._epoch += 1
-        # Every entity is available or not with the page: let each write its state.
-        for coordinator in self._sources.values():
-            coordinator.async_update_listeners()
-
-    @callback
-    def _async_probe_later(self) -> None:
-        self._async_cancel_probe()
-        self._cancel_probe = async_call_later(self.hass, RETRY_INTERVAL, self._async_probe)
-
-    @callback
-    def _async_cancel_probe(self) -> None:
-        if self._cancel_probe is not None:
-            self._cancel_probe()
-            self._cancel_probe = None
-
-    @callback
-    def _async_probe(self, _now: datetime) -> None:
-        """Ask the page again with one poll: a source that missed one, else any shown."""
-        self._cancel_probe = None
-        listened = [
-            item
-            for item in Source
-            if (coordinator := self._sources.get(item)) and coordinator.has_listeners
-        ]
-        source = next((item for item in listened if item in self._missed), None) or next(
-            iter(listened), None
-        )
-        if source is None:
-            self._async_probe_later()
-            return
-        self.entry.async_create_background_task(
-            self.hass, self._async_probe_with(source), f"{self.entry.title}: is the page back?"
-        )
-
-    async def _async_probe_with(self, source: Source) -> None:
-        self._probing = source
-        try:
-            await self._sources[source].async_refresh()
-        finally:
-            self._probing = None
-        if self._page is _Page.LOST:
-            self._async_probe_later()

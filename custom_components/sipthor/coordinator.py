@@ -32,7 +32,7 @@ from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .account import AccountUnavailable, SipThorAccount
+from .account import SipThorAccount
 from .api import (
     SipThorAuthenticationError,
     SipThorClient,
@@ -42,6 +42,7 @@ from .api import (
 )
 from .const import LOGGER, RETRY_INTERVAL, Source
 from .errors import translated
+from .reachability import AccountUnavailable
 
 
 class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):

@@ -36,14 +36,10 @@ from custom_components.sipthor.api import (
     Voicemail,
     strip_sip_scheme,
 )
-from custom_components.sipthor.api.models import (
-    MAX_REPORTS,
-    ValueReporter,
-    balance_history_from_json,
-    registrations_from_json,
-    string_list,
-)
+from custom_components.sipthor.api.balance import balance_history_from_json
+from custom_components.sipthor.api.models import registrations_from_json
 from custom_components.sipthor.api.parse import parse_body
+from custom_components.sipthor.api.reader import MAX_REPORTS, ValueReporter, string_list
 
 EXAMPLES = Path(__file__).parent / "examples"
 API_LOGGER = "custom_components.sipthor.api"

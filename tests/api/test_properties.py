@@ -30,18 +30,15 @@ from custom_components.sipthor.api import (
     ValueReporter,
     Voicemail,
 )
-from custom_components.sipthor.api.models import (
-    BalanceEntry,
-    balance_history_from_json,
-    registrations_from_json,
-    string_list,
-)
+from custom_components.sipthor.api.balance import BalanceEntry, balance_history_from_json
+from custom_components.sipthor.api.models import registrations_from_json
 from custom_components.sipthor.api.parse import (
     ParsedBody,
     UnparsableBodyError,
     is_credentials_error,
     parse_body,
 )
+from custom_components.sipthor.api.reader import string_list
 
 EXAMPLES = settings(max_examples=100, deadline=None)
 

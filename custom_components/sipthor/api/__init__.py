@@ -3,15 +3,9 @@
 This package imports nothing from Home Assistant, so that it can be published alone.
 """
 
-from .client import (
-    DEFAULT_TIMEOUT,
-    DEFAULT_URL,
-    DEFAULT_WRITE_TIMEOUT,
-    DIGEST_URL,
-    MAX_BODY_SIZE,
-    MAX_IN_FLIGHT,
-    SipThorClient,
-)
+from .balance import BalanceEntry, MonthlyUsage, PrepaidStatus
+from .call_history import Call, CallDirection, CallHistory, strip_sip_scheme
+from .client import SipThorClient
 from .credentials import CertificateInfo, ClientCredentials, create_ssl_context, load_credentials
 from .errors import (
     CredentialsProblem,
@@ -33,22 +27,23 @@ from .models import (
     VOICE_MAILBOX,
     AcceptRule,
     AcceptRules,
-    BalanceEntry,
-    Call,
-    CallDirection,
     CallForwarding,
-    CallHistory,
     DndState,
     ForwardingCondition,
     Identity,
-    MonthlyUsage,
-    PrepaidStatus,
     Registration,
     StatusResult,
     Transport,
-    ValueReporter,
     Voicemail,
-    strip_sip_scheme,
+)
+from .reader import ValueReporter
+from .transport import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    DEFAULT_WRITE_TIMEOUT,
+    DIGEST_URL,
+    MAX_BODY_SIZE,
+    MAX_IN_FLIGHT,
 )
 
 __all__ = [

@@ -28,7 +28,7 @@ from enum import StrEnum
 import time
 from typing import Final
 
-from ..models import CallDirection
+from ..call_history import CallDirection
 from .dialog_info import DialogDirection, DialogEntry, DialogInfo, DialogState, Party
 
 # Calls followed at once; more is no account's real traffic.
