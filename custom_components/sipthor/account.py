@@ -175,10 +175,12 @@ class SipThorAccount:
         Each coordinator raises what Home Assistant makes of a failed first refresh (retry
         later, or ask for new credentials).
         """
-        results = await asyncio.gather(
-            *(coordinator.async_config_entry_first_refresh() for coordinator in coordinators),
-            return_exceptions=True,
-        )
+        # The reads of what the entities show follow at once: they reuse the connections.
+        with self.client.keep_connections():
+            results = await asyncio.gather(
+                *(coordinator.async_config_entry_first_refresh() for coordinator in coordinators),
+                return_exceptions=True,
+            )
         errors = [result for result in results if isinstance(result, BaseException)]
         for error in errors:
             if isinstance(error, ConfigEntryAuthFailed):

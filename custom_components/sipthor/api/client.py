@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 import contextlib
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -167,6 +167,8 @@ class SipThorClient:
         self._close_session = False
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._on_the_wire = 0
+        # Above 0 while every request keeps its connection open (keep_connections).
+        self._keeping = 0
         self._write_lock = asyncio.Lock()
         self._history_action: str | None = None
         self._reported_prefixes: set[tuple[str, str]] = set()
@@ -176,6 +178,21 @@ class SipThorClient:
     def history_action(self) -> str | None:
         """The call-list action this server answered, once one did."""
         return self._history_action
+
+    @contextlib.contextmanager
+    def keep_connections(self) -> Iterator[None]:
+        """Let the requests sent meanwhile keep their connections open, side by side too.
+
+        For a burst that another burst follows at once (setup's reads, then the reads of
+        what the entities show): the second reuses the first's connections instead of
+        opening new ones, each a TLS handshake. The second's own requests side by side
+        close theirs as usual, so that one connection stays open after it.
+        """
+        self._keeping += 1
+        try:
+            yield
+        finally:
+            self._keeping -= 1
 
     # -- reads -----------------------------------------------------------------------
 
@@ -523,7 +540,7 @@ class SipThorClient:
         headers = dict(_HEADERS)
         if answer is not None:
             headers[hdrs.AUTHORIZATION] = answer.value
-        if self._on_the_wire:
+        if self._on_the_wire and not self._keeping:
             # Side by side with another request: its connection stays open for what comes
             # next, this one closes with its answer. Each open TLS connection holds some
             # 300 KiB (asyncio's read buffer of 256 KiB, OpenSSL's), which the allocator
