@@ -240,6 +240,14 @@ def _open_connections_to(port: int) -> int:
     return count
 
 
+async def _one_connection_left_open(port: int) -> None:
+    """Wait until the server has closed the connections asked to close: one stays."""
+    async with asyncio.timeout(5):
+        while _open_connections_to(port) > 1:
+            await asyncio.sleep(0.02)
+    assert _open_connections_to(port) == 1
+
+
 async def test_a_burst_side_by_side_leaves_one_connection_open(
     simulator: SettingsSimulator, client: SipThorClient
 ) -> None:
@@ -248,13 +256,24 @@ async def test_a_burst_side_by_side_leaves_one_connection_open(
     await asyncio.gather(*(client.get_enum() for _ in range(MAX_IN_FLIGHT)))
     assert simulator.counters.handshakes == MAX_IN_FLIGHT
 
-    async with asyncio.timeout(5):
-        while _open_connections_to(simulator.port) > 1:
-            await asyncio.sleep(0.02)
-    assert _open_connections_to(simulator.port) == 1
+    await _one_connection_left_open(simulator.port)
     # The one left open serves the next request: no handshake more.
     assert await client.get_enum() == ["+31208001234"]
     assert simulator.counters.handshakes == MAX_IN_FLIGHT
+
+
+async def test_a_burst_that_a_burst_follows_leaves_it_its_connections(
+    simulator: SettingsSimulator, client: SipThorClient
+) -> None:
+    """Setup's reads keep their connections for the reads that follow at once."""
+    simulator.faults.latency = 0.3
+    with client.keep_connections():
+        await asyncio.gather(*(client.get_enum() for _ in range(3)))
+    await asyncio.gather(*(client.get_enum() for _ in range(MAX_IN_FLIGHT)))
+    # Three connections reused, three new: one handshake per request in flight at once.
+    assert simulator.counters.handshakes == MAX_IN_FLIGHT
+
+    await _one_connection_left_open(simulator.port)
 
 
 async def test_writes_go_one_at_a_time(simulator: SettingsSimulator, client: SipThorClient) -> None:

@@ -524,3 +524,23 @@ async def test_a_poll_is_bounded_as_a_whole(
         hold.release()
     assert hass.states.get(REGISTERED).state == STATE_UNAVAILABLE
     assert _lines(caplog, "alice@example.com: the settings page does not answer (no answer)")
+
+
+async def test_the_reads_after_setup_reuse_its_connections(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate,
+    simulator: SettingsSimulator,
+) -> None:
+    """Setup's three reads keep their connections for the six that follow at once.
+
+    Each new connection costs a TLS handshake and the certificate exchange, on the way
+    to every entity showing a value: six (the most in flight at once), not eight.
+    Afterwards one connection stays open, as after any burst.
+    """
+    simulator.faults.latency = 0.05
+    await setup_entry(hass, mock_config_entry)
+
+    setup_sources = {"get_prepaid", "get_devices", "get_accept_rules"}
+    assert setup_sources | set(SLOW_ACTIONS) <= set(simulator.counters.requests)
+    assert simulator.counters.handshakes == 6

@@ -7,7 +7,7 @@ at a time, and the answers to the page's Digest challenges.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 import contextlib
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -114,7 +114,24 @@ class PageTransport:
         self._close_session = False
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._on_the_wire = 0
+        # Above 0 while every request keeps its connection open (keep_connections).
+        self._keeping = 0
         self._write_lock = asyncio.Lock()
+
+    @contextlib.contextmanager
+    def keep_connections(self) -> Iterator[None]:
+        """Let the requests sent meanwhile keep their connections open, side by side too.
+
+        For a burst that another burst follows at once (setup's reads, then the reads of
+        what the entities show): the second reuses the first's connections instead of
+        opening new ones, each a TLS handshake. The second's own requests side by side
+        close theirs as usual, so that one connection stays open after it.
+        """
+        self._keeping += 1
+        try:
+            yield
+        finally:
+            self._keeping -= 1
 
     async def _transfer(
         self, action: str, fields: Mapping[str, str], *, write: bool
@@ -214,7 +231,7 @@ class PageTransport:
         headers = dict(_HEADERS)
         if answer is not None:
             headers[hdrs.AUTHORIZATION] = answer.value
-        if self._on_the_wire:
+        if self._on_the_wire and not self._keeping:
             # Side by side with another request: its connection stays open for what comes
             # next, this one closes with its answer. Each open TLS connection holds some
             # 300 KiB (asyncio's read buffer of 256 KiB, OpenSSL's), which the allocator
