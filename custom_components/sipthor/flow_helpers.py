@@ -56,7 +56,7 @@ from .api import (
     SipThorServerError,
     load_credentials,
 )
-from .api.sip import ManualServer, SipServerAddressError
+from .api.sip import ManualServer, SipServerAddressError, SipVoicemailAddressError, voicemail_uri
 from .client_factory import async_create_client, signs_in_with_password
 from .const import (
     CONF_ACCOUNT,
@@ -67,6 +67,7 @@ from .const import (
     CONF_SIP_PASSWORD,
     CONF_SIP_SERVER,
     CONF_SLOW_SCAN_INTERVAL,
+    CONF_VOICEMAIL_URI,
     DEFAULT_CURRENCY,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SLOW_SCAN_INTERVAL,
@@ -334,6 +335,9 @@ def options_schema(options: Mapping[str, Any], data: Mapping[str, Any]) -> vol.S
         vol.Optional(
             CONF_SIP_SERVER, description={"suggested_value": options.get(CONF_SIP_SERVER)}
         ): TextSelector(),
+        vol.Optional(
+            CONF_VOICEMAIL_URI, description={"suggested_value": options.get(CONF_VOICEMAIL_URI)}
+        ): TextSelector(),
     }
     if not signs_in_with_password(data):
         live[vol.Optional(CONF_SIP_PASSWORD)] = PASSWORD_SELECTOR
@@ -394,6 +398,20 @@ def sip_server(text: str | None) -> str | None:
         raise FormError(CONF_SIP_SERVER, "invalid_sip_server") from err
 
 
+def voicemail_address(text: str | None) -> str | None:
+    """The voicemail URI as typed (``user@host`` or a SIP URI), None for automatic.
+
+    Refused with a form error before anything is stored or sent.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return voicemail_uri(text)
+    except SipVoicemailAddressError as err:
+        raise FormError(CONF_VOICEMAIL_URI, "invalid_voicemail_uri") from err
+
+
 def live_options(user_input: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     """The live events' options from the options form; refuses what cannot work.
 
@@ -402,6 +420,8 @@ def live_options(user_input: Mapping[str, Any], data: Mapping[str, Any]) -> dict
     options: dict[str, Any] = {CONF_LIVE_EVENTS: bool(user_input[CONF_LIVE_EVENTS])}
     if (server := sip_server(user_input.get(CONF_SIP_SERVER))) is not None:
         options[CONF_SIP_SERVER] = server
+    if (voicemail := voicemail_address(user_input.get(CONF_VOICEMAIL_URI))) is not None:
+        options[CONF_VOICEMAIL_URI] = voicemail
     if (
         options[CONF_LIVE_EVENTS]
         and not user_input.get(CONF_SIP_PASSWORD)
