@@ -485,3 +485,30 @@ async def test_the_voicemail_uri_option_is_where_the_count_is(
     assert subscribed_at(kamailio, ACCOUNT) == 1  # dialog
     assert subscribed_at(kamailio, MAILBOX) == 0
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("kamailio", [MAILBOX_ONLY], indirect=True)
+async def test_a_mailbox_that_names_no_address_is_one_warning_and_no_request(
+    hass: HomeAssistant,
+    password_entry: MockConfigEntry,
+    kamailio: KamailioBed,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    set_mailbox(simulator, "mailbox 17 on the voicemail server")
+    entry = live_entry(password_entry, kamailio)
+    assert await setup_entry(hass, entry)
+    await until(hass, lambda: summary_at(hass) == ("not_offered", "account"))
+    await until(hass, lambda: "no SIP address" in caplog.text)
+    await entry.runtime_data.voicemail.async_refresh()  # read again: said once
+    await hass.async_block_till_done()
+
+    warnings = [r for r in caplog.records if "no SIP address" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].levelname == "WARNING"
+    assert warnings[0].exc_info is None
+    # Only the account's address was asked (refreshes go to the server's own address).
+    asked = set(re.findall(r"bed: SUBSCRIBE sip:([^ ]+@[^ ]+) ", kamailio.log()))
+    assert asked == {ACCOUNT}
+    assert state(hass, VOICEMAIL) == STATE_UNAVAILABLE
+    assert await hass.config_entries.async_unload(entry.entry_id)
