@@ -195,7 +195,8 @@ class Subscription:
             if self._closing:
                 return
             if self._retargeted.is_set():
-                await self._leave()
+                if not await self._leave():
+                    return
                 continue
             if self._notified:
                 failures = 0
@@ -270,10 +271,14 @@ class Subscription:
             async with asyncio.timeout(max(0.0, delay)):
                 await self._retargeted.wait()
 
-    async def _leave(self) -> None:
-        """End the dialog at the address left behind, which would go on notifying."""
+    async def _leave(self) -> bool:
+        """End the dialog at the address left behind (it would go on notifying).
+
+        Whether the subscription goes on: not when it was stopped meanwhile.
+        """
         if self.established:
             await self._subscribe(0)
+        return not self._closing
 
     async def _subscribe_once(self, target: Target) -> Ending:
         """One subscription dialog at ``target``, from the first SUBSCRIBE to its end."""
