@@ -19,7 +19,9 @@ What the configuration does (docs/sip-events.md describes what Kamailio then doe
   state to ``presence_dialoginfo`` (through ``pua``'s outbound proxy: the bed's UDP port,
   where a PUBLISH is trusted without a challenge).
 - ``presence`` with subscriptions in memory only (a restart forgets them), and
-  ``presence_mwi`` for message-summary.
+  ``presence_mwi`` for message-summary: at the users' own addresses, and at any address
+  of theirs in another domain (a mailbox such as ``alice@vm.example.com``). With
+  :attr:`BedOptions.mwi_at_account` off, only the latter.
 - ``tls`` with a certificate for the domain (and ``sip.<domain>``), issued by the CA the
   caller gives: the simulator's server CA. The loopback address is not in it, so a
   client must check the certificate against the domain.
@@ -144,6 +146,11 @@ class BedOptions:
     # Kamailio answers a dialog SUBSCRIBE with 489 Bad Event, as a platform without the
     # package does.
     offer_dialog: bool = True
+    # Whether message-summary is served at the users' own addresses. Off, a SUBSCRIBE for
+    # it at <user>@<domain> gets 489 Bad Event, and only a mailbox's address in another
+    # domain (alice@vm.example.com: her name, the voicemail server's domain) serves it,
+    # as on a platform whose voicemail server notifies at the mailbox's address only.
+    mwi_at_account: bool = True
     # Kamailio's log level: 2 informs (one line per request the bed routes), 3 debugs.
     log_level: int = 2
     users: tuple[SipUser, ...] = (ALICE, BOB)
@@ -712,6 +719,8 @@ def render_config(
         lines.append("#!define BED_CAPS_MESSAGES")
     if options.offer_dialog:
         lines.append("#!define BED_DIALOG")
+    if options.mwi_at_account:
+        lines.append("#!define BED_MWI_AT_ACCOUNT")
     return "\n".join(lines) + "\n" + _SCRIPT
 
 
@@ -936,6 +945,13 @@ route[AUTH] {
 }
 
 route[PRESENCE] {
+#!ifndef BED_MWI_AT_ACCOUNT
+	if (is_method("SUBSCRIBE") && !has_totag() && $rd == "BED_DOMAIN"
+			&& $hdr(Event) =~ "^message-summary") {
+		sl_send_reply("489", "Bad Event");
+		exit;
+	}
+#!endif
 #!ifdef BED_NAT_AWARE
 	if (is_method("SUBSCRIBE")) {
 		set_contact_alias();

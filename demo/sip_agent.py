@@ -454,16 +454,25 @@ class SipAgent:
         urgent_old: int = 0,
         waiting: bool | None = None,
         expires: int = 3600,
+        mailbox: str | None = None,
     ) -> SipMessage:
-        """PUBLISH the user's voicemail state as RFC 3842 ``simple-message-summary``."""
+        """PUBLISH a voicemail state as RFC 3842 ``simple-message-summary``.
+
+        At the user's own address, or at ``mailbox`` (a SIP URI), as a voicemail server
+        with mailboxes at addresses of their own does.
+        """
         waiting = new > 0 if waiting is None else waiting
         body = (
             f"Messages-Waiting: {'yes' if waiting else 'no'}\r\n"
-            f"Message-Account: {self.aor}\r\n"
+            f"Message-Account: {mailbox or self.aor}\r\n"
             f"Voice-Message: {new}/{old} ({urgent_new}/{urgent_old})\r\n"
         )
         return await self.publish(
-            "message-summary", "application/simple-message-summary", body, expires=expires
+            "message-summary",
+            "application/simple-message-summary",
+            body,
+            expires=expires,
+            target=mailbox,
         )
 
     # -- as a watcher -----------------------------------------------------------------

@@ -79,7 +79,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SipThorConfigEntry) -> b
     runtime = entry.runtime_data = create_runtime_data(account)
     # Before the entities: which live entities exist depends on it.
     account.live = async_create_live(
-        hass, entry, lambda: account.async_request_refresh(Source.CALLS)
+        hass, entry, lambda: account.async_request_refresh(Source.CALLS), runtime.voicemail
     )
     # One round trip: the three setup sources are asked at once.
     await account.async_first_refresh(runtime.setup_coordinators)

@@ -30,9 +30,11 @@ CONF_KEEP_PASSWORD: Final = "keep_password"  # noqa: S105 - a key, not a passwor
 # Options (with CONF_CURRENCY and CONF_SCAN_INTERVAL of homeassistant.const).
 CONF_SLOW_SCAN_INTERVAL: Final = "slow_scan_interval"
 CONF_HISTORY_TIMEZONE: Final = "history_timezone"
-# The live events (live.py): on or off, and the SIP server when not found through DNS.
+# The live events (live.py): on or off, the SIP server when not found through DNS, and
+# the voicemail URI when the count is not to be found automatically.
 CONF_LIVE_EVENTS: Final = "live_events"
 CONF_SIP_SERVER: Final = "sip_server"
+CONF_VOICEMAIL_URI: Final = "voicemail_uri"
 
 DEFAULT_CURRENCY: Final = "EUR"
 DEFAULT_SCAN_INTERVAL: Final = 60  # seconds: registrations (the balance: BALANCE_INTERVAL)

@@ -7,7 +7,7 @@ reconfiguring an account check and show the same things the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -56,7 +56,7 @@ from .api import (
     SipThorServerError,
     load_credentials,
 )
-from .api.sip import ManualServer, SipServerAddressError
+from .api.sip import ManualServer, SipServerAddressError, SipVoicemailAddressError, voicemail_uri
 from .client_factory import async_create_client, signs_in_with_password
 from .const import (
     CONF_ACCOUNT,
@@ -67,6 +67,7 @@ from .const import (
     CONF_SIP_PASSWORD,
     CONF_SIP_SERVER,
     CONF_SLOW_SCAN_INTERVAL,
+    CONF_VOICEMAIL_URI,
     DEFAULT_CURRENCY,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SLOW_SCAN_INTERVAL,
@@ -334,6 +335,9 @@ def options_schema(options: Mapping[str, Any], data: Mapping[str, Any]) -> vol.S
         vol.Optional(
             CONF_SIP_SERVER, description={"suggested_value": options.get(CONF_SIP_SERVER)}
         ): TextSelector(),
+        vol.Optional(
+            CONF_VOICEMAIL_URI, description={"suggested_value": options.get(CONF_VOICEMAIL_URI)}
+        ): TextSelector(),
     }
     if not signs_in_with_password(data):
         live[vol.Optional(CONF_SIP_PASSWORD)] = PASSWORD_SELECTOR
@@ -380,28 +384,30 @@ def options_schema(options: Mapping[str, Any], data: Mapping[str, Any]) -> vol.S
     )
 
 
-def sip_server(text: str | None) -> str | None:
-    """The SIP server as typed (``host[:port][;transport=tls|tcp]``), None for DNS.
-
-    Refused with a form error before anything is stored or sent.
-    """
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return str(ManualServer.parse(text))
-    except SipServerAddressError as err:
-        raise FormError(CONF_SIP_SERVER, "invalid_sip_server") from err
+# The live events' text options: each read as the channel will, or refused with its error.
+_LIVE_TEXT_OPTIONS: tuple[tuple[str, Callable[[str], object], str], ...] = (
+    # host[:port][;transport=tls|tcp]; empty: found through DNS.
+    (CONF_SIP_SERVER, ManualServer.parse, "invalid_sip_server"),
+    # user@host or a SIP URI; empty: at the account's address, or its mailbox's.
+    (CONF_VOICEMAIL_URI, voicemail_uri, "invalid_voicemail_uri"),
+)
 
 
 def live_options(user_input: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     """The live events' options from the options form; refuses what cannot work.
 
-    Live events on for a certificate account need its SIP password: typed now, or kept.
+    The SIP server and the voicemail URI are stored as the channel reads them, and
+    refused with a form error before anything is stored or sent. Live events on for a
+    certificate account need its SIP password: typed now, or kept.
     """
     options: dict[str, Any] = {CONF_LIVE_EVENTS: bool(user_input[CONF_LIVE_EVENTS])}
-    if (server := sip_server(user_input.get(CONF_SIP_SERVER))) is not None:
-        options[CONF_SIP_SERVER] = server
+    for field, parse, error in _LIVE_TEXT_OPTIONS:
+        if not (text := (user_input.get(field) or "").strip()):
+            continue
+        try:
+            options[field] = str(parse(text))
+        except (SipServerAddressError, SipVoicemailAddressError) as err:
+            raise FormError(field, error) from err
     if (
         options[CONF_LIVE_EVENTS]
         and not user_input.get(CONF_SIP_PASSWORD)

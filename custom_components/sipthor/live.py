@@ -13,6 +13,11 @@ once the entities exist and stops when the entry unloads or Home Assistant stops
   while its subscription is not active; a package the platform does not offer (489,
   403, 404) is logged once at info level by the channel, and the diagnostic sensor and
   the diagnostics say why.
+- **Where the voicemail count is.** At the voicemail URI of the options when one is set.
+  Otherwise at the account's own address; where that does not offer it, the live events
+  follow the voicemail source (polled by the account, like any source an entity shows)
+  and hand its mailbox's address (``get_voicemail``'s ``Account``) to the channel, which
+  moves the subscription there, and again when the mailbox changes or goes.
 - **A wrong SIP password** stops the channel (one refused SUBSCRIBE, no loop) and
   raises one repair issue; it goes away once a channel subscribes again.
 - **Calls.** Received calls fire ``ringing``, ``answered`` and ``missed`` on the call
@@ -33,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from homeassistant.const import CONF_PASSWORD, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
@@ -57,12 +62,15 @@ from .api.sip import (
     StatusEvent,
     StatusReason,
     SubscriptionState,
+    SubscriptionStatus,
+    SubscriptionTarget,
 )
 from .const import (
     CONF_ACCOUNT,
     CONF_LIVE_EVENTS,
     CONF_SIP_PASSWORD,
     CONF_SIP_SERVER,
+    CONF_VOICEMAIL_URI,
     DOMAIN,
     LOGGER,
 )
@@ -70,6 +78,8 @@ from .repairs import async_delete_live_password_issue, async_live_password_refus
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
+
+    from .api import Voicemail
 
 # One resolver for every account: SRV answers and aiodns's channel are shared.
 LIVE_RESOLVER: HassKey[DnsResolver] = HassKey(f"{DOMAIN}_live_resolver")
@@ -82,6 +92,23 @@ MAX_ANNOUNCED: Final = 64
 _LIVE_DIRECTIONS: Final = frozenset({CallDirection.RECEIVED, None})
 
 type CallListener = Callable[[CallEvent], None]
+
+
+class VoicemailSource(Protocol):
+    """What the live events read of the account's voicemail source (its coordinator)."""
+
+    @property
+    def fetched(self) -> bool:
+        """Whether the source was read."""
+
+    @property
+    def data(self) -> Voicemail | None:
+        """The mailbox; None when the account has none."""
+
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, context: Any = None
+    ) -> Callable[[], None]:
+        """Call ``update_callback`` after each read; returns its remover."""
 
 
 def live_password(data: Mapping[str, Any]) -> str | None:
@@ -121,12 +148,21 @@ class LiveEvents:
         entry: ConfigEntry[Any],
         channel: SipLiveChannel,
         request_call_list: Callable[[], Coroutine[Any, Any, None]],
+        voicemail: VoicemailSource | None = None,
     ) -> None:
-        """Follow ``channel``; ``request_call_list`` reads the call list once soon."""
+        """Follow ``channel``; ``request_call_list`` reads the call list once soon.
+
+        ``voicemail`` (the account's voicemail source) names the mailbox the count moves
+        to where the account's address does not offer it.
+        """
         self.hass = hass
         self.entry = entry
         self.channel = channel
         self._request_call_list = request_call_list
+        self._voicemail = voicemail
+        self._remove_voicemail_listener: CALLBACK_TYPE | None = None
+        # A mailbox address the channel refused, warned about once.
+        self._refused_mailbox: str | None = None
         self._listeners: list[CALLBACK_TYPE] = []
         self._call_listeners: list[CallListener] = []
         self._remove_channel_listener: Callable[[], None] | None = None
@@ -161,6 +197,10 @@ class LiveEvents:
         if self._remove_channel_listener is not None:
             self._remove_channel_listener()
             self._remove_channel_listener = None
+        # After the channel's last status, which would follow the mailbox again.
+        if self._remove_voicemail_listener is not None:
+            self._remove_voicemail_listener()
+            self._remove_voicemail_listener = None
 
     # -- what the entities read --------------------------------------------------------
 
@@ -229,6 +269,8 @@ class LiveEvents:
     @callback
     def _on_status(self, status: ChannelStatus) -> None:
         # A package not offered is logged by the channel, once (at info level).
+        if (summary := status.subscriptions.get(EventPackage.MESSAGE_SUMMARY)) is not None:
+            self._follow_mailbox(summary)
         if any(
             subscription.state is SubscriptionState.ACTIVE
             for subscription in status.subscriptions.values()
@@ -262,6 +304,44 @@ class LiveEvents:
         for listener in list(self._call_listeners):
             listener(event)
 
+    @callback
+    def _follow_mailbox(self, summary: SubscriptionStatus) -> None:
+        """Follow the voicemail source once the count needs the mailbox's address.
+
+        That is when the account's address does not offer it (or it is at the mailbox
+        already, found before). Until then the live events ask the settings page nothing:
+        the voicemail source is polled only while something shows or follows it.
+        """
+        if self._voicemail is None or self._remove_voicemail_listener is not None:
+            return
+        at_account_not_offered = (
+            summary.target is SubscriptionTarget.ACCOUNT
+            and summary.state is SubscriptionState.NOT_OFFERED
+        )
+        if not at_account_not_offered and summary.target is not SubscriptionTarget.MAILBOX:
+            return
+        self._remove_voicemail_listener = self._voicemail.async_add_listener(self._on_voicemail)
+        self._on_voicemail()
+
+    @callback
+    def _on_voicemail(self) -> None:
+        """The voicemail source was read: hand its mailbox's address to the channel."""
+        source = self._voicemail
+        if source is None or not source.fetched:
+            return
+        address = source.data.account if source.data is not None else None
+        try:
+            self.channel.set_mailbox(address)
+        except ValueError:
+            if address != self._refused_mailbox:
+                LOGGER.warning(
+                    "%s: the voice mailbox's address is no SIP address; the voicemail count "
+                    "is not subscribed there",
+                    self.entry.title,
+                )
+            self._refused_mailbox = address
+            self.channel.set_mailbox(None)
+
     # -- diagnostics -------------------------------------------------------------------
 
     def diagnostics(self) -> dict[str, Any]:
@@ -273,11 +353,13 @@ def async_create_live(
     hass: HomeAssistant,
     entry: ConfigEntry[Any],
     request_call_list: Callable[[], Coroutine[Any, Any, None]],
+    voicemail: VoicemailSource | None = None,
 ) -> LiveEvents | None:
     """The entry's live events; None when off, without a password, or not possible.
 
-    The SIP server option was checked by the options form; one stored otherwise (by
-    hand) that does not parse is logged once and leaves the live events off.
+    The SIP server and voicemail URI options were checked by the options form; one
+    stored otherwise (by hand) that does not parse is logged once and leaves the live
+    events off.
     """
     password = live_password(entry.data)
     if not live_events_wanted(entry) or password is None:
@@ -293,9 +375,10 @@ def async_create_live(
             # Home Assistant's shared client context: the system's CAs, loaded once.
             ssl_context=ssl_util.client_context(),
             server=server,
+            voicemail_uri=entry.options.get(CONF_VOICEMAIL_URI) or None,
             resolver=hass.data.setdefault(LIVE_RESOLVER, DnsResolver()),
         )
     except ValueError as err:
         LOGGER.warning("%s: no live events (%s)", entry.title, err)
         return None
-    return LiveEvents(hass, entry, channel, request_call_list)
+    return LiveEvents(hass, entry, channel, request_call_list, voicemail)

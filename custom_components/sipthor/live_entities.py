@@ -96,13 +96,18 @@ def _message_attributes(live: LiveEvents) -> dict[str, Any] | None:
 
 
 def _status_attributes(live: LiveEvents) -> dict[str, Any]:
-    """Each subscription's state and why it is not active; when the last NOTIFY came."""
+    """Each subscription's state, why it is not active, where it is; the last NOTIFY.
+
+    Where: whose address (the account's, its mailbox's, the voicemail URI), never the
+    address itself.
+    """
     status = live.status
     attributes: dict[str, Any] = {}
     for package, subscription in status.subscriptions.items():
         name = package.value.replace("-", "_")
         attributes[name] = subscription.state.value
         attributes[f"{name}_reason"] = subscription.reason.value if subscription.reason else None
+        attributes[f"{name}_at"] = subscription.target.value if subscription.target else None
     last_notify = status.last_notify
     attributes["last_notify"] = last_notify.isoformat() if last_notify else None
     return attributes

@@ -59,6 +59,7 @@ from custom_components.sipthor.const import (
     CONF_SIP_PASSWORD,
     CONF_SIP_SERVER,
     CONF_SLOW_SCAN_INTERVAL,
+    CONF_VOICEMAIL_URI,
     DOMAIN,
 )
 from simulator import Faults, SettingsSimulator
@@ -1776,6 +1777,45 @@ async def test_options_refuse_a_sip_server_that_is_not_one(
     assert result["errors"] == {CONF_SIP_SERVER: "invalid_sip_server"}
     assert _suggested(result, CONF_SIP_SERVER) == "sip.example.com:99999"
     assert dict(entry.options) == {CONF_CURRENCY: "EUR"}
+
+
+@pytest.mark.parametrize(
+    "typed", ["alice", "alice@", "<sip:alice@vm.example.com>", "alice@vm.example.com?x=y"]
+)
+async def test_options_refuse_a_voicemail_uri_that_is_not_one(
+    hass: HomeAssistant,
+    simulator: SettingsSimulator,
+    init_integration: MockConfigEntry,
+    typed: str,
+) -> None:
+    """A translated error next to the field, before any request; the input stays."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    simulator.counters.reset()
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _defaults(result) | {CONF_VOICEMAIL_URI: typed, CONF_LIVE_EVENTS: False},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_VOICEMAIL_URI: "invalid_voicemail_uri"}
+    assert _suggested(result, CONF_VOICEMAIL_URI) == typed
+    assert dict(entry.options) == {CONF_CURRENCY: "EUR"}
+    assert not simulator.counters.requests
+
+    # Typed as an address, kept as the SIP URI the channel subscribes at; empty: automatic.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _defaults(result) | {CONF_VOICEMAIL_URI: " alice@VM.example.com ", CONF_LIVE_EVENTS: False},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_VOICEMAIL_URI] == "sip:alice@VM.example.com"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert _suggested(result, CONF_VOICEMAIL_URI) == "sip:alice@VM.example.com"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _defaults(result) | {CONF_VOICEMAIL_URI: ""}
+    )
+    assert CONF_VOICEMAIL_URI not in entry.options
 
 
 async def test_options_want_a_sip_password_for_live_events(

@@ -34,6 +34,7 @@ from custom_components.sipthor.const import (
     CONF_LIVE_EVENTS,
     CONF_SIP_PASSWORD,
     CONF_SIP_SERVER,
+    CONF_VOICEMAIL_URI,
     DOMAIN,
 )
 from custom_components.sipthor.diagnostics import async_get_config_entry_diagnostics
@@ -73,8 +74,13 @@ def history_reads(simulator: SettingsSimulator) -> int:
     return sum(simulator.counters.requests[action] for action in HISTORY_ACTIONS)
 
 
-def live_entry(entry: MockConfigEntry, kamailio: KamailioBed, **data: Any) -> MockConfigEntry:
-    """``entry`` with live events at the bed over TLS (and ``data`` added)."""
+def live_entry(
+    entry: MockConfigEntry,
+    kamailio: KamailioBed,
+    options: dict[str, Any] | None = None,
+    **data: Any,
+) -> MockConfigEntry:
+    """``entry`` with live events at the bed over TLS (and ``options``, ``data`` added)."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=entry.title,
@@ -85,6 +91,7 @@ def live_entry(entry: MockConfigEntry, kamailio: KamailioBed, **data: Any) -> Mo
             CONF_CURRENCY: "EUR",
             CONF_LIVE_EVENTS: True,
             CONF_SIP_SERVER: kamailio.server_setting("tls"),
+            **(options or {}),
         },
     )
 
@@ -369,3 +376,139 @@ async def test_a_stored_sip_server_that_does_not_parse_leaves_live_events_off(
     assert len(warnings) == 1
     assert warnings[0].exc_info is None
     assert password_entry.data[CONF_PASSWORD] not in caplog.text
+
+
+# -- where the voicemail count is ---------------------------------------------------------
+
+# The bed serves message-summary at mailbox addresses only (not at alice@example.com),
+# as a platform whose voicemail server notifies at the mailbox's address does.
+MAILBOX_ONLY = BedOptions(mwi_at_account=False)
+# The simulator's get_voicemail names it as Account: her name at the voicemail server.
+MAILBOX = "alice@vm.example.com"
+
+
+def summary_at(hass: HomeAssistant) -> tuple[Any, Any]:
+    """The message-summary subscription's state and whose address it is at."""
+    attributes = hass.states.get(LIVE_EVENTS).attributes
+    return attributes.get("message_summary"), attributes.get("message_summary_at")
+
+
+def subscribed_at(kamailio: KamailioBed, address: str) -> int:
+    """How many subscriptions were asked for at ``address`` (a challenged one counts once)."""
+    pattern = rf"bed: SUBSCRIBE sip:{re.escape(address)} .* \(Call-ID ([^)]+)\)"
+    return len(set(re.findall(pattern, kamailio.log())))
+
+
+def set_mailbox(simulator: SettingsSimulator, account: str | None) -> None:
+    """The platform's voice mailbox for alice: at ``account``, or none."""
+    mailbox = simulator.platform.accounts[ACCOUNT]
+    mailbox.voicemail = (
+        None if account is None else {**(mailbox.voicemail or {}), "Account": account}
+    )
+
+
+@pytest.mark.parametrize("kamailio", [MAILBOX_ONLY], indirect=True)
+async def test_where_the_account_does_not_offer_the_count_it_comes_from_the_mailbox(
+    hass: HomeAssistant, live: MockConfigEntry, kamailio: KamailioBed, make_agent
+) -> None:
+    await until(hass, lambda: summary_at(hass) == ("active", "mailbox"))
+    voicemail = await make_agent(ALICE)
+
+    published = await voicemail.publish_mwi(new=2, old=4, mailbox=f"sip:{MAILBOX}")
+    assert published.status == 200
+    await until(hass, lambda: state(hass, VOICEMAIL) == "2")
+    assert hass.states.get(VOICEMAIL).attributes["old_messages"] == 4
+    assert state(hass, MESSAGE_WAITING) == STATE_ON
+    # The account's address was asked once; the diagnostics say where, not the address.
+    assert subscribed_at(kamailio, ACCOUNT) == 2  # dialog and message-summary
+    diagnostics = await async_get_config_entry_diagnostics(hass, live)
+    assert diagnostics["live"]["subscriptions"]["message-summary"]["resource"] == "mailbox"
+    assert diagnostics["live"]["subscriptions"]["dialog"]["resource"] == "account"
+    assert MAILBOX not in str(diagnostics)
+
+
+@pytest.mark.parametrize("kamailio", [MAILBOX_ONLY], indirect=True)
+async def test_a_mailbox_that_comes_or_changes_moves_the_count(
+    hass: HomeAssistant,
+    password_entry: MockConfigEntry,
+    kamailio: KamailioBed,
+    simulator: SettingsSimulator,
+    make_agent,
+) -> None:
+    set_mailbox(simulator, None)
+    entry = live_entry(password_entry, kamailio)
+    assert await setup_entry(hass, entry)
+    voicemail_source = entry.runtime_data.voicemail
+    # No mailbox: not offered, its entities unavailable, the settings page untouched.
+    await until(hass, lambda: summary_at(hass) == ("not_offered", "account"))
+    assert state(hass, VOICEMAIL) == STATE_UNAVAILABLE
+    assert state(hass, "sensor.alice_example_com_balance") not in (None, STATE_UNAVAILABLE)
+    agent = await make_agent(ALICE)
+
+    # A mailbox comes: at the next read of the voicemail, the count moves there.
+    set_mailbox(simulator, MAILBOX)
+    await voicemail_source.async_refresh()
+    await until(hass, lambda: summary_at(hass) == ("active", "mailbox"))
+    assert (await agent.publish_mwi(new=1, mailbox=f"sip:{MAILBOX}")).status == 200
+    await until(hass, lambda: state(hass, VOICEMAIL) == "1")
+
+    # It moves: so does the count (the old mailbox's is not shown as the new one's).
+    set_mailbox(simulator, "alice@mail.example.com")
+    await voicemail_source.async_refresh()
+    await until(hass, lambda: subscribed_at(kamailio, "alice@mail.example.com") == 1)
+    assert (await agent.publish_mwi(new=5, mailbox="sip:alice@mail.example.com")).status == 200
+    await until(hass, lambda: state(hass, VOICEMAIL) == "5")
+
+    # It goes: not offered again, and the account's address is not asked within the hour.
+    asked = subscribed_at(kamailio, ACCOUNT)
+    set_mailbox(simulator, None)
+    await voicemail_source.async_refresh()
+    await until(hass, lambda: summary_at(hass)[0] == "not_offered")
+    assert state(hass, VOICEMAIL) == STATE_UNAVAILABLE
+    await asyncio.sleep(1)  # a storm would have sent more by now
+    assert subscribed_at(kamailio, ACCOUNT) == asked
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("kamailio", [MAILBOX_ONLY], indirect=True)
+async def test_the_voicemail_uri_option_is_where_the_count_is(
+    hass: HomeAssistant, password_entry: MockConfigEntry, kamailio: KamailioBed, make_agent
+) -> None:
+    entry = live_entry(password_entry, kamailio, {CONF_VOICEMAIL_URI: "sip:alice@mail.example.com"})
+    assert await setup_entry(hass, entry)
+    await until(hass, lambda: summary_at(hass) == ("active", "voicemail_uri"))
+    agent = await make_agent(ALICE)
+
+    assert (await agent.publish_mwi(new=3, mailbox="sip:alice@mail.example.com")).status == 200
+    await until(hass, lambda: state(hass, VOICEMAIL) == "3")
+    # Neither the account's address nor the settings page's mailbox was asked for it.
+    assert subscribed_at(kamailio, ACCOUNT) == 1  # dialog
+    assert subscribed_at(kamailio, MAILBOX) == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("kamailio", [MAILBOX_ONLY], indirect=True)
+async def test_a_mailbox_that_names_no_address_is_one_warning_and_no_request(
+    hass: HomeAssistant,
+    password_entry: MockConfigEntry,
+    kamailio: KamailioBed,
+    simulator: SettingsSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    set_mailbox(simulator, "mailbox 17 on the voicemail server")
+    entry = live_entry(password_entry, kamailio)
+    assert await setup_entry(hass, entry)
+    await until(hass, lambda: summary_at(hass) == ("not_offered", "account"))
+    await until(hass, lambda: "no SIP address" in caplog.text)
+    await entry.runtime_data.voicemail.async_refresh()  # read again: said once
+    await hass.async_block_till_done()
+
+    warnings = [r for r in caplog.records if "no SIP address" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].levelname == "WARNING"
+    assert warnings[0].exc_info is None
+    # Only the account's address was asked (refreshes go to the server's own address).
+    asked = set(re.findall(r"bed: SUBSCRIBE sip:([^ ]+@[^ ]+) ", kamailio.log()))
+    assert asked == {ACCOUNT}
+    assert state(hass, VOICEMAIL) == STATE_UNAVAILABLE
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -32,6 +32,7 @@ from custom_components.sipthor.api.sip import (
     SrvRecord,
     StatusReason,
     SubscriptionState,
+    SubscriptionTarget,
     Transport,
 )
 from demo.kamailio import ALICE
@@ -574,7 +575,7 @@ async def test_the_voicemail_uri_is_where_message_summary_is_subscribed(
     summary = fake_server.subscribes("message-summary")[-1]
     assert summary.uri == "sip:alice@example.com;voicemail"
     assert fake_server.subscribes("dialog")[-1].uri == "sip:alice@example.com"
-    assert channel.snapshot()["subscriptions"][SUMMARY]["resource"] == "voicemail"
+    assert channel.snapshot()["subscriptions"][SUMMARY]["resource"] == "voicemail_uri"
 
 
 async def test_no_secret_in_logs_reprs_or_diagnostics_and_the_trace_is_redacted(
@@ -809,3 +810,55 @@ async def test_a_package_not_offered_is_not_asked_again_on_reconnection(
     dialog = channel.status.subscriptions[DIALOG]
     assert dialog.state is SubscriptionState.NOT_OFFERED
     assert dialog.next_attempt == next_attempt
+
+
+async def test_a_count_refused_at_the_account_and_the_mailbox_is_asked_for_hourly(
+    fake_server: FakeSipServer, make_channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.sipthor.api.sip")
+    fake_server.answers["message-summary"].extend([489, 404])
+    channel, recorder = make_channel(fake_server)
+    channel.set_mailbox("alice@vm.example.com")
+    await channel.start()
+    await recorder.active(DIALOG)
+    await recorder.until(
+        lambda: channel.status.subscriptions[SUMMARY].state is SubscriptionState.NOT_OFFERED
+    )
+
+    # The account's address, then the mailbox's, once each: then an hour's wait.
+    summary = channel.status.subscriptions[SUMMARY]
+    asked = {request.uri for request in fake_server.subscribes("message-summary")}
+    assert asked == {"sip:alice@example.com", "sip:alice@vm.example.com"}
+    assert summary.target is SubscriptionTarget.MAILBOX
+    assert summary.code == 404
+    assert summary.next_attempt - datetime.now(UTC) > timedelta(minutes=59)
+    lines = [record for record in caplog.records if "does not offer" in record.message]
+    assert [record.levelname for record in lines] == ["INFO", "INFO"]
+    assert "subscribing at the mailbox's address" in lines[0].message
+    # Neither is asked again on the next connection, nor for the same mailbox again.
+    sent = len(fake_server.subscribes("message-summary"))
+    fake_server.connections[0].cut()
+    await fake_server.subscription("dialog", 2)
+    channel.set_mailbox("sip:alice@vm.example.com")
+    await asyncio.sleep(0.5)
+    assert len(fake_server.subscribes("message-summary")) == sent
+    assert channel.status.subscriptions[SUMMARY].state is SubscriptionState.NOT_OFFERED
+
+    # Another mailbox is asked at once.
+    channel.set_mailbox("alice@vm2.example.com")
+    await fake_server.subscription("message-summary")
+    await recorder.active(SUMMARY)
+    assert fake_server.subscribes("message-summary")[-1].uri == "sip:alice@vm2.example.com"
+
+
+async def test_a_mailbox_that_is_no_address_is_refused_and_changes_nothing(
+    fake_server: FakeSipServer, subscribed
+) -> None:
+    channel, _ = await subscribed(fake_server)
+    for address in ("alice", "alice@", "<sip:alice@vm.example.com>", "alice@vm\r\nX: y"):
+        with pytest.raises(ValueError, match="voicemail address"):
+            channel.set_mailbox(address)
+    assert channel.status.subscriptions[SUMMARY].target is SubscriptionTarget.ACCOUNT
+    assert {request.uri for request in fake_server.subscribes("message-summary")} == {
+        "sip:alice@example.com"
+    }

@@ -9,6 +9,7 @@ message-summary, and turns what Kamailio notifies into events while scripted use
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 import re
 
 import pytest
@@ -27,6 +28,8 @@ from custom_components.sipthor.api.sip import (
     SrvRecord,
     StatusReason,
     SubscriptionState,
+    SubscriptionStatus,
+    SubscriptionTarget,
     Transport,
 )
 from demo.kamailio import ALICE, BOB, BedOptions, KamailioBed
@@ -238,3 +241,84 @@ async def test_two_phones_ring_once(kamailio: KamailioBed, make_agent, subscribe
     await recorder.until(lambda: CallEventKind.ENDED in kinds(recorder))
 
     assert kinds(recorder) == [CallEventKind.RINGING, CallEventKind.MISSED, CallEventKind.ENDED]
+
+
+# Alice's mailbox as the settings page names it (get_voicemail's Account): her name at
+# the voicemail server's domain, where the bed serves message-summary.
+MAILBOX = "alice@vm.example.com"
+
+
+def summary_status(channel) -> SubscriptionStatus:
+    return channel.status.subscriptions[EventPackage.MESSAGE_SUMMARY]
+
+
+def subscribed_at(kamailio: KamailioBed, address: str) -> int:
+    """How many subscriptions were asked for at ``address`` (a challenged one counts once)."""
+    pattern = rf"bed: SUBSCRIBE sip:{re.escape(address)} .* \(Call-ID ([^)]+)\)"
+    return len(set(re.findall(pattern, kamailio.log())))
+
+
+@pytest.mark.parametrize("kamailio", [BedOptions(mwi_at_account=False)], indirect=True)
+async def test_the_count_moves_to_the_mailbox_where_the_account_does_not_offer_it(
+    kamailio: KamailioBed, make_agent, make_channel, no_traceback
+) -> None:
+    channel, recorder = make_channel(
+        resolver=srv_for(kamailio), ssl_context=kamailio.client_ssl_context()
+    )
+    await channel.start()
+    await recorder.active(EventPackage.DIALOG)
+    # No mailbox known: not offered, and nothing more is asked within the hour.
+    await recorder.until(lambda: summary_status(channel).state is SubscriptionState.NOT_OFFERED)
+    assert summary_status(channel).reason is StatusReason.BAD_EVENT
+    assert summary_status(channel).target is SubscriptionTarget.ACCOUNT
+
+    # The settings page names the mailbox: the count is subscribed there, at once.
+    channel.set_mailbox(MAILBOX)
+    await recorder.active(EventPackage.MESSAGE_SUMMARY)
+    assert summary_status(channel).target is SubscriptionTarget.MAILBOX
+    assert channel.snapshot()["subscriptions"]["message-summary"]["resource"] == "mailbox"
+    voicemail = await make_agent(ALICE)
+    published = await voicemail.publish_mwi(new=3, old=1, mailbox=f"sip:{MAILBOX}")
+    assert published.status == 200
+    counts = await recorder.until(lambda: recorder.of(MessageSummaryEvent))
+    assert counts[-1].summary.voice == MessageCounts(3, 1)
+
+    # The mailbox moves: so does the subscription, and the old one is ended.
+    channel.set_mailbox("alice@mail.example.com")
+    await recorder.until(lambda: subscribed_at(kamailio, "alice@mail.example.com") >= 1)
+    await recorder.active(EventPackage.MESSAGE_SUMMARY)
+    assert channel.message_summary is None or channel.message_summary.voice != MessageCounts(3, 1)
+    recorder.events.clear()
+    await voicemail.publish_mwi(new=4, mailbox="sip:alice@mail.example.com")
+    counts = await recorder.until(lambda: recorder.of(MessageSummaryEvent))
+    assert counts[-1].summary.voice == MessageCounts(4, 0)
+
+    # No mailbox any more: not offered, without asking the account again within its hour.
+    asked = subscribed_at(kamailio, f"alice@{kamailio.domain}")
+    channel.set_mailbox(None)
+    await recorder.until(lambda: summary_status(channel).state is SubscriptionState.NOT_OFFERED)
+    await asyncio.sleep(1)  # a storm would have sent more by now
+    assert subscribed_at(kamailio, f"alice@{kamailio.domain}") == asked
+    assert summary_status(channel).next_attempt - datetime.now(UTC) > timedelta(minutes=50)
+
+
+@pytest.mark.parametrize("kamailio", [BedOptions(mwi_at_account=False)], indirect=True)
+async def test_a_voicemail_uri_is_the_only_address_of_the_count(
+    kamailio: KamailioBed, make_agent, make_channel
+) -> None:
+    channel, recorder = make_channel(
+        resolver=srv_for(kamailio),
+        ssl_context=kamailio.client_ssl_context(),
+        voicemail_uri="alice@mail.example.com",
+    )
+    channel.set_mailbox(MAILBOX)  # the settings page's mailbox does not count
+    await channel.start()
+    await recorder.active()
+
+    assert summary_status(channel).target is SubscriptionTarget.VOICEMAIL_URI
+    assert subscribed_at(kamailio, f"alice@{kamailio.domain}") == 1  # dialog only
+    assert subscribed_at(kamailio, MAILBOX) == 0
+    voicemail = await make_agent(ALICE)
+    assert (await voicemail.publish_mwi(new=2, mailbox="sip:alice@mail.example.com")).status == 200
+    counts = await recorder.until(lambda: recorder.of(MessageSummaryEvent))
+    assert counts[-1].summary.voice == MessageCounts(2, 0)

@@ -5,8 +5,9 @@ over one TLS or TCP connection and turns the NOTIFYs into typed events. docs/sip
 describes the SIP side; this package imports nothing from Home Assistant.
 """
 
+from .address import voicemail_uri
 from .calls import CallEvent, CallEventKind, CallState
-from .channel import DEFAULT_PACKAGES, MAX_QUEUED_EVENTS, SipLiveChannel
+from .channel import DEFAULT_PACKAGES, SipLiveChannel
 from .dialog_info import Party
 from .errors import (
     MessageProblem,
@@ -15,10 +16,12 @@ from .errors import (
     SipMessageError,
     SipServerAddressError,
     SipServerCertificateError,
+    SipVoicemailAddressError,
 )
 from .locate import DnsResolver, ManualServer, SipResolver, SrvRecord, Transport
 from .message_summary import MessageCounts, MessageSummary
 from .status import (
+    MAX_QUEUED_EVENTS,
     ChannelState,
     ChannelStatus,
     EventPackage,
@@ -28,6 +31,7 @@ from .status import (
     StatusReason,
     SubscriptionState,
     SubscriptionStatus,
+    SubscriptionTarget,
 )
 from .timings import LiveTimings
 
@@ -56,10 +60,13 @@ __all__ = [
     "SipResolver",
     "SipServerAddressError",
     "SipServerCertificateError",
+    "SipVoicemailAddressError",
     "SrvRecord",
     "StatusEvent",
     "StatusReason",
     "SubscriptionState",
     "SubscriptionStatus",
+    "SubscriptionTarget",
     "Transport",
+    "voicemail_uri",
 ]

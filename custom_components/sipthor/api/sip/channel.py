@@ -3,7 +3,9 @@
 :class:`SipLiveChannel` is what the account object owns next to the settings-page
 client. ``start()`` returns at once; the channel then finds the server, connects (TLS
 first), subscribes to message-summary and dialog, and keeps doing so across lost
-connections, server restarts and refusals, each with its own wait. What happens comes
+connections, server restarts and refusals, each with its own wait. message-summary goes
+to the voicemail URI when the owner gives one; otherwise to the account's own address,
+and where that does not offer it, to the account's mailbox (:meth:`set_mailbox`). What happens comes
 out as :data:`LiveEvent` values, to listeners and to ``events()`` iterators; where it
 stands is :attr:`SipLiveChannel.status`, and :meth:`SipLiveChannel.snapshot` is its
 diagnostics, without secrets or phone numbers.
@@ -27,6 +29,7 @@ import ssl
 from typing import Any, Final
 
 from ..digest import DigestAuth
+from .address import voicemail_uri as parse_voicemail_uri
 from .calls import CallState, CallTracker
 from .connection import SipConnection
 from .dialog_info import parse_dialog_info
@@ -45,24 +48,24 @@ from .status import (
     ChannelState,
     ChannelStatus,
     EventPackage,
+    EventStream,
     LiveEvent,
     MessageSummaryEvent,
     StatusEvent,
     StatusReason,
     SubscriptionState,
     SubscriptionStatus,
+    SubscriptionTarget,
 )
 from .subscription import Subscription
+from .targets import Refusals, Target, targets_for
 from .timings import LiveTimings
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PACKAGES: Final = (EventPackage.DIALOG, EventPackage.MESSAGE_SUMMARY)
 USER_AGENT: Final = "sipthor-home-assistant"
-# Events an ``events()`` iterator holds for a slow reader; the oldest go first.
-MAX_QUEUED_EVENTS: Final = 256
 _ACCOUNT: Final = re.compile(r"[^@\s\x00-\x1f\x7f<>\";]+@[A-Za-z0-9.-]+")
-_SIP_URI: Final = re.compile(r"sips?:[^\s\x00-\x1f\x7f<>\"]+", re.IGNORECASE)
 
 type Listener = Callable[[LiveEvent], None]
 
@@ -88,16 +91,15 @@ class SipLiveChannel:
 
         ``ssl_context`` verifies the server (Home Assistant passes its shared one; without
         it a default context is made off the event loop at start). ``server`` replaces
-        the DNS lookup. ``voicemail_uri`` is where message-summary is subscribed, when the
-        account has one; otherwise at the account's address. Raises ``ValueError`` for
-        an account or URI that could not be written into a SIP header safely.
+        the DNS lookup. ``voicemail_uri`` (``user@host`` or a SIP URI), when given, is
+        the only place message-summary is subscribed at. Raises ``ValueError`` for an
+        account or URI that could not be written into a SIP header safely.
         """
         if not _ACCOUNT.fullmatch(account):
             msg = "The account must be user@domain"
             raise ValueError(msg)
-        if voicemail_uri is not None and not _SIP_URI.fullmatch(voicemail_uri):
-            msg = "The voicemail URI must be a sip: or sips: URI"
-            raise ValueError(msg)
+        self._voicemail_uri = parse_voicemail_uri(voicemail_uri) if voicemail_uri else None
+        self._mailbox: str | None = None
         self._user, _, self._domain = account.partition("@")
         self._aor = f"sip:{account}"
         self._authenticator = SessionAuthenticator(
@@ -105,18 +107,15 @@ class SipLiveChannel:
         )
         self._ssl_context = ssl_context
         self._server = server
-        self._resources = {
-            package: (voicemail_uri or self._aor)
-            if package is EventPackage.MESSAGE_SUMMARY
-            else self._aor
-            for package in dict.fromkeys(packages)
-        }
+        self._packages = tuple(dict.fromkeys(packages))
+        # The addresses each package was refused at, across connections.
+        self._refusals: dict[EventPackage, Refusals] = {package: {} for package in self._packages}
         self._resolver: SipResolver = resolver or DnsResolver()
         self._timings = timings or LiveTimings()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self._user_agent = user_agent
         self._status = ChannelStatus(
-            subscriptions={package: SubscriptionStatus(package) for package in self._resources}
+            subscriptions={package: SubscriptionStatus(package) for package in self._packages}
         )
         self._calls = CallTracker()
         self._summary: MessageSummary | None = None
@@ -183,7 +182,7 @@ class SipLiveChannel:
             await asyncio.gather(task, return_exceptions=True)
         if self._status.state is not ChannelState.AUTH_FAILED:
             self._set_channel(ChannelState.STOPPED, reason=None, next_attempt=None)
-            for package in self._resources:
+            for package in self._packages:
                 self._subscription_status(
                     replace(
                         self._status.subscriptions[package],
@@ -192,6 +191,31 @@ class SipLiveChannel:
                         expires=None,
                     )
                 )
+
+    def set_mailbox(self, address: str | None) -> None:
+        """The account's voice mailbox: ``user@host`` or a SIP URI; None when it has none.
+
+        message-summary moves there, at once, when the account's own address does not
+        offer it (and no voicemail URI was given); a mailbox that changes or goes away
+        moves it again. Raises ``ValueError`` for an address that is not one (the
+        mailbox stays as it was).
+        """
+        uri = parse_voicemail_uri(address) if address else None
+        if uri == self._mailbox:
+            return
+        self._mailbox = uri
+        summary = self._status.subscriptions.get(EventPackage.MESSAGE_SUMMARY)
+        if summary is not None and summary.target is SubscriptionTarget.MAILBOX:
+            # The counts were the old mailbox's; the subscription moves.
+            self._summary = None
+        session = self._session
+        for subscription in session.subscriptions if session else ():
+            subscription.retarget(self._targets(subscription.package))
+
+    def _targets(self, package: EventPackage) -> tuple[Target, ...]:
+        return targets_for(
+            package, self._aor, voicemail_uri=self._voicemail_uri, mailbox=self._mailbox
+        )
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every event, in the event loop; returns its remover."""
@@ -229,7 +253,8 @@ class SipLiveChannel:
                     "next_attempt": _iso(status.next_attempt),
                     "expires": _iso(status.expires),
                     "last_notify": _iso(status.last_notify),
-                    "resource": "voicemail" if self._resources[package] != self._aor else "account",
+                    # Whose address, never the address (it is personal).
+                    "resource": status.target,
                 }
                 for package, status in self._status.subscriptions.items()
             },
@@ -310,7 +335,7 @@ class SipLiveChannel:
         subscriptions = [
             Subscription(
                 package,
-                resource,
+                self._targets(package),
                 self._aor,
                 session,
                 timings=self._timings,
@@ -319,8 +344,9 @@ class SipLiveChannel:
                 on_status=self._subscription_status,
                 user_agent=self._user_agent,
                 status=self._status.subscriptions[package],
+                refusals=self._refusals[package],
             )
-            for package, resource in self._resources.items()
+            for package in self._packages
         ]
         try:
             reason = await session.run(subscriptions)
@@ -436,6 +462,14 @@ class SipLiveChannel:
         self._set_channel(ChannelState.AUTH_FAILED, reason=reason, next_attempt=None)
 
     def _subscription_status(self, status: SubscriptionStatus) -> None:
+        previous = self._status.subscriptions.get(status.package)
+        if (
+            status.package is EventPackage.MESSAGE_SUMMARY
+            and previous is not None
+            and previous.target not in (None, status.target)
+        ):
+            # Another mailbox's counts: none are known until its first NOTIFY.
+            self._summary = None
         subscriptions = {**self._status.subscriptions, status.package: status}
         self._publish(replace(self._status, subscriptions=subscriptions))
 
@@ -455,40 +489,6 @@ class SipLiveChannel:
                 _LOGGER.exception("A listener of the SIP live channel failed")
         for stream in self._queues:
             self._events_dropped += stream.put(event)
-
-
-class EventStream:
-    """The events of a channel from its creation on; see :meth:`SipLiveChannel.events`."""
-
-    def __init__(self, streams: list[EventStream]) -> None:
-        """Join ``streams`` (the channel's), so that nothing emitted from now is missed."""
-        self._streams = streams
-        self._queue: asyncio.Queue[LiveEvent] = asyncio.Queue(MAX_QUEUED_EVENTS)
-        streams.append(self)
-
-    def put(self, event: LiveEvent) -> int:
-        """Queue ``event``; how many old ones were dropped to make room (0 or 1)."""
-        dropped = 0
-        if self._queue.full():
-            self._queue.get_nowait()
-            dropped = 1
-        self._queue.put_nowait(event)
-        return dropped
-
-    def __aiter__(self) -> EventStream:
-        """The stream itself."""
-        return self
-
-    async def __anext__(self) -> LiveEvent:
-        """The next event; waits for it."""
-        if self not in self._streams:
-            raise StopAsyncIteration
-        return await self._queue.get()
-
-    async def aclose(self) -> None:
-        """Stop receiving events."""
-        with contextlib.suppress(ValueError):
-            self._streams.remove(self)
 
 
 def _iso(value: datetime | None) -> str | None:

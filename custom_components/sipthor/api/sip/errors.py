@@ -67,3 +67,7 @@ class SipServerCertificateError(SipError):
 
 class SipServerAddressError(SipError, ValueError):
     """A SIP server typed by hand that is not ``host[:port][;transport=tls|tcp]``."""
+
+
+class SipVoicemailAddressError(SipError, ValueError):
+    """A voicemail address that is not ``user@host`` or a ``sip:``/``sips:`` URI."""

@@ -42,6 +42,35 @@ def uri_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def parse_host(text: str) -> str:
+    """A host name, an IPv4 address, or an IPv6 address in brackets (returned without).
+
+    Raises :class:`SipServerAddressError` for anything else.
+    """
+    if text.startswith("["):
+        try:
+            ipaddress.IPv6Address(text[1:-1])
+        except ValueError as error:
+            msg = "Not an IPv6 address in brackets"
+            raise SipServerAddressError(msg) from error
+        return text[1:-1]
+    if not _HOST.fullmatch(text):
+        msg = "Not a host name or an IPv4 address"
+        raise SipServerAddressError(msg)
+    return text
+
+
+def parse_port(text: str | None) -> int | None:
+    """A port as typed (None: none given); raises :class:`SipServerAddressError`."""
+    if not text:
+        return None
+    port = int(text)
+    if not 0 < port < 65536:  # noqa: PLR2004 - the TCP port range
+        msg = "The port must be between 1 and 65535"
+        raise SipServerAddressError(msg)
+    return port
+
+
 class Transport(StrEnum):
     """A SIP transport this client speaks."""
 
@@ -74,21 +103,8 @@ class ManualServer:
         if match is None:
             msg = "Expected host[:port][;transport=tls|tcp]"
             raise SipServerAddressError(msg)
-        host = match.group("host")
-        if host.startswith("["):
-            try:
-                ipaddress.IPv6Address(host[1:-1])
-            except ValueError as error:
-                msg = "Not an IPv6 address in brackets"
-                raise SipServerAddressError(msg) from error
-            host = host[1:-1]
-        elif not _HOST.fullmatch(host):
-            msg = "Not a host name or an IPv4 address"
-            raise SipServerAddressError(msg)
-        port = int(match.group("port")) if match.group("port") else None
-        if port is not None and not 0 < port < 65536:  # noqa: PLR2004 - the TCP port range
-            msg = "The port must be between 1 and 65535"
-            raise SipServerAddressError(msg)
+        host = parse_host(match.group("host"))
+        port = parse_port(match.group("port"))
         transport_name = (match.group("transport") or "").lower()
         if transport_name and transport_name not in Transport:
             msg = "The transport must be tls or tcp"

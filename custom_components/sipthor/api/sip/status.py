@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from .calls import CallEvent
 from .message_summary import MessageSummary
+
+# Events an ``events()`` iterator holds for a slow reader; the oldest go first.
+MAX_QUEUED_EVENTS: Final = 256
 
 
 class EventPackage(StrEnum):
@@ -22,6 +28,16 @@ class EventPackage(StrEnum):
         if self is EventPackage.DIALOG:
             return "application/dialog-info+xml"
         return "application/simple-message-summary"
+
+
+class SubscriptionTarget(StrEnum):
+    """Whose address a subscription is at (the address itself is personal)."""
+
+    ACCOUNT = "account"
+    # The account's voice mailbox, from its settings: message-summary's second choice.
+    MAILBOX = "mailbox"
+    # A voicemail URI the owner set: message-summary only there.
+    VOICEMAIL_URI = "voicemail_uri"
 
 
 class ChannelState(StrEnum):
@@ -80,7 +96,8 @@ class SubscriptionStatus:
     """Where one subscription stands.
 
     ``code`` and ``detail`` are the server's status code and reason phrase when it gave
-    one; ``next_attempt`` is when the channel tries again (UTC).
+    one; ``next_attempt`` is when the channel tries again (UTC); ``target`` is the
+    address subscribed at, or last tried.
     """
 
     package: EventPackage
@@ -91,6 +108,7 @@ class SubscriptionStatus:
     next_attempt: datetime | None = None
     expires: datetime | None = None
     last_notify: datetime | None = None
+    target: SubscriptionTarget | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +144,37 @@ class StatusEvent:
 
 
 type LiveEvent = CallEvent | MessageSummaryEvent | StatusEvent
+
+
+class EventStream:
+    """The events of a channel from its creation on; see :meth:`SipLiveChannel.events`."""
+
+    def __init__(self, streams: list[EventStream]) -> None:
+        """Join ``streams`` (the channel's), so that nothing emitted from now is missed."""
+        self._streams = streams
+        self._queue: asyncio.Queue[LiveEvent] = asyncio.Queue(MAX_QUEUED_EVENTS)
+        streams.append(self)
+
+    def put(self, event: LiveEvent) -> int:
+        """Queue ``event``; how many old ones were dropped to make room (0 or 1)."""
+        dropped = 0
+        if self._queue.full():
+            self._queue.get_nowait()
+            dropped = 1
+        self._queue.put_nowait(event)
+        return dropped
+
+    def __aiter__(self) -> EventStream:
+        """The stream itself."""
+        return self
+
+    async def __anext__(self) -> LiveEvent:
+        """The next event; waits for it."""
+        if self not in self._streams:
+            raise StopAsyncIteration
+        return await self._queue.get()
+
+    async def aclose(self) -> None:
+        """Stop receiving events."""
+        with contextlib.suppress(ValueError):
+            self._streams.remove(self)

@@ -6,8 +6,10 @@ of each NOTIFY, and decides what follows an end:
 - 481, a NOTIFY saying ``terminated``, no NOTIFY after the 2xx, no answer, a server
   error: subscribe again, with jittered exponential back-off (1 s … 5 min);
 - ``deactivated`` or ``timeout`` (RFC 6665 §4.1.3): subscribe again at once;
-- 489, 403, 404, 405, 501, 603 or ``rejected``/``noresource``: the event is not offered;
-  asked again at most hourly, with one log line;
+- 489, 403, 404, 405, 501, 603 or ``rejected``/``noresource``: the event is not offered
+  at that address. The next of the subscription's targets is tried at once (for
+  message-summary: the account's address, then its mailbox's); when every one refused,
+  each is asked again at most hourly, with one log line;
 - a refused password: :class:`SipAuthenticationError`, which ends the whole channel.
 
 The NOTIFY bodies are the channel's business: this module hands them over.
@@ -16,7 +18,7 @@ The NOTIFY bodies are the channel's business: this module hands them over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import contextlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -35,6 +37,7 @@ from .headers import (
 )
 from .message import SipRequest, SipResponse
 from .status import EventPackage, StatusReason, SubscriptionState, SubscriptionStatus
+from .targets import WHOSE, Refusals, Target, TargetOrder
 from .timings import LiveTimings
 
 _LOGGER = logging.getLogger(__name__)
@@ -113,7 +116,7 @@ class Subscription:
     def __init__(
         self,
         package: EventPackage,
-        resource: str,
+        targets: Sequence[Target],
         aor: str,
         sender: RequestSender,
         *,
@@ -123,10 +126,19 @@ class Subscription:
         on_status: Callable[[SubscriptionStatus], None],
         user_agent: str,
         status: SubscriptionStatus | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
-        """Subscribe to ``package`` at ``resource`` (a SIP URI) as ``aor``."""
+        """Subscribe to ``package`` at the first of ``targets`` that offers it, as ``aor``.
+
+        ``refusals`` are the targets' earlier refusals (updated here).
+        """
         self.package = package
-        self._resource = resource
+        self._order = TargetOrder(targets, {} if refusals is None else refusals)
+        # Where the current attempt goes (None: every target refused).
+        self._target: Target | None = None
+        self._resource = ""
+        # Set when the targets change so that another one is to be used.
+        self._retargeted = asyncio.Event()
         self._aor = aor
         self._sender = sender
         self._timings = timings
@@ -167,54 +179,118 @@ class Subscription:
     async def run(self) -> None:
         """Subscribe, hold, and subscribe again after each end, until cancelled.
 
-        A package found not offered on an earlier connection waits out its hour first:
-        reconnecting does not make the server ask again sooner.
+        A target that refused the package is passed over for an hour, also on the next
+        connections: reconnecting does not make the server ask again sooner. When the
+        targets change (:meth:`retarget`), the subscription moves at once.
         """
-        status = self.status
-        if status.state is SubscriptionState.NOT_OFFERED and status.next_attempt is not None:
-            self.answered.set()
-            wait = (status.next_attempt - datetime.now(UTC)).total_seconds()
-            await asyncio.sleep(max(0.0, wait))
         failures = 0
         while True:
+            self._retargeted.clear()
+            target = self._target = self._order.next()
+            if target is None:
+                await self._wait_not_offered()
+                continue
             self._notified = False
-            ending = await self._subscribe_once()
+            ending = await self._subscribe_once(target)
             if self._closing:
                 return
+            if self._retargeted.is_set():
+                if not await self._leave():
+                    return
+                continue
             if self._notified:
                 failures = 0
             if ending.not_offered:
-                delay = self._timings.not_offered_delay(self._rng)
-                state = SubscriptionState.NOT_OFFERED
-                if self.status.state is not SubscriptionState.NOT_OFFERED:
-                    _LOGGER.info(
-                        "The SIP server does not offer %s events to this account (%s %s); "
-                        "asking again in an hour",
-                        self.package,
-                        ending.code or ending.reason,
-                        ending.detail or "",
-                    )
+                self._refused(target, ending)
+                continue
+            failures += 1
+            if ending.at_once:
+                delay = self._rng.uniform(0, self._timings.backoff_first)
             else:
-                failures += 1
-                if ending.at_once:
-                    delay = self._rng.uniform(0, self._timings.backoff_first)
-                else:
-                    delay = ending.retry_after or self._timings.backoff(failures, self._rng)
-                state = SubscriptionState.RETRYING
+                delay = ending.retry_after or self._timings.backoff(failures, self._rng)
             self._set_status(
-                state,
+                SubscriptionState.RETRYING,
                 reason=ending.reason,
                 code=ending.code,
                 detail=ending.detail,
                 next_attempt=datetime.now(UTC) + timedelta(seconds=delay),
                 expires=None,
             )
-            await asyncio.sleep(delay)
+            await self._pause(delay)
 
-    async def _subscribe_once(self) -> Ending:
-        """One subscription dialog, from the first SUBSCRIBE to its end."""
+    def retarget(self, targets: Sequence[Target]) -> None:
+        """Subscribe at ``targets`` from now on; at once where that changes the address."""
+        self._order.targets = tuple(targets)
+        if self._order.next() != self._target:
+            self._retargeted.set()
+            self._wake.set()
+
+    def _refused(self, target: Target, ending: Ending) -> None:
+        """``target`` does not offer the package: pass it over for an hour."""
+        hold = self._timings.not_offered_delay(self._rng)
+        self._order.refuse(target, ending.reason, ending.code, ending.detail, hold)
+        if (following := self._order.next()) is not None:
+            _LOGGER.info(
+                "The SIP server does not offer %s events at %s (%s %s); subscribing at %s",
+                self.package,
+                WHOSE[target.kind],
+                ending.code or ending.reason,
+                ending.detail or "",
+                WHOSE[following.kind],
+            )
+
+    async def _wait_not_offered(self) -> None:
+        """Every target refused: wait until the first refusal's hour is over, or a move."""
+        self.answered.set()
+        refusals = self._order.refusals()
+        # What the last address in the order said (for message-summary: the mailbox's).
+        latest = refusals[-1]
+        next_attempt = min(refusal.until for refusal in refusals)
+        if self.status.state is not SubscriptionState.NOT_OFFERED:
+            _LOGGER.info(
+                "The SIP server does not offer %s events to this account (%s %s); "
+                "asking again in an hour",
+                self.package,
+                latest.code or latest.reason,
+                latest.detail or "",
+            )
+        self._set_status(
+            SubscriptionState.NOT_OFFERED,
+            reason=latest.reason,
+            code=latest.code,
+            detail=latest.detail,
+            next_attempt=next_attempt,
+            expires=None,
+            target=latest.kind,
+        )
+        await self._pause((next_attempt - datetime.now(UTC)).total_seconds())
+
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` seconds, or until the subscription is to move."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, delay)):
+                await self._retargeted.wait()
+
+    async def _leave(self) -> bool:
+        """End the dialog at the address left behind (it would go on notifying).
+
+        Whether the subscription goes on: not when it was stopped meanwhile.
+        """
+        if self.established:
+            await self._subscribe(0)
+        return not self._closing
+
+    async def _subscribe_once(self, target: Target) -> Ending:
+        """One subscription dialog at ``target``, from the first SUBSCRIBE to its end."""
         self._new_dialog()
-        self._set_status(SubscriptionState.SUBSCRIBING, reason=None, code=None, detail=None)
+        self._resource = target.uri
+        self._set_status(
+            SubscriptionState.SUBSCRIBING,
+            reason=None,
+            code=None,
+            detail=None,
+            target=target.kind,
+        )
         response = await self._subscribe(self._timings.expires)
         if isinstance(response, Ending):
             return response
@@ -225,6 +301,8 @@ class Subscription:
         loop = asyncio.get_running_loop()
         notify_deadline = loop.time() + self._timings.notify_timeout
         while True:
+            if self._retargeted.is_set():
+                return Ending(StatusReason.TERMINATED, detail="moved")
             if self._ending is not None:
                 return self._ending
             now = loop.time()
@@ -350,6 +428,9 @@ class Subscription:
             return 481, "Subscription Does Not Exist"
         if (contact := _name_addr(request.headers.get("contact"))) is not None:
             self._remote_target = contact.uri
+        if self._retargeted.is_set():
+            # The dialog being left: what it says is the old address's.
+            return 200, "OK"
         first = not self._notified
         self._notified = True
         answer = self._on_body(self.package, request, at, first)
@@ -365,11 +446,14 @@ class Subscription:
                 detail=None,
                 last_notify=at,
             )
-        elif state.state == "terminated":
-            self._set_status(self.status.state, last_notify=at)
-            self._ending = _terminated(state.reason, state.retry_after)
         else:
-            self._set_status(self.status.state, last_notify=at)
+            # The state stays (a late NOTIFY of a dialog being ended must not clear when
+            # the subscription is next tried, nor what it is waiting for).
+            self._set_status(
+                self.status.state, last_notify=at, next_attempt=self.status.next_attempt
+            )
+            if state.state == "terminated":
+                self._ending = _terminated(state.reason, state.retry_after)
         self._wake.set()
         return answer
 
