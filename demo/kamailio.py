@@ -23,6 +23,9 @@ What the configuration does (docs/sip-events.md describes what Kamailio then doe
 - ``tls`` with a certificate for the domain (and ``sip.<domain>``), issued by the CA the
   caller gives: the simulator's server CA. The loopback address is not in it, so a
   client must check the certificate against the domain.
+
+A bed killed together with its owner (SIGKILL, ``os._exit``) cannot remove its
+directory; the next bed made on the machine does (:func:`remove_dead_beds`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+import fcntl
 import functools
 import hashlib
 import json
@@ -84,6 +88,11 @@ MODULES: Final = (
 # fails ("invalid version 0 for table ...").
 TABLES: Final = ("version", "subscriber", "presentity", "active_watchers", "watchers", "pua")
 PACKAGES: Final = "kamailio kamailio-presence-modules kamailio-tls-modules"
+# A bed's directory in the temporary directory: the prefix and mkdtemp's random part.
+DIRECTORY_PREFIX: Final = "sipthor-kamailio-"
+# The bed's process holds an exclusive lock on this file inside its directory while it
+# lives; the kernel lets go of it when the process ends, however it ends.
+OWNER_LOCK: Final = "owner.lock"
 STARTUP_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 15.0
 PORT_ATTEMPTS: Final = 3
@@ -191,6 +200,46 @@ def unavailable_reason() -> str | None:
     if not (DBTEXT_TEMPLATES / "version").is_file():
         return f"Kamailio's db_text templates are missing in {DBTEXT_TEMPLATES}"
     return None
+
+
+def remove_dead_beds() -> list[Path]:
+    """Remove the directories of beds whose owner died (SIGKILL, ``os._exit``).
+
+    A directory whose lock this process can take has no living owner. One without the
+    lock file (another user's, a bed from before the lock, or one being made) is left.
+    Returns the directories removed.
+    """
+    removed: list[Path] = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{DIRECTORY_PREFIX}*"):
+        try:
+            if directory.is_symlink() or directory.lstat().st_uid != os.getuid():
+                continue
+            lock = os.open(directory / OWNER_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its owner lives
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+        finally:
+            os.close(lock)
+    return removed
+
+
+def _lock_as_owner(directory: Path) -> int:
+    """Take the owner's lock of a new bed directory; returns the descriptor that holds it.
+
+    The file is locked under another name and then renamed, so that
+    :func:`remove_dead_beds` never finds it unlocked while this process lives.
+    """
+    pending = directory / f".{OWNER_LOCK}"
+    lock = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    pending.rename(directory / OWNER_LOCK)
+    return lock
 
 
 _CERTIFICATES: dict[tuple[bytes, tuple[str, ...]], IssuedCertificate] = {}
@@ -318,11 +367,17 @@ class KamailioBed:
     _ports: _Ports | None = field(default=None, init=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _starts: int = field(default=0, init=False)
+    _owner_lock: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        """A private directory for the configuration, the keys, the tables and the log."""
-        self.directory = Path(tempfile.mkdtemp(prefix="sipthor-kamailio-"))
+        """A private directory for the configuration, the keys, the tables and the log.
+
+        First, the directories that beds killed with their owner left behind go.
+        """
+        remove_dead_beds()
+        self.directory = Path(tempfile.mkdtemp(prefix=DIRECTORY_PREFIX))
         self.directory.chmod(0o700)
+        self._owner_lock = _lock_as_owner(self.directory)
 
     # -- what clients need --------------------------------------------------------------
 
@@ -480,6 +535,9 @@ class KamailioBed:
             await self.stop()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
+            if self._owner_lock is not None:
+                os.close(self._owner_lock)
+                self._owner_lock = None
 
     async def __aenter__(self) -> Self:
         """Start; :meth:`close` on the way out."""
