@@ -55,9 +55,20 @@ from simulator.certs import Authority, IssuedCertificate, issue_server_certifica
 
 HOST: Final = "127.0.0.1"
 DEFAULT_DOMAIN: Final = "example.com"
-# Debian's multiarch directory (/usr/lib/x86_64-linux-gnu/kamailio/modules on amd64).
-MODULE_DIRECTORIES: Final = ("/usr/lib/*/kamailio/modules", "/usr/lib/kamailio/modules")
-DBTEXT_TEMPLATES: Final = Path("/usr/share/kamailio/dbtext/kamailio")
+# Names the kamailio binary to run instead of the installed one (a path, or a name on the
+# PATH): another version, or a build of one's own.
+KAMAILIO_VARIABLE: Final = "KAMAILIO"
+# Where Debian installs Kamailio; a binary KAMAILIO names is looked up beside first.
+DEBIAN_PREFIX: Final = Path("/usr")
+# The modules below an install prefix: Debian's multiarch directory
+# (lib/x86_64-linux-gnu/kamailio/modules on amd64), or a source build's lib64 or lib.
+MODULE_DIRECTORIES: Final = (
+    "lib/*/kamailio/modules",
+    "lib64/kamailio/modules",
+    "lib/kamailio/modules",
+)
+# The db_text table templates below an install prefix.
+DBTEXT_TEMPLATES: Final = "share/kamailio/dbtext/kamailio"
 # What the configuration loads; a missing one means a package is missing.
 MODULES: Final = (
     "tls",
@@ -158,18 +169,40 @@ class BedOptions:
     users: tuple[SipUser, ...] = (ALICE, BOB)
 
 
+def kamailio_binary() -> str | None:
+    """The ``kamailio`` executable: the one KAMAILIO names, else the installed one.
+
+    The installed one may be in /usr/sbin, which a user's PATH may lack.
+    """
+    if named := os.environ.get(KAMAILIO_VARIABLE):
+        return shutil.which(named)
+    return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin")
+
+
+def _install_prefixes() -> list[Path]:
+    """Where to look for the modules and templates: beside the binary, then Debian's."""
+    binary = kamailio_binary()
+    # <prefix>/sbin/kamailio (or bin/)
+    prefixes = [Path(binary).resolve().parents[1]] if binary is not None else []
+    return [*prefixes, DEBIAN_PREFIX] if DEBIAN_PREFIX not in prefixes else prefixes
+
+
 def module_directory() -> Path | None:
-    """Where Debian put Kamailio's modules, if it did."""
-    for pattern in MODULE_DIRECTORIES:
-        for path in sorted(Path("/").glob(pattern.lstrip("/"))):
-            if (path / "tls.so").is_file():
-                return path
+    """Where Kamailio's modules are, if anywhere."""
+    for prefix in _install_prefixes():
+        for pattern in MODULE_DIRECTORIES:
+            for path in sorted(prefix.glob(pattern)):
+                if (path / "tls.so").is_file():
+                    return path
     return None
 
 
-def kamailio_binary() -> str | None:
-    """The ``kamailio`` executable (in /usr/sbin, which a user's PATH may lack)."""
-    return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin")
+def dbtext_templates() -> Path | None:
+    """Where Kamailio's db_text table templates are, if anywhere."""
+    for prefix in _install_prefixes():
+        if (prefix / DBTEXT_TEMPLATES / "version").is_file():
+            return prefix / DBTEXT_TEMPLATES
+    return None
 
 
 @functools.cache
@@ -190,6 +223,10 @@ def kamailio_version() -> tuple[int, int]:
 def unavailable_reason() -> str | None:
     """Why the bed cannot run here, or None when it can."""
     if kamailio_binary() is None:
+        if named := os.environ.get(KAMAILIO_VARIABLE):
+            return (
+                f"{KAMAILIO_VARIABLE}={named} names no executable (unset it for the installed one)"
+            )
         return f"kamailio is not installed (apt-get install {PACKAGES})"
     modules = module_directory()
     if modules is None:
@@ -197,8 +234,9 @@ def unavailable_reason() -> str | None:
     missing = [name for name in MODULES if not (modules / f"{name}.so").is_file()]
     if missing:
         return f"Kamailio modules missing: {', '.join(missing)} (apt-get install {PACKAGES})"
-    if not (DBTEXT_TEMPLATES / "version").is_file():
-        return f"Kamailio's db_text templates are missing in {DBTEXT_TEMPLATES}"
+    if dbtext_templates() is None:
+        templates = f"no {DBTEXT_TEMPLATES}"
+        return f"Kamailio's db_text templates are missing ({templates}; apt-get install {PACKAGES})"
     return None
 
 
@@ -689,8 +727,10 @@ class KamailioBed:
         (self.directory / "run").mkdir(mode=0o700)
         database = self.directory / "db"
         database.mkdir(mode=0o700)
+        templates = dbtext_templates()
+        assert templates is not None  # start() checked
         for table in TABLES:
-            shutil.copyfile(DBTEXT_TEMPLATES / table, database / table)
+            shutil.copyfile(templates / table, database / table)
             (database / table).chmod(0o600)
         with (database / "subscriber").open("a", encoding="utf-8") as subscribers:
             for number, user in enumerate(self.options.users, start=1):
