@@ -19,7 +19,16 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from demo.kamailio import ALICE, BOB, BedOptions, KamailioBed, SipUser, unavailable_reason
+from demo.kamailio import (
+    ALICE,
+    BOB,
+    KAMAILIO_VARIABLE,
+    BedOptions,
+    KamailioBed,
+    SipUser,
+    kamailio_binary,
+    unavailable_reason,
+)
 from demo.sip_agent import (
     IncomingCall,
     OutgoingCall,
@@ -426,3 +435,32 @@ async def test_the_next_bed_removes_the_directory_of_one_killed_with_its_owner(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGKILL)
         await living.close()
+
+
+async def test_kamailio_names_the_binary_the_bed_runs(
+    sim_certs_dir: Path, socket_enabled: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A developer's own kamailio (here a wrapper that notes each run) instead of Debian's.
+
+    Nothing lies below its prefix: the modules and templates are Debian's.
+    """
+    if (reason := unavailable_reason()) is not None:
+        pytest.skip(reason)
+    installed = kamailio_binary()
+    runs = tmp_path / "runs"
+    wrapper = tmp_path / "sbin" / "kamailio"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{runs}"\nexec "{installed}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv(KAMAILIO_VARIABLE, str(wrapper))
+    authority = ensure_certificates(sim_certs_dir, {}).server_authority
+
+    async with KamailioBed(authority) as bed:
+        assert bed.running
+        assert str(bed.directory / "kamailio.cfg") in runs.read_text()
+
+    monkeypatch.setenv(KAMAILIO_VARIABLE, str(tmp_path / "nowhere"))
+    assert unavailable_reason() == (
+        f"{KAMAILIO_VARIABLE}={tmp_path / 'nowhere'} names no executable "
+        "(unset it for the installed one)"
+    )
