@@ -25,6 +25,9 @@ What the configuration does (docs/sip-events.md describes what Kamailio then doe
 - ``tls`` with a certificate for the domain (and ``sip.<domain>``), issued by the CA the
   caller gives: the simulator's server CA. The loopback address is not in it, so a
   client must check the certificate against the domain.
+
+A bed killed together with its owner (SIGKILL, ``os._exit``) cannot remove its
+directory; the next bed made on the machine does (:func:`remove_dead_beds`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+import fcntl
 import functools
 import hashlib
 import json
@@ -53,9 +57,20 @@ from simulator.certs import Authority, IssuedCertificate, issue_server_certifica
 
 HOST: Final = "127.0.0.1"
 DEFAULT_DOMAIN: Final = "example.com"
-# Debian's multiarch directory (/usr/lib/x86_64-linux-gnu/kamailio/modules on amd64).
-MODULE_DIRECTORIES: Final = ("/usr/lib/*/kamailio/modules", "/usr/lib/kamailio/modules")
-DBTEXT_TEMPLATES: Final = Path("/usr/share/kamailio/dbtext/kamailio")
+# Names the kamailio binary to run instead of the installed one (a path, or a name on the
+# PATH): another version, or a build of one's own.
+KAMAILIO_VARIABLE: Final = "KAMAILIO"
+# Where Debian installs Kamailio; a binary KAMAILIO names is looked up beside first.
+DEBIAN_PREFIX: Final = Path("/usr")
+# The modules below an install prefix: Debian's multiarch directory
+# (lib/x86_64-linux-gnu/kamailio/modules on amd64), or a source build's lib64 or lib.
+MODULE_DIRECTORIES: Final = (
+    "lib/*/kamailio/modules",
+    "lib64/kamailio/modules",
+    "lib/kamailio/modules",
+)
+# The db_text table templates below an install prefix.
+DBTEXT_TEMPLATES: Final = "share/kamailio/dbtext/kamailio"
 # What the configuration loads; a missing one means a package is missing.
 MODULES: Final = (
     "tls",
@@ -86,6 +101,11 @@ MODULES: Final = (
 # fails ("invalid version 0 for table ...").
 TABLES: Final = ("version", "subscriber", "presentity", "active_watchers", "watchers", "pua")
 PACKAGES: Final = "kamailio kamailio-presence-modules kamailio-tls-modules"
+# A bed's directory in the temporary directory: the prefix and mkdtemp's random part.
+DIRECTORY_PREFIX: Final = "sipthor-kamailio-"
+# The bed's process holds an exclusive lock on this file inside its directory while it
+# lives; the kernel lets go of it when the process ends, however it ends.
+OWNER_LOCK: Final = "owner.lock"
 STARTUP_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 15.0
 PORT_ATTEMPTS: Final = 3
@@ -156,18 +176,40 @@ class BedOptions:
     users: tuple[SipUser, ...] = (ALICE, BOB)
 
 
+def kamailio_binary() -> str | None:
+    """The ``kamailio`` executable: the one KAMAILIO names, else the installed one.
+
+    The installed one may be in /usr/sbin, which a user's PATH may lack.
+    """
+    if named := os.environ.get(KAMAILIO_VARIABLE):
+        return shutil.which(named)
+    return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin")
+
+
+def _install_prefixes() -> list[Path]:
+    """Where to look for the modules and templates: beside the binary, then Debian's."""
+    binary = kamailio_binary()
+    # <prefix>/sbin/kamailio (or bin/)
+    prefixes = [Path(binary).resolve().parents[1]] if binary is not None else []
+    return [*prefixes, DEBIAN_PREFIX] if DEBIAN_PREFIX not in prefixes else prefixes
+
+
 def module_directory() -> Path | None:
-    """Where Debian put Kamailio's modules, if it did."""
-    for pattern in MODULE_DIRECTORIES:
-        for path in sorted(Path("/").glob(pattern.lstrip("/"))):
-            if (path / "tls.so").is_file():
-                return path
+    """Where Kamailio's modules are, if anywhere."""
+    for prefix in _install_prefixes():
+        for pattern in MODULE_DIRECTORIES:
+            for path in sorted(prefix.glob(pattern)):
+                if (path / "tls.so").is_file():
+                    return path
     return None
 
 
-def kamailio_binary() -> str | None:
-    """The ``kamailio`` executable (in /usr/sbin, which a user's PATH may lack)."""
-    return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin")
+def dbtext_templates() -> Path | None:
+    """Where Kamailio's db_text table templates are, if anywhere."""
+    for prefix in _install_prefixes():
+        if (prefix / DBTEXT_TEMPLATES / "version").is_file():
+            return prefix / DBTEXT_TEMPLATES
+    return None
 
 
 @functools.cache
@@ -188,6 +230,10 @@ def kamailio_version() -> tuple[int, int]:
 def unavailable_reason() -> str | None:
     """Why the bed cannot run here, or None when it can."""
     if kamailio_binary() is None:
+        if named := os.environ.get(KAMAILIO_VARIABLE):
+            return (
+                f"{KAMAILIO_VARIABLE}={named} names no executable (unset it for the installed one)"
+            )
         return f"kamailio is not installed (apt-get install {PACKAGES})"
     modules = module_directory()
     if modules is None:
@@ -195,9 +241,50 @@ def unavailable_reason() -> str | None:
     missing = [name for name in MODULES if not (modules / f"{name}.so").is_file()]
     if missing:
         return f"Kamailio modules missing: {', '.join(missing)} (apt-get install {PACKAGES})"
-    if not (DBTEXT_TEMPLATES / "version").is_file():
-        return f"Kamailio's db_text templates are missing in {DBTEXT_TEMPLATES}"
+    if dbtext_templates() is None:
+        templates = f"no {DBTEXT_TEMPLATES}"
+        return f"Kamailio's db_text templates are missing ({templates}; apt-get install {PACKAGES})"
     return None
+
+
+def remove_dead_beds() -> list[Path]:
+    """Remove the directories of beds whose owner died (SIGKILL, ``os._exit``).
+
+    A directory whose lock this process can take has no living owner. One without the
+    lock file (another user's, a bed from before the lock, or one being made) is left.
+    Returns the directories removed.
+    """
+    removed: list[Path] = []
+    for directory in Path(tempfile.gettempdir()).glob(f"{DIRECTORY_PREFIX}*"):
+        try:
+            if directory.is_symlink() or directory.lstat().st_uid != os.getuid():
+                continue
+            lock = os.open(directory / OWNER_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its owner lives
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+        finally:
+            os.close(lock)
+    return removed
+
+
+def _lock_as_owner(directory: Path) -> int:
+    """Take the owner's lock of a new bed directory; returns the descriptor that holds it.
+
+    The file is locked under another name and then renamed, so that
+    :func:`remove_dead_beds` never finds it unlocked while this process lives.
+    """
+    pending = directory / f".{OWNER_LOCK}"
+    lock = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    pending.rename(directory / OWNER_LOCK)
+    return lock
 
 
 _CERTIFICATES: dict[tuple[bytes, tuple[str, ...]], IssuedCertificate] = {}
@@ -325,11 +412,17 @@ class KamailioBed:
     _ports: _Ports | None = field(default=None, init=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _starts: int = field(default=0, init=False)
+    _owner_lock: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        """A private directory for the configuration, the keys, the tables and the log."""
-        self.directory = Path(tempfile.mkdtemp(prefix="sipthor-kamailio-"))
+        """A private directory for the configuration, the keys, the tables and the log.
+
+        First, the directories that beds killed with their owner left behind go.
+        """
+        remove_dead_beds()
+        self.directory = Path(tempfile.mkdtemp(prefix=DIRECTORY_PREFIX))
         self.directory.chmod(0o700)
+        self._owner_lock = _lock_as_owner(self.directory)
 
     # -- what clients need --------------------------------------------------------------
 
@@ -487,6 +580,9 @@ class KamailioBed:
             await self.stop()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
+            if self._owner_lock is not None:
+                os.close(self._owner_lock)
+                self._owner_lock = None
 
     async def __aenter__(self) -> Self:
         """Start; :meth:`close` on the way out."""
@@ -638,8 +734,10 @@ class KamailioBed:
         (self.directory / "run").mkdir(mode=0o700)
         database = self.directory / "db"
         database.mkdir(mode=0o700)
+        templates = dbtext_templates()
+        assert templates is not None  # start() checked
         for table in TABLES:
-            shutil.copyfile(DBTEXT_TEMPLATES / table, database / table)
+            shutil.copyfile(templates / table, database / table)
             (database / table).chmod(0o600)
         with (database / "subscriber").open("a", encoding="utf-8") as subscribers:
             for number, user in enumerate(self.options.users, start=1):

@@ -133,7 +133,8 @@ async def running_kamailio(
     Assistant trusts as it trusts the settings page.
     """
     if (reason := unavailable_reason()) is not None:
-        say(f"No live events: {reason.split(' (')[0]}. Install it ({INSTALL_HINT}) and restart.")
+        what = reason.split(" (")[0]
+        say(f"No live events: {what}. Install Kamailio ({INSTALL_HINT}) and restart.")
         yield None
         return
     say("Starting Kamailio (the SIP server of the live events) ...")

@@ -94,11 +94,16 @@ async def demo(args: argparse.Namespace) -> int:
             if kamailio is not None:
                 _say("Ring Alice's phone (the dashboard shows it live): scripts/ring, or")
                 _say("scripts/ring --answer; scripts/ring --voicemail 3 sets her voicemail count.")
-            _say("Ctrl-C stops Home Assistant, the simulator and Kamailio.")
+            running = (
+                "Home Assistant, the simulator and Kamailio"
+                if kamailio is not None
+                else "Home Assistant and the simulator"
+            )
+            _say(f"Ctrl-C stops {running}.")
             try:
                 code = await stack.hass.wait()
             except asyncio.CancelledError:
-                _say("\nStopping Home Assistant, the simulator and Kamailio ...")
+                _say(f"\nStopping {running} ...")
                 raise
     _say(f"Home Assistant exited ({code}); see {stack.hass.log_file}.")
     return 1

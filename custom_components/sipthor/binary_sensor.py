@@ -18,7 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api import Registration
 from .coordinator import SipThorCoordinator
 from .entity import RegistrationEntity, SipThorEntity, async_add_registration_entities
-from .live_entities import live_binary_sensors
+from .live_entities import async_live_binary_sensors
 from .repairs import ISSUE_DND_SENSOR_REMOVED, async_remove_entities
 from .sources import SipThorConfigEntry, SipThorRuntimeData
 
@@ -72,7 +72,7 @@ async def async_setup_entry(
                 SipThorBinarySensor(description.coordinator_fn(runtime), description)
                 for description in BINARY_SENSORS
             ),
-            *live_binary_sensors(entry),
+            *async_live_binary_sensors(hass, entry),
         ]
     )
     async_add_registration_entities(

@@ -4,11 +4,20 @@ They exist while the entry has live events (live.py) and show what the SIP chann
 says, pushed: no poll. Each is unavailable while the subscription it shows is not
 active (the platform does not offer it, the connection is lost, the password was
 refused); the Live events sensor is always available and says why.
+
+Without live events (turned off, no SIP password), a setup removes the ones an earlier
+setup registered, as core removes the entities an entry's options no longer provide:
+otherwise they would stay unavailable for good. The registry remembers a removed entity
+by its unique ID, and gives it back its registry ID (device automations) and, from Home
+Assistant 2025.6, its entity ID, name, icon, area, labels and the rest when live events
+come back. Disabling them instead would keep those on older releases too, but it lists
+entities that cannot work, and enabling them again reloads the entry half a minute later
+(Home Assistant reloads an entry whose entities' disabled state changed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +28,21 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.typing import StateType
 
 from .api.sip import CallState, ChannelState, EventPackage, MessageSummary
+from .const import DOMAIN
 from .entity import account_device_info
 from .live import LiveEvents
 from .sources import SipThorConfigEntry
+
+
+def _unique_id(entry: SipThorConfigEntry, description: EntityDescription) -> str:
+    return f"{entry.unique_id}_{description.key}"
 
 
 class LiveEntity(Entity):
@@ -43,7 +59,7 @@ class LiveEntity(Entity):
         """Show ``live`` as ``description`` says, on the account's device."""
         self.live = live
         self.entity_description = description
-        self._attr_unique_id = f"{entry.unique_id}_{description.key}"
+        self._attr_unique_id = _unique_id(entry, description)
         self._attr_device_info = account_device_info(entry)
 
     async def async_added_to_hass(self) -> None:
@@ -204,17 +220,37 @@ class LiveBinarySensor(LiveEntity, BinarySensorEntity):
         return self.entity_description.is_on_fn(self.live)
 
 
-def live_sensors(entry: SipThorConfigEntry) -> list[LiveSensor]:
+@callback
+def _async_live_entities[DescriptionT: EntityDescription, EntityT: LiveEntity](
+    hass: HomeAssistant,
+    entry: SipThorConfigEntry,
+    platform: Platform,
+    descriptions: Sequence[DescriptionT],
+    entity: Callable[[SipThorConfigEntry, LiveEvents, DescriptionT], EntityT],
+) -> list[EntityT]:
+    """One ``entity`` per description; without live events none, and none left registered."""
+    live = entry.runtime_data.account.live
+    if live is not None:
+        return [entity(entry, live, description) for description in descriptions]
+    registry = er.async_get(hass)
+    for description in descriptions:
+        unique_id = _unique_id(entry, description)
+        if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
+            registry.async_remove(entity_id)
+    return []
+
+
+@callback
+def async_live_sensors(hass: HomeAssistant, entry: SipThorConfigEntry) -> list[LiveSensor]:
     """The live sensors of ``entry``: none without live events."""
-    live = entry.runtime_data.account.live
-    if live is None:
-        return []
-    return [LiveSensor(entry, live, description) for description in LIVE_SENSORS]
+    return _async_live_entities(hass, entry, Platform.SENSOR, LIVE_SENSORS, LiveSensor)
 
 
-def live_binary_sensors(entry: SipThorConfigEntry) -> list[LiveBinarySensor]:
+@callback
+def async_live_binary_sensors(
+    hass: HomeAssistant, entry: SipThorConfigEntry
+) -> list[LiveBinarySensor]:
     """The live binary sensors of ``entry``: none without live events."""
-    live = entry.runtime_data.account.live
-    if live is None:
-        return []
-    return [LiveBinarySensor(entry, live, description) for description in LIVE_BINARY_SENSORS]
+    return _async_live_entities(
+        hass, entry, Platform.BINARY_SENSOR, LIVE_BINARY_SENSORS, LiveBinarySensor
+    )

@@ -51,7 +51,7 @@ from .entity import (
     async_add_entities_in_turns,
     async_add_registration_entities,
 )
-from .live_entities import live_sensors
+from .live_entities import async_live_sensors
 from .sources import CallRecord, SipThorConfigEntry, SipThorRuntimeData
 
 # Read-only entities updated by the coordinators.
@@ -319,7 +319,7 @@ async def async_setup_entry(
         # Only sources fetched during setup can tell whether a sensor exists.
         if not coordinator.fetched or description.exists_fn(coordinator.data):
             entities.append(SipThorSensor(coordinator, description))
-    entities.extend(live_sensors(entry))
+    entities.extend(async_live_sensors(hass, entry))
     await async_add_entities_in_turns(async_add_entities, entities)
     async_add_registration_entities(
         hass,

@@ -1,5 +1,7 @@
 """The demo's live events (``scripts/develop`` with Kamailio, ``scripts/ring``) end to end.
 
+And the demo where no Kamailio is found: live events off, and it says how to get them.
+
 The demo's Kamailio and a real Home Assistant; Alice's live events pointed at Kamailio
 by the real options flow, as the demo does; a call placed as ``scripts/ring`` places it,
 from the address file the demo writes. Home Assistant's REST API must show the phone
@@ -9,15 +11,20 @@ where Kamailio is not installed (CI installs it).
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
+import signal
+import sys
 from typing import Any
 
 import pytest
 
-from demo.defaults import DEMO_CONFIG
-from demo.kamailio import BedAddress, unavailable_reason
+from demo.defaults import DEMO_CONFIG, REPO
+from demo.kamailio import KAMAILIO_VARIABLE, BedAddress, unavailable_reason
 from demo.live import (
     CALL_STATE,
+    INSTALL_HINT,
     LIVE_ENTITIES,
     MESSAGE_WAITING,
     RINGING,
@@ -31,18 +38,26 @@ from demo.live import (
 from demo.stack import (
     ACCOUNT,
     CALL_EVENT,
+    DASHBOARD_PATH,
+    OWNER,
+    HomeAssistantApi,
     Stack,
     ensure_demo_accounts,
     free_port,
+    prepare_config,
     running_stack,
     wait_for,
     wait_for_entities,
 )
+from tests.e2e.browser import logged_in_page, visit
 from tests.e2e.helpers import log_on_failure
 
 pytestmark = pytest.mark.e2e
 
 WAIT = 60.0  # generous: the suite passes on a loaded machine; no timing is asserted
+# From the demo's start to its summary (Home Assistant, the accounts, the calls).
+DEMO_START = 300.0
+LIVE_EVENTS_SENSOR = "sensor.alice_example_com_live_events"
 
 
 async def _until(stack: Stack, what: str, wanted: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -122,3 +137,80 @@ async def test_a_call_through_the_demo_kamailio_rings_home_assistant_live(
     # Stopped with the demo: no address left for scripts/ring, no Kamailio running.
     assert not address_file(config_dir).exists()
     assert not kamailio.running
+
+
+async def _demo_output_until(demo: asyncio.subprocess.Process, last: str) -> list[str]:
+    """What the demo prints, up to and with the line that starts with ``last``."""
+    assert demo.stdout is not None
+    output: list[str] = []
+    try:
+        async with asyncio.timeout(DEMO_START):
+            while not (output and output[-1].startswith(last)):
+                line = await demo.stdout.readline()
+                if not line:
+                    msg = "the demo exited:\n" + "".join(output)
+                    raise AssertionError(msg)
+                output.append(line.decode())
+    except TimeoutError:
+        msg = f"the demo did not print {last!r} within {DEMO_START:.0f} s:\n" + "".join(output)
+        raise AssertionError(msg) from None
+    return output
+
+
+async def test_the_demo_without_kamailio_turns_live_events_off_and_says_how_to_get_them(
+    tmp_path: Path, sim_certs_dir: Path, chromium: str, socket_enabled: None
+) -> None:
+    """``scripts/develop`` where no Kamailio is found: KAMAILIO names a binary that is not there.
+
+    One line says how to install it; Alice's live events are off, so she has no live
+    entity, while the Call event entity announces the demo's calls from the call list;
+    the dashboard's Live card says how to get them; Ctrl-C stops the demo.
+    """
+    config_dir, ha_port = tmp_path / "config", free_port()
+    prepare_config(config_dir, copy_from=DEMO_CONFIG)  # the tracked files of config/
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "demo",
+        *("--port", str(ha_port), "--sim-port", str(free_port())),
+        *("--config", str(config_dir), "--certs", str(sim_certs_dir)),
+        cwd=REPO,
+        env={**os.environ, KAMAILIO_VARIABLE: str(tmp_path / "no-kamailio")},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output = await _demo_output_until(demo, "Ctrl-C stops")
+        how = (
+            f"No live events: KAMAILIO={tmp_path / 'no-kamailio'} names no executable. "
+            f"Install Kamailio ({INSTALL_HINT}) and restart.\n"
+        )
+        assert [line for line in output if "Kamailio" in line] == [how], "".join(output)
+
+        async with HomeAssistantApi(f"http://127.0.0.1:{ha_port}") as api:
+            await api.authenticate(OWNER)
+            states = await api.states()
+            assert not {*LIVE_ENTITIES, LIVE_EVENTS_SENSOR} & states.keys()
+            assert states[CALL_EVENT]["attributes"]["event_type"] in ("received", "missed")
+            alice = next(entry for entry in await api.entries() if entry["title"] == ACCOUNT)
+            assert not await set_live_events(api, alice["entry_id"], None), "already off"
+
+        async with logged_in_page(f"http://127.0.0.1:{ha_port}", OWNER) as page:
+            dashboard = await visit(
+                page,
+                url=f"http://127.0.0.1:{ha_port}/{DASHBOARD_PATH}",
+                name="demo-without-kamailio",
+                out_dir=tmp_path,
+                expect=("No live events now", INSTALL_HINT.removeprefix("sudo ")),
+                timeout_ms=WAIT * 1000,
+            )
+        assert "Message waiting" not in dashboard.text
+    finally:
+        if demo.returncode is None:
+            demo.send_signal(signal.SIGINT)  # Ctrl-C
+            try:
+                await asyncio.wait_for(demo.wait(), WAIT)
+            except TimeoutError:
+                demo.kill()
+                await demo.wait()
+    assert demo.returncode == 0

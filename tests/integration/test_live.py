@@ -20,15 +20,17 @@ from homeassistant.const import (
     CONF_PASSWORD,
     EVENT_HOMEASSISTANT_STOP,
     EVENT_STATE_CHANGED,
+    MAJOR_VERSION,
+    MINOR_VERSION,
     STATE_OFF,
     STATE_ON,
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import area_registry as ar, entity_registry as er, issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.sipthor.const import (
     CONF_LIVE_EVENTS,
@@ -52,6 +54,7 @@ RINGING = "binary_sensor.alice_example_com_ringing"
 VOICEMAIL = "sensor.alice_example_com_voicemail_messages"
 MESSAGE_WAITING = "binary_sensor.alice_example_com_message_waiting"
 LIVE_EVENTS = "sensor.alice_example_com_live_events"
+LIVE_ENTITIES = (CALL_STATE, RINGING, VOICEMAIL, MESSAGE_WAITING, LIVE_EVENTS)
 LAST_MISSED_CALLER = "sensor.alice_example_com_last_missed_caller"
 HISTORY_ACTIONS = ("get_history", "get_calls")
 
@@ -300,24 +303,88 @@ async def test_unloading_the_entry_stops_the_channel(
     assert channel.status.state == "stopped"
 
 
-async def test_turning_live_events_off_in_the_options_stops_the_channel(
-    hass: HomeAssistant, live: MockConfigEntry
-) -> None:
-    await subscribed(hass)
-    channel = live.runtime_data.account.live.channel
-
-    result = await hass.config_entries.options.async_init(live.entry_id)
+async def set_live_events(hass: HomeAssistant, entry: MockConfigEntry, on: bool) -> None:
+    """Turn live events on or off in the options, as a user does; the entry reloads."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {**_form_defaults(result), CONF_LIVE_EVENTS: False},
+        result["flow_id"], {**_form_defaults(result), CONF_LIVE_EVENTS: on}
     )
     assert result["type"] == "create_entry"
     await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
 
-    assert live.state is ConfigEntryState.LOADED
+
+async def test_turning_live_events_off_stops_the_channel_and_removes_its_entities(
+    hass: HomeAssistant, live: MockConfigEntry, simulator: SettingsSimulator
+) -> None:
+    """Gone, not unavailable for good; the Call event stays, from the call list.
+
+    On again, they come back under their entity and registry IDs (which device
+    automations use), and show the channel again.
+    """
+    await subscribed(hass)
+    channel = live.runtime_data.account.live.channel
+    registry = er.async_get(hass)
+    registry_ids = {entity_id: registry.async_get(entity_id).id for entity_id in LIVE_ENTITIES}
+
+    await set_live_events(hass, live, on=False)
     assert not channel.running
     assert live.runtime_data.account.live is None
-    assert state(hass, CALL_STATE) == STATE_UNAVAILABLE
+    for entity_id in LIVE_ENTITIES:
+        assert registry.async_get(entity_id) is None, entity_id
+        assert hass.states.get(entity_id) is None, entity_id
+
+    # The Call event entity is not a live entity: it announces the calls it polls.
+    assert registry.async_get(CALL_EVENT) is not None
+    events = async_capture_events(hass, EVENT_STATE_CHANGED)
+    simulator.platform.add_call(ACCOUNT, "received", "sip:dave@example.org", seconds_ago=30)
+    await live.runtime_data.calls.async_refresh()
+    await hass.async_block_till_done()
+    assert fired_calls(events) == [("missed", "dave@example.org")]
+
+    await set_live_events(hass, live, on=True)
+    await subscribed(hass)
+    assert {
+        entity_id: registry.async_get(entity_id).id for entity_id in LIVE_ENTITIES
+    } == registry_ids
+    assert state(hass, RINGING) == STATE_OFF
+    assert state(hass, LIVE_EVENTS) == "connected"
+
+
+@pytest.mark.skipif(
+    (MAJOR_VERSION, MINOR_VERSION) < (2025, 6),
+    reason="the entity registry keeps a removed entity's settings from 2025.6",
+)
+async def test_live_entities_come_back_with_what_the_user_set(
+    hass: HomeAssistant, live: MockConfigEntry
+) -> None:
+    """Renamed, given an icon and an area, hidden: all of it again once live events are on."""
+    await subscribed(hass)
+    registry = er.async_get(hass)
+    kitchen = ar.async_get(hass).async_create("Kitchen")
+    registry.async_update_entity(
+        CALL_STATE,
+        new_entity_id="sensor.front_door_line",
+        name="Front door line",
+        icon="mdi:phone-classic",
+        area_id=kitchen.id,
+    )
+    registry.async_update_entity(MESSAGE_WAITING, hidden_by=er.RegistryEntryHider.USER)
+
+    await set_live_events(hass, live, on=False)
+    assert registry.async_get("sensor.front_door_line") is None
+    await set_live_events(hass, live, on=True)
+
+    line = registry.async_get("sensor.front_door_line")
+    assert line is not None
+    assert (line.name, line.icon, line.area_id) == (
+        "Front door line",
+        "mdi:phone-classic",
+        kitchen.id,
+    )
+    assert registry.async_get(CALL_STATE) is None
+    assert registry.async_get(MESSAGE_WAITING).hidden_by is er.RegistryEntryHider.USER
+    await until(hass, lambda: state(hass, "sensor.front_door_line") == "idle")
 
 
 def _form_defaults(result: Any) -> dict[str, Any]:

@@ -8,15 +8,27 @@ events are tested against, and pin what Kamailio does that the client relies on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import signal
+import sys
 from typing import Final
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from demo.kamailio import ALICE, BOB, BedOptions, KamailioBed, SipUser, unavailable_reason
+from demo.kamailio import (
+    ALICE,
+    BOB,
+    KAMAILIO_VARIABLE,
+    BedOptions,
+    KamailioBed,
+    SipUser,
+    kamailio_binary,
+    unavailable_reason,
+)
 from demo.sip_agent import (
     IncomingCall,
     OutgoingCall,
@@ -32,6 +44,7 @@ DIALOG_INFO = "{urn:ietf:params:xml:ns:dialog-info}"
 # Generous: the suite must pass on a loaded machine; nothing here asserts a duration.
 WAIT = 20.0
 MWI = "application/simple-message-summary"
+ROOT = Path(__file__).parents[2]
 
 
 def dialog_states(notify: SipMessage) -> dict[str, str]:
@@ -359,3 +372,95 @@ async def test_closing_the_bed_leaves_no_process_and_no_file(
     with pytest.raises(ProcessLookupError):
         os.killpg(group, 0)
     assert not directory.exists()
+
+
+# A bed's owner that runs until it is killed: it prints the bed's directory and group.
+_OWNER = """
+import asyncio, sys
+from pathlib import Path
+from demo.kamailio import KamailioBed
+from simulator.certs import ensure_certificates
+
+async def main() -> None:
+    authority = ensure_certificates(Path(sys.argv[1]), {}).server_authority
+    async with KamailioBed(authority) as bed:
+        print(bed.directory, bed.pid, flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_the_next_bed_removes_the_directory_of_one_killed_with_its_owner(
+    sim_certs_dir: Path, socket_enabled: None
+) -> None:
+    """An owner killed with SIGKILL leaves its bed's directory; the next bed removes it.
+
+    A bed whose owner lives (this test's) keeps its directory.
+    """
+    if (reason := unavailable_reason()) is not None:
+        pytest.skip(reason)
+    authority = ensure_certificates(sim_certs_dir, {}).server_authority
+    living = KamailioBed(authority)
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _OWNER,
+        str(sim_certs_dir),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    group: int | None = None
+    try:
+        assert owner.stdout is not None
+        started = await asyncio.wait_for(owner.stdout.readline(), 90)
+        assert started, "the owner exited before its bed started"
+        path, pid = started.decode().split()
+        directory, group = Path(path), int(pid)
+        assert (directory / "kamailio.cfg").is_file()
+
+        owner.kill()  # SIGKILL: no close(), no finally
+        await owner.wait()
+        following = KamailioBed(authority)
+        await following.close()
+
+        assert not directory.exists()
+        assert living.directory.is_dir()
+    finally:
+        if owner.returncode is None:
+            owner.kill()
+            await owner.wait()
+        if group is not None:
+            # Kamailio ends with its parent (SIGTERM); here at once, however it goes.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        await living.close()
+
+
+async def test_kamailio_names_the_binary_the_bed_runs(
+    sim_certs_dir: Path, socket_enabled: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A developer's own kamailio (here a wrapper that notes each run) instead of Debian's.
+
+    Nothing lies below its prefix: the modules and templates are Debian's.
+    """
+    if (reason := unavailable_reason()) is not None:
+        pytest.skip(reason)
+    installed = kamailio_binary()
+    runs = tmp_path / "runs"
+    wrapper = tmp_path / "sbin" / "kamailio"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{runs}"\nexec "{installed}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv(KAMAILIO_VARIABLE, str(wrapper))
+    authority = ensure_certificates(sim_certs_dir, {}).server_authority
+
+    async with KamailioBed(authority) as bed:
+        assert bed.running
+        assert str(bed.directory / "kamailio.cfg") in runs.read_text()
+
+    monkeypatch.setenv(KAMAILIO_VARIABLE, str(tmp_path / "nowhere"))
+    assert unavailable_reason() == (
+        f"{KAMAILIO_VARIABLE}={tmp_path / 'nowhere'} names no executable "
+        "(unset it for the installed one)"
+    )
