@@ -8,7 +8,7 @@ Timings are the defaults shrunk (tests/sip/helpers.py: FAST), never asserted.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 import logging
 import ssl
@@ -38,7 +38,7 @@ from custom_components.sipthor.api.sip import (
 from demo.kamailio import ALICE
 from simulator.certs import new_authority
 from tests.sip.fake_server import FakeSipServer, Message
-from tests.sip.helpers import WAIT, TableResolver
+from tests.sip.helpers import FAST, WAIT, TableResolver
 
 DIALOG = EventPackage.DIALOG
 SUMMARY = EventPackage.MESSAGE_SUMMARY
@@ -279,6 +279,33 @@ async def test_an_event_not_offered_is_asked_again_hourly_with_one_info_line(
     offered = [record for record in caplog.records if "does not offer" in record.message]
     assert [record.levelname for record in offered] == ["INFO"]
     assert channel.status.state is ChannelState.CONNECTED
+
+
+async def test_a_refusal_repeated_every_hour_is_told_once_until_the_address_accepts(
+    fake_server: FakeSipServer, make_channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hourly retry of an event the server does not offer would otherwise put the
+    same info line in the log 24 times a day, for ever; a refusal after an acceptance
+    is news again."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.sipthor.api.sip")
+    fake_server.answers["dialog"].extend([489, 489, 489])
+    fake_server.max_expires = 2
+    # The hour shrunk to a tenth of a second.
+    timings = replace(FAST, not_offered_retry=0.1)
+    channel, recorder = make_channel(fake_server, timings=timings)
+    await channel.start()
+    await recorder.until(
+        lambda: channel.status.subscriptions[DIALOG].state is SubscriptionState.ACTIVE
+    )
+
+    def told() -> list[str]:
+        return [r.levelname for r in caplog.records if "does not offer dialog" in r.message]
+
+    assert told() == ["INFO", "DEBUG", "DEBUG"]
+    # Accepted, then refused on a refresh: that is said at info level again.
+    fake_server.refresh_answers["dialog"].append(489)
+    await recorder.until(lambda: len(told()) == 4)
+    assert told()[-1] == "INFO"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ of each NOTIFY, and decides what follows an end:
 - 489, 403, 404, 405, 501, 603 or ``rejected``/``noresource``: the event is not offered
   at that address. The next of the subscription's targets is tried at once (for
   message-summary: the account's address, then its mailbox's); when every one refused,
-  each is asked again at most hourly, with one log line;
+  each is asked again at most hourly, with one info line (a repeated answer is logged
+  at debug level);
 - a refused password: :class:`SipAuthenticationError`, which ends the whole channel.
 
 The NOTIFY bodies are the channel's business: this module hands them over.
@@ -228,9 +229,10 @@ class Subscription:
     def _refused(self, target: Target, ending: Ending) -> None:
         """``target`` does not offer the package: pass it over for an hour."""
         hold = self._timings.not_offered_delay(self._rng)
-        self._order.refuse(target, ending.reason, ending.code, ending.detail, hold)
+        refusal = self._order.refuse(target, ending.reason, ending.code, ending.detail, hold)
         if (following := self._order.next()) is not None:
-            _LOGGER.info(
+            _LOGGER.log(
+                logging.DEBUG if refusal.repeated else logging.INFO,
                 "The SIP server does not offer %s events at %s (%s %s); subscribing at %s",
                 self.package,
                 WHOSE[target.kind],
@@ -247,7 +249,8 @@ class Subscription:
         latest = refusals[-1]
         next_attempt = min(refusal.until for refusal in refusals)
         if self.status.state is not SubscriptionState.NOT_OFFERED:
-            _LOGGER.info(
+            _LOGGER.log(
+                logging.DEBUG if all(refusal.repeated for refusal in refusals) else logging.INFO,
                 "The SIP server does not offer %s events to this account (%s %s); "
                 "asking again in an hour",
                 self.package,
@@ -298,6 +301,7 @@ class Subscription:
         if not 200 <= response.status < 300:  # noqa: PLR2004 - a 2xx answer
             return ending_for(response)
         self._accepted(response)
+        self._order.accepted(target)
         loop = asyncio.get_running_loop()
         notify_deadline = loop.time() + self._timings.notify_timeout
         while True:

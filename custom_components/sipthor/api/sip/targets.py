@@ -4,7 +4,8 @@ message-summary goes to the voicemail URI when the owner gives one, and only the
 Otherwise it goes, as dialog does, to the account's own address; where that does not
 offer it (489, 403, 404 …), to the account's mailbox (the settings page's
 ``get_voicemail`` names it). An address that refused the package is passed over for an
-hour; the channel keeps the refusals, so a reconnection asks no sooner.
+hour; the channel keeps the refusals, so a reconnection asks no sooner. A refusal that
+repeats the address's last answer is marked so: the log tells it once, not every hour.
 """
 
 from __future__ import annotations
@@ -34,13 +35,17 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """An address that does not offer the package: what it said, and until when."""
+    """An address that does not offer the package: what it said, and until when.
+
+    ``repeated``: the address said the same when last asked (and accepted nothing since).
+    """
 
     kind: SubscriptionTarget
     reason: StatusReason
     code: int | None
     detail: str | None
     until: datetime
+    repeated: bool = False
 
 
 # By URI, per package.
@@ -85,13 +90,21 @@ class TargetOrder:
         code: int | None,
         detail: str | None,
         hold: float,
-    ) -> None:
+    ) -> Refusal:
         """``target`` does not offer the package: pass it over for ``hold`` seconds."""
         now = datetime.now(UTC)
+        previous = self._refusals.get(target.uri)
+        repeated = previous is not None and (previous.reason, previous.code) == (reason, code)
+        # Expired refusals of other addresses go; this one's answer is compared first.
         for uri in [uri for uri, refusal in self._refusals.items() if refusal.until <= now]:
             del self._refusals[uri]
         until = now + timedelta(seconds=hold)
-        self._refusals[target.uri] = Refusal(target.kind, reason, code, detail, until)
+        self._refusals[target.uri] = Refusal(target.kind, reason, code, detail, until, repeated)
+        return self._refusals[target.uri]
+
+    def accepted(self, target: Target) -> None:
+        """``target`` accepted a subscription: a later refusal from it is news again."""
+        self._refusals.pop(target.uri, None)
 
     def refusals(self) -> list[Refusal]:
         """The refusals of the targets, in their order (when :meth:`next` found none)."""
