@@ -120,6 +120,12 @@ async def capture(
     return Page(name, url, screenshot, text, sum(visible))
 
 
+async def visible_text(page: Any) -> str:
+    """The page's visible text as it is now, shadow roots included, a line per node."""
+    text: str = await page.evaluate(_VISIBLE_TEXT)
+    return text
+
+
 async def _wait_for_texts(page: Any, expect: tuple[str, ...], timeout_ms: float) -> list[str]:
     """Wait until every text of ``expect`` is visible; the ones that never came."""
     missing = []

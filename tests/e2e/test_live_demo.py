@@ -5,8 +5,10 @@ And the demo where no Kamailio is found: live events off, and it says how to get
 The demo's Kamailio and a real Home Assistant; Alice's live events pointed at Kamailio
 by the real options flow, as the demo does; a call placed as ``scripts/ring`` places it,
 from the address file the demo writes. Home Assistant's REST API must show the phone
-ringing while it rings, then the missed call, then the voicemail count. Skipped only
-where Kamailio is not installed (CI installs it).
+ringing while it rings, then the missed call, then the voicemail count; the dashboard,
+open in Chromium, must follow the call without a reload (its screenshots stay in
+artifacts/e2e/). Skipped only where Kamailio or Chromium is not installed (CI installs
+both).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from demo.stack import (
     wait_for,
     wait_for_entities,
 )
-from tests.e2e.browser import logged_in_page, visit
+from tests.e2e.browser import capture, logged_in_page, visible_text, visit
 from tests.e2e.helpers import log_on_failure
 
 pytestmark = pytest.mark.e2e
@@ -73,8 +75,15 @@ async def _until(stack: Stack, what: str, wanted: dict[str, str]) -> dict[str, d
     return states
 
 
+def _live_card(text: str) -> list[str]:
+    """The Live card's rows in the dashboard's visible text: name, state, name, state."""
+    lines = text.splitlines()
+    start = lines.index("Call state")
+    return lines[start : start + 4]
+
+
 async def test_a_call_through_the_demo_kamailio_rings_home_assistant_live(
-    tmp_path: Path, sim_certs_dir: Path, socket_enabled: None
+    tmp_path: Path, sim_certs_dir: Path, chromium: str, artifacts: Path, socket_enabled: None
 ) -> None:
     if (reason := unavailable_reason()) is not None:
         pytest.skip(f"{reason}: the demo's live events need it (CI installs it)")
@@ -85,6 +94,7 @@ async def test_a_call_through_the_demo_kamailio_rings_home_assistant_live(
             config_dir, sim_certs_dir, ha_port=free_port(), copy_config_from=DEMO_CONFIG
         ) as stack,
         log_on_failure(stack),
+        logged_in_page(stack.hass.url, stack.owner, timeout_ms=WAIT * 1000) as page,
     ):
         assert kamailio is not None
         entries = await ensure_demo_accounts(stack.api, stack.simulator)
@@ -93,6 +103,15 @@ async def test_a_call_through_the_demo_kamailio_rings_home_assistant_live(
         assert not await set_live_events(stack.api, entries[ACCOUNT], kamailio.server_setting())
         await wait_for_entities(stack.api, LIVE_ENTITIES, timeout=WAIT, process=stack.hass)
         await _until(stack, "the subscriptions", {CALL_STATE: "idle"})
+        quiet = await visit(
+            page,
+            url=f"{stack.hass.url}/{DASHBOARD_PATH}",
+            name="live-dashboard-idle",
+            out_dir=artifacts,
+            expect=("Call state", "Idle"),
+            timeout_ms=WAIT * 1000,
+        )
+        assert _live_card(quiet.text) == ["Call state", "Idle", "Ringing", "Off"]
 
         # What scripts/ring reads: the address the demo wrote beside its configuration.
         server = BedAddress.read(address_file(config_dir))
@@ -105,6 +124,22 @@ async def test_a_call_through_the_demo_kamailio_rings_home_assistant_live(
                 {CALL_STATE: "ringing", RINGING: "on"},
             )
             while_ringing.update(states[CALL_EVENT]["attributes"])
+            # The page stays open: the frontend must follow the state, with no reload.
+
+            async def card_rings() -> bool:
+                return _live_card(await visible_text(page))[1] == "Ringing"
+
+            await wait_for(
+                card_rings, timeout=WAIT, what="the dashboard to ring", process=stack.hass
+            )
+            shown = await capture(
+                page,
+                name="live-dashboard-ringing",
+                out_dir=artifacts,
+                expect=("Call state",),
+                timeout_ms=WAIT * 1000,
+            )
+            assert _live_card(shown.text) == ["Call state", "Ringing", "Ringing", "On"]
 
         await ring(server, while_ringing=ringing)
         assert while_ringing["event_type"] == "ringing"
