@@ -314,7 +314,14 @@ async def _start_channels(bed: KamailioBed, count: int, **kwargs) -> list[SipLiv
     ]
     for channel in channels:
         await channel.start()
-    await _until(lambda: all(_all_active(channel) for channel in channels))
+    try:
+        await _until(lambda: all(_all_active(channel) for channel in channels))
+    except TimeoutError:
+        for channel in channels:
+            if not _all_active(channel):
+                print(f"\nnot active: {channel.snapshot()}")
+        print(f"\nKAMAILIO running={bed.running}\n{bed.log()[-6000:]}")
+        raise
     return channels
 
 
@@ -333,9 +340,14 @@ async def test_fifty_channels(
         before = _resident()
         channels = await _start_channels(bed, CHANNELS)
         resident = (await _settled_memory(traced=False) - before) / CHANNELS
-        up = sum(
-            channel.snapshot()["connections"] == 1 and _all_active(channel) for channel in channels
-        )
+        down = [
+            channel
+            for channel in channels
+            if not (channel.snapshot()["connections"] == 1 and _all_active(channel))
+        ]
+        up = CHANNELS - len(down)
+        for channel in down:
+            print(f"\nnot up: {channel.snapshot()['connections']} connections, {channel.status}")
         for channel in channels:
             await channel.stop()
 
