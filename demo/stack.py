@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -45,8 +46,8 @@ from simulator import Platform, SettingsSimulator
 DOMAIN = "sipthor"
 ACCOUNT = "alice@example.com"  # signs in with her SIP password
 CERTIFICATE_ACCOUNT = "bob@example.com"  # signs in with his client certificate
-# What configuration.yaml reads the HTTP port from.
-PORT_VARIABLE = "SIPTHOR_HA_PORT"
+# Where the demo writes the HTTP settings (configuration.yaml includes the directory).
+HTTP_PACKAGE = Path("packages") / "sipthor_demo_http.yaml"
 DASHBOARD_PATH = "sipthor-demo/account"
 # What scripts/develop copies from the tracked configuration: the rest of config/ is
 # Home Assistant's own state.
@@ -168,6 +169,48 @@ def _skip_onboarding_extras(config_dir: Path) -> None:
             }
         )
     )
+
+
+def write_http_settings(config_dir: Path, port: int) -> None:
+    """Before every start: Home Assistant listens on 127.0.0.1:``port``, the port asked for.
+
+    Releases up to 2025.x read ``http:`` from YAML only. Newer ones keep the HTTP
+    settings in their own storage: they move an ``http:`` block from YAML into it once,
+    as an unconfirmed trial that goes back to port 8123 after five minutes unless
+    someone confirms it in the frontend, then ignore the YAML (and raise a repair
+    issue about it) on every later start, so a second run on another port would not
+    get it. So the YAML package is written only where YAML is read, and the storage
+    file on every release, in the first version of its format: what 2025.x writes
+    itself after a successful start, and what newer releases migrate from (the path
+    every upgraded installation takes), with no trial. The demo owns this
+    configuration directory; settings changed in its frontend last until the next start.
+    """
+    server = {"server_host": ["127.0.0.1"], "server_port": port}
+    package = config_dir / HTTP_PACKAGE
+    if _http_yaml_is_read():
+        package.parent.mkdir(exist_ok=True)
+        package.write_text(
+            "# Written by the demo before each start: the port it was asked for.\n"
+            f"http:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
+        )
+    else:
+        package.unlink(missing_ok=True)
+    store = config_dir / ".storage" / "http"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps({"version": 1, "minor_version": 1, "key": "http", "data": server}))
+
+
+def _http_yaml_is_read() -> bool:
+    """Whether this Home Assistant reads ``http:`` from YAML on every start.
+
+    The releases that moved the HTTP settings into storage say so in a repair issue,
+    ``deprecated_yaml``, declared in the http integration's strings.
+    """
+    spec = importlib.util.find_spec("homeassistant.components.http")
+    if spec is None or spec.origin is None:
+        return True
+    strings = json.loads((Path(spec.origin).parent / "strings.json").read_text())
+    return "deprecated_yaml" not in strings.get("issues", {})
 
 
 def write_trust_bundle(server_ca: Path, bundle: Path) -> Path:
@@ -308,7 +351,8 @@ class HomeAssistantProcess:
         # uploads on the same machine.
         tmp = self.config_dir / "tmp"
         tmp.mkdir(exist_ok=True)
-        env = os.environ | self.env | {PORT_VARIABLE: str(self.port), "TMPDIR": str(tmp)}
+        write_http_settings(self.config_dir, self.port)
+        env = os.environ | self.env | {"TMPDIR": str(tmp)}
         pinned = await pinned_packages()
         if pinned is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(pinned), env.get("PYTHONPATH"))))
