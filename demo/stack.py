@@ -24,6 +24,9 @@ import contextlib
 import ctypes
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -43,13 +46,21 @@ from simulator import Platform, SettingsSimulator
 DOMAIN = "sipthor"
 ACCOUNT = "alice@example.com"  # signs in with her SIP password
 CERTIFICATE_ACCOUNT = "bob@example.com"  # signs in with his client certificate
-# What configuration.yaml reads the HTTP port from.
-PORT_VARIABLE = "SIPTHOR_HA_PORT"
+# Where the demo writes the HTTP settings (configuration.yaml includes the directory).
+HTTP_PACKAGE = Path("packages") / "sipthor_demo_http.yaml"
 DASHBOARD_PATH = "sipthor-demo/account"
 # What scripts/develop copies from the tracked configuration: the rest of config/ is
 # Home Assistant's own state.
 TRACKED_CONFIG = ("configuration.yaml", "dashboards", "blueprints")
 INTEGRATION_LINK = Path("custom_components") / DOMAIN
+# What Home Assistant needs beside its own package: the frontend it serves, and the
+# entity components (with their dependencies) whose modules it imports to describe
+# services even when they are not set up (homeassistant/helpers/service.py).
+PINNED_FOR = ("frontend", "ai_task", "assist_satellite", "camera")
+# Where those packages go when the environment has other versions or none.
+PINNED_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sipthor" / "pinned"
+)
 
 # The demo's accounts: how each signs in (the config flow's menu option), said how.
 DEMO_ACCOUNTS = (
@@ -160,6 +171,48 @@ def _skip_onboarding_extras(config_dir: Path) -> None:
     )
 
 
+def write_http_settings(config_dir: Path, port: int) -> None:
+    """Before every start: Home Assistant listens on 127.0.0.1:``port``, the port asked for.
+
+    Releases up to 2025.x read ``http:`` from YAML only. Newer ones keep the HTTP
+    settings in their own storage: they move an ``http:`` block from YAML into it once,
+    as an unconfirmed trial that goes back to port 8123 after five minutes unless
+    someone confirms it in the frontend, then ignore the YAML (and raise a repair
+    issue about it) on every later start, so a second run on another port would not
+    get it. So the YAML package is written only where YAML is read, and the storage
+    file on every release, in the first version of its format: what 2025.x writes
+    itself after a successful start, and what newer releases migrate from (the path
+    every upgraded installation takes), with no trial. The demo owns this
+    configuration directory; settings changed in its frontend last until the next start.
+    """
+    server = {"server_host": ["127.0.0.1"], "server_port": port}
+    package = config_dir / HTTP_PACKAGE
+    if _http_yaml_is_read():
+        package.parent.mkdir(exist_ok=True)
+        package.write_text(
+            "# Written by the demo before each start: the port it was asked for.\n"
+            f"http:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
+        )
+    else:
+        package.unlink(missing_ok=True)
+    store = config_dir / ".storage" / "http"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps({"version": 1, "minor_version": 1, "key": "http", "data": server}))
+
+
+def _http_yaml_is_read() -> bool:
+    """Whether this Home Assistant reads ``http:`` from YAML on every start.
+
+    The releases that moved the HTTP settings into storage say so in a repair issue,
+    ``deprecated_yaml``, declared in the http integration's strings.
+    """
+    spec = importlib.util.find_spec("homeassistant.components.http")
+    if spec is None or spec.origin is None:
+        return True
+    strings = json.loads((Path(spec.origin).parent / "strings.json").read_text())
+    return "deprecated_yaml" not in strings.get("issues", {})
+
+
 def write_trust_bundle(server_ca: Path, bundle: Path) -> Path:
     """The system's CAs plus the simulator's server CA, for ``SSL_CERT_FILE``.
 
@@ -176,6 +229,80 @@ def write_trust_bundle(server_ca: Path, bundle: Path) -> Path:
 
 
 # -- the Home Assistant process --------------------------------------------------------
+
+
+def missing_pins() -> list[str]:
+    """The packages Home Assistant pins for :data:`PINNED_FOR` that are not installed so.
+
+    ``name==version`` each, from the integrations' manifests and their dependencies'.
+    """
+    components = Path(str(importlib.metadata.distribution("homeassistant").locate_file(""))) / Path(
+        "homeassistant", "components"
+    )
+    seen: set[str] = set()
+    missing: set[str] = set()
+    domains = list(PINNED_FOR)
+    while domains:
+        domain = domains.pop()
+        manifest = components / domain / "manifest.json"
+        if domain in seen or not manifest.is_file():  # not in this release
+            continue
+        seen.add(domain)
+        content: dict[str, list[str]] = json.loads(manifest.read_text())
+        domains += content.get("dependencies", [])
+        for requirement in content.get("requirements", []):
+            name, _, version = requirement.partition("==")
+            try:
+                installed: str | None = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                installed = None
+            if installed != version:
+                missing.add(requirement)
+    return sorted(missing)
+
+
+async def pinned_packages() -> Path | None:
+    """A directory with what :func:`missing_pins` names; None when nothing is missing.
+
+    Home Assistant runs with ``--skip-pip``, so it serves the frontend and imports the
+    packages it finds. Installing the newest release of each unpinned (as for the
+    newest Home Assistant) finds a frontend whose login request the core refuses
+    ("Message format incorrect": the login page shows no form) and no hassil, which
+    Home Assistant 2026 imports to describe any service (the frontend then never
+    leaves its loading screen). They are fetched once, with Home Assistant's own
+    constraints, into a cache of their own (never into the virtualenv) and put first
+    on Home Assistant's path.
+    """
+    missing = missing_pins()
+    if not missing:
+        return None
+    key = hashlib.sha256("\n".join(missing).encode()).hexdigest()[:16]
+    target = PINNED_CACHE / key
+    if target.is_dir():
+        return target
+    # Renamed into place when complete: an interrupted fetch is never taken for one.
+    partial = target.with_name(f"{key}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    constraints = Path(
+        str(importlib.metadata.distribution("homeassistant").locate_file(""))
+    ) / Path("homeassistant", "package_constraints.txt")
+    pip = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "pip", "install", "--quiet", "--target", str(partial)),
+        *("--constraint", str(constraints), *missing),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await pip.communicate()
+    if pip.returncode:
+        msg = (
+            f"Home Assistant needs {', '.join(missing)}, and pip could not fetch them "
+            f"into {partial}:\n{output.decode(errors='replace')[-2000:]}"
+        )
+        raise StackError(msg)
+    partial.rename(target)
+    return target
 
 
 def die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
@@ -224,7 +351,11 @@ class HomeAssistantProcess:
         # uploads on the same machine.
         tmp = self.config_dir / "tmp"
         tmp.mkdir(exist_ok=True)
-        env = os.environ | self.env | {PORT_VARIABLE: str(self.port), "TMPDIR": str(tmp)}
+        write_http_settings(self.config_dir, self.port)
+        env = os.environ | self.env | {"TMPDIR": str(tmp)}
+        pinned = await pinned_packages()
+        if pinned is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(pinned), env.get("PYTHONPATH"))))
         # pytest-cov would trace Home Assistant too (slower, and the integration runs
         # from the configuration's link, outside the measured paths).
         for name in [name for name in env if name.startswith("COV_CORE_")]:

@@ -57,6 +57,8 @@ class Page:
     text: str
     # Visible on/off toggles (switch rows of entities cards and device pages).
     toggles: int
+    # The text of each row of the logbook cards, in order.
+    logbook_rows: list[str]
 
 
 async def log_in(page: Any, base_url: str, owner: Owner, timeout_ms: float) -> None:
@@ -114,10 +116,26 @@ async def capture(
     text = await page.evaluate(_VISIBLE_TEXT)
     toggles = page.locator("ha-entity-toggle ha-switch")
     visible = [await toggles.nth(i).is_visible() for i in range(await toggles.count())]
+    logbook_rows: list[str] = await page.evaluate(_LOGBOOK_ROWS)
     if missing:
         msg = f"{url}: not visible: {missing} (screenshot {screenshot})"
         raise AssertionError(msg)
-    return Page(name, url, screenshot, text, sum(visible))
+    return Page(name, url, screenshot, text, sum(visible), logbook_rows)
+
+
+async def frontend_string(page: Any, key: str) -> str:
+    """What the frontend shows for its translation ``key``, in the page's language.
+
+    Its wording changes between releases ("No logbook events found." in 2025.4, "No
+    activity found." in 2026); the key stays.
+    """
+    text: str = await page.evaluate(
+        "(key) => document.querySelector('home-assistant').hass.localize(key)", key
+    )
+    if not text:
+        msg = f"the frontend has no string {key!r}"
+        raise AssertionError(msg)
+    return text
 
 
 async def visible_text(page: Any) -> str:
@@ -225,4 +243,36 @@ _VISIBLE_TEXT = """() => {
   };
   walk(document.body);
   return out.join("\\n");
+}"""
+
+# The rows of every logbook renderer (one per logbook card), each as its visible text.
+# The frontend words a row differently by release: 2025.4 "detected an event" and the
+# time, 2026 the event type and the time; one row element each in both, without the
+# day header that heads a day's first row.
+_LOGBOOK_ROWS = """() => {
+  const text = (node, out) => {
+    if (node.nodeName === "STYLE" || node.nodeName === "SCRIPT") return out;
+    if (node.classList && node.classList.contains("date")) return out;
+    if (node.nodeType === Node.TEXT_NODE) {
+      const value = node.textContent.trim();
+      if (value) out.push(value);
+      return out;
+    }
+    if (node.shadowRoot) text(node.shadowRoot, out);
+    for (const child of node.childNodes) text(child, out);
+    return out;
+  };
+  const rows = [];
+  const find = (root) => {
+    for (const element of root.querySelectorAll("*")) {
+      if (element.localName === "ha-logbook-renderer" && element.shadowRoot) {
+        for (const row of element.shadowRoot.querySelectorAll(".entry-container")) {
+          rows.push(text(row, []).join(" "));
+        }
+      }
+      if (element.shadowRoot) find(element.shadowRoot);
+    }
+  };
+  find(document);
+  return rows;
 }"""

@@ -7,6 +7,7 @@ add them again.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,10 @@ async def test_the_demo_comes_up_again_with_its_accounts(
     tmp_path: Path, sim_certs_dir: Path, socket_enabled: None
 ) -> None:
     config_dir = tmp_path / "config"
-    # Both runs on the same ports, as scripts/develop does: the entries remember the
-    # simulator's URL, and Home Assistant 2026 keeps the HTTP port its first start read
-    # from configuration.yaml.
+    # The simulator on the same port both times, as scripts/develop does: the entries
+    # remember its URL. Home Assistant on another port the second time, as
+    # `scripts/develop --port` asks: Home Assistant 2026 keeps the HTTP settings of its
+    # first start, and would ignore the second port given in YAML.
     ha_port, sim_port = free_port(), free_port()
 
     async with (
@@ -93,7 +95,7 @@ async def test_the_demo_comes_up_again_with_its_accounts(
         await _calls_counted(first, received=2, missed=3)
 
     async with running_stack(
-        config_dir, sim_certs_dir, ha_port=ha_port, sim_port=sim_port
+        config_dir, sim_certs_dir, ha_port=free_port(), sim_port=sim_port
     ) as second:
         assert not second.onboarded_now  # logged in as the owner of the first run
         reused = await ensure_demo_accounts(second.api, second.simulator)
@@ -108,3 +110,9 @@ async def test_the_demo_comes_up_again_with_its_accounts(
         await _calls_counted(second, received=1, missed=2)
         errors = [line for line in second.hass.errors() if "sipthor" in line]
         assert not errors, "\n".join(errors)
+    # Home Assistant raised no repair about its HTTP settings (2026: "YAML still
+    # present", "deprecated YAML"): what it saved of its issues when it stopped.
+    registry = config_dir / ".storage" / "repairs.issue_registry"
+    issues = json.loads(registry.read_text())["data"]["issues"] if registry.exists() else []
+    http_issues = [issue for issue in issues if issue["domain"] == "http"]
+    assert not http_issues

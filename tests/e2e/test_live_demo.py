@@ -112,6 +112,8 @@ async def test_a_call_through_the_demo_kamailio_rings_home_assistant_live(
             timeout_ms=WAIT * 1000,
         )
         assert _live_card(quiet.text) == ["Call state", "Idle", "Ringing", "Off"]
+        # The card that says there are no live events hides while there are.
+        assert "No live events now" not in quiet.text
 
         # What scripts/ring reads: the address the demo wrote beside its configuration.
         server = BedAddress.read(address_file(config_dir))
