@@ -53,10 +53,6 @@ DASHBOARD_PATH = "sipthor-demo/account"
 # Home Assistant's own state.
 TRACKED_CONFIG = ("configuration.yaml", "dashboards", "blueprints")
 INTEGRATION_LINK = Path("custom_components") / DOMAIN
-# What Home Assistant needs beside its own package: the frontend it serves, and the
-# entity components (with their dependencies) whose modules it imports to describe
-# services even when they are not set up (homeassistant/helpers/service.py).
-PINNED_FOR = ("frontend", "ai_task", "assist_satellite", "camera")
 # Where those packages go when the environment has other versions or none.
 PINNED_CACHE = (
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sipthor" / "pinned"
@@ -232,7 +228,12 @@ def write_trust_bundle(server_ca: Path, bundle: Path) -> Path:
 
 
 def missing_pins() -> list[str]:
-    """The packages Home Assistant pins for :data:`PINNED_FOR` that are not installed so.
+    """What Home Assistant pins and the environment lacks or has in another version.
+
+    For what it needs beside its own package: the frontend it serves, and the entity
+    components (integration type "entity", with their dependencies), which it imports
+    to describe services, and from 2026 sets up, even when nothing uses them (2026.10
+    added infrared and radio_frequency: "Setup failed", with a traceback, for each).
 
     ``name==version`` each, from the integrations' manifests and their dependencies'.
     """
@@ -241,7 +242,7 @@ def missing_pins() -> list[str]:
     )
     seen: set[str] = set()
     missing: set[str] = set()
-    domains = list(PINNED_FOR)
+    domains = ["frontend", *_entity_components(components)]
     while domains:
         domain = domains.pop()
         manifest = components / domain / "manifest.json"
@@ -261,6 +262,15 @@ def missing_pins() -> list[str]:
     return sorted(missing)
 
 
+def _entity_components(components: Path) -> list[str]:
+    """The domains of this release's entity components (sensor, camera, infrared …)."""
+    return sorted(
+        manifest.parent.name
+        for manifest in components.glob("*/manifest.json")
+        if json.loads(manifest.read_text()).get("integration_type") == "entity"
+    )
+
+
 async def pinned_packages() -> Path | None:
     """A directory with what :func:`missing_pins` names; None when nothing is missing.
 
@@ -273,7 +283,8 @@ async def pinned_packages() -> Path | None:
     constraints, into a cache of their own (never into the virtualenv) and put first
     on Home Assistant's path.
     """
-    missing = missing_pins()
+    # Some thousand manifests: off the loop, which serves the simulator.
+    missing = await asyncio.to_thread(missing_pins)
     if not missing:
         return None
     key = hashlib.sha256("\n".join(missing).encode()).hexdigest()[:16]
