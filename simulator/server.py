@@ -143,8 +143,9 @@ class Faults:
     latency: float = 0.0
     # Answers, once made, wait until the test releases them.
     hold: Hold | None = None
-    # Answers, once made, are sent this many seconds late (a function of the action):
-    # what the server held when the request came arrives after what came later.
+    # Answers, once made, are sent this many seconds late (a function of the action,
+    # whatever ``actions`` says): what the server held when the request came arrives
+    # after what came later.
     answer_delay: Callable[[str], float] | None = None
     status: int | None = None
     # A back-end (SOAP) failure: reads print an HTML error and the empty answer,
@@ -503,7 +504,7 @@ class SettingsSimulator:
         if applies and faults.hold is not None:
             # The answer is made: what the server held when the request came.
             await faults.hold.wait(action)
-        if applies and faults.answer_delay is not None:
+        if faults.answer_delay is not None:
             await asyncio.sleep(faults.answer_delay(action))
         if applies and faults.html_warning and response.text is not None:
             response.text = _alert(faults.backend_message) + response.text

@@ -13,7 +13,9 @@ every request goes through it, whoever sends it (a poll, a switch, an action):
   answer makes it *answer again*, and every source whose poll the outage stopped is
   read again at once. Each change is logged once.
 - **Lifecycle.** :meth:`async_first_refresh` in setup, :meth:`async_start` once the
-  entities exist, :meth:`async_stop` when the entry unloads. What else talks to the
+  entities exist, :meth:`async_stop` when the entry unloads. From the second start on,
+  setup also reads what the entities showed at the last one (the store remembers), not a
+  round trip later, once the entities exist. What else talks to the
   account's platform (the live SIP channel) starts and stops with it, and asks for a
   source to be read once when it has news (:meth:`async_request_refresh`: a call ended,
   read the call list); its failures are its own, never the page's.
@@ -24,12 +26,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, nullcontext
+from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.helpers.event import async_call_later
 from homeassistant.util.hass_dict import HassKey
 from yarl import URL
 
@@ -43,7 +47,7 @@ from .api import (
     SipThorNotSupportedError,
     SipThorWriteTimeoutError,
 )
-from .const import DOMAIN, PAGE_IN_FLIGHT, POLL_TIMEOUT, WRITE_TIMEOUT, Source
+from .const import DOMAIN, EARLY_READS_AFTER, PAGE_IN_FLIGHT, POLL_TIMEOUT, WRITE_TIMEOUT, Source
 from .reachability import AccountUnavailable, PageReachability, PolledSource
 from .repairs import async_digest_downgraded
 from .store import SipThorStore
@@ -88,6 +92,9 @@ class SipThorAccount:
         self._started = False
         # Sources whose first entity came while setup was adding them.
         self._first_reads: list[PolledSource] = []
+        # Setup's reads of what the entities showed at the last start: due, then running.
+        self._cancel_early_reads: CALLBACK_TYPE | None = None
+        self._early_reads: dict[Source, asyncio.Task[None]] = {}
         self._turn = asyncio.Lock()
         self._sources: dict[Source, PolledSource] = {}
         self._page = PageReachability(hass, entry, certificate, self._sources, self.async_fetch_now)
@@ -118,22 +125,33 @@ class SipThorAccount:
         """Poll ``coordinator``'s source through this account."""
         self._sources[coordinator.source] = coordinator
 
-    async def async_first_refresh(self, coordinators: Iterable[DataUpdateCoordinator[Any]]) -> None:
+    async def async_first_refresh(self, coordinators: Iterable[PolledSource]) -> None:
         """Setup's round trip: fetch concurrently; a refused sign-in outranks the rest.
 
         Each coordinator raises what Home Assistant makes of a failed first refresh (retry
-        later, or ask for new credentials).
+        later, or ask for new credentials). What the entities showed at the last start is
+        read beside them, in the background.
         """
+        setup = list(coordinators)
+        others = self._sources.keys() - {coordinator.source for coordinator in setup}
+        early = [source for source in self.store.shown_sources if source in others]
         # Alone, the account reads what its entities show right after, over setup's
-        # connections: two TLS handshakes fewer on the way. Accounts starting together wait
+        # connections: TLS handshakes fewer on the way. Accounts starting together wait
         # for the page's slots and each other's entities, and kept connections would hold
         # memory meanwhile (some 300 KiB each).
         alone = self._starting == {self.entry.entry_id}
         with self.client.keep_connections() if alone else nullcontext():
-            results = await asyncio.gather(
-                *(coordinator.async_config_entry_first_refresh() for coordinator in coordinators),
+            first_refreshes = asyncio.gather(
+                *(coordinator.async_config_entry_first_refresh() for coordinator in setup),
                 return_exceptions=True,
             )
+            if early:
+                self._cancel_early_reads = async_call_later(
+                    self.hass,
+                    EARLY_READS_AFTER,
+                    HassJob(partial(self._async_read_early, early), cancel_on_shutdown=True),
+                )
+            results = await first_refreshes
         errors = [result for result in results if isinstance(result, BaseException)]
         for error in errors:
             if isinstance(error, ConfigEntryAuthFailed):
@@ -141,6 +159,16 @@ class SipThorAccount:
         if errors:
             raise errors[0]
         self._page.set_up = True
+
+    @callback
+    def _async_read_early(self, sources: list[Source], _now: datetime) -> None:
+        self._cancel_early_reads = None
+        for source in sources:
+            self._early_reads[source] = self.entry.async_create_background_task(
+                self.hass,
+                self._sources[source].async_read_early(),
+                f"{self.entry.title}: {source} read at setup",
+            )
 
     @callback
     def async_fetch_now(self, coordinator: PolledSource) -> None:
@@ -155,12 +183,21 @@ class SipThorAccount:
         self._at_once += 1
         self.entry.async_create_background_task(
             self.hass,
-            self._async_refresh_at_once(coordinator),
+            self._async_refresh_at_once(
+                coordinator, self._early_reads.pop(coordinator.source, None)
+            ),
             f"{self.entry.title}: first read of {coordinator.source}",
         )
 
-    async def _async_refresh_at_once(self, coordinator: PolledSource) -> None:
+    async def _async_refresh_at_once(
+        self, coordinator: PolledSource, early_read: asyncio.Task[None] | None
+    ) -> None:
         try:
+            if early_read is not None:
+                # Setup is reading it already: read again only if that failed.
+                await asyncio.wait([early_read])
+                if coordinator.fetched:
+                    return
             await coordinator.async_refresh()
         finally:
             self._at_once -= 1
@@ -170,9 +207,21 @@ class SipThorAccount:
         """The entities exist: read what they show; once that is done, polls take turns."""
         self._started = True
         self._starting.discard(self.entry.entry_id)
+        if self._cancel_early_reads is not None:
+            # Reads setup has not started by now are the entities' first reads instead.
+            self._cancel_early_reads()
+        self.store.async_remember_shown_sources(
+            source for source, coordinator in self._sources.items() if coordinator.has_listeners
+        )
         for coordinator in self._first_reads:
             self.async_fetch_now(coordinator)
         self._first_reads.clear()
+        for source, early_read in self._early_reads.items():
+            if not (coordinator := self._sources[source]).has_listeners:
+                # Shown at the last start, not now (its entities were turned off).
+                early_read.cancel()
+                coordinator.async_forget_early_read()
+        self._early_reads.clear()
         self._at_once -= 1
 
     async def async_stop(self) -> None:
@@ -181,6 +230,8 @@ class SipThorAccount:
         The coordinators stop themselves (Home Assistant shuts them down with the entry).
         """
         self._starting.discard(self.entry.entry_id)
+        if self._cancel_early_reads is not None:
+            self._cancel_early_reads()
         self._page.async_cancel_probe()
         if self.live is not None:
             await self.live.async_stop()

@@ -65,6 +65,10 @@ DND_END_MARGIN: Final = timedelta(seconds=5)
 # connection Home Assistant some 300 KiB (asyncio's buffer, OpenSSL's), which the
 # allocator keeps after the burst.
 PAGE_IN_FLIGHT: Final = 12
+# Setup's own requests open their connections first, the reads of what the entities
+# showed last time this many seconds later: a TLS handshake costs milliseconds of CPU on
+# both sides, better spent while setup's answers are on their way than before its requests.
+EARLY_READS_AFTER: Final = 0.025
 # A source that failed while the settings page answered the others is read again this
 # soon, not after its whole interval; while the page cannot be reached, it is asked
 # again this often (one request, whatever the number of sources).

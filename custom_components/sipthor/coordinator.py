@@ -68,6 +68,8 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         self._fetched = False
         self._generation = 0
         self._writes_on_their_way = 0
+        # While setup reads the source before its entities exist (account.py).
+        self._early = False
         account.async_add_source(self)
 
     @property
@@ -108,6 +110,27 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
         """Whether anything listens to this source (only then is it polled)."""
         return next(self.async_contexts(), None) is not None
 
+    async def async_read_early(self) -> None:
+        """Read the source during setup, before its entities exist (they showed it last time).
+
+        A failure is silent and leaves the source unread: setup's own sources tell whether
+        the page answers and accepts the sign-in, and the first entity to listen reads the
+        source again as usual, with the usual logging.
+        """
+        self._early = True
+        try:
+            await self.async_refresh()
+        finally:
+            self._early = False
+
+    @callback
+    def async_forget_early_read(self) -> None:
+        """No entity shows the source after all: what setup read would only grow stale.
+
+        Nothing polls a source no entity listens to, so an action asks the server again.
+        """
+        self._fetched = False
+
     async def _async_update_data(self) -> DataT:
         sent_at = self._generation
 
@@ -133,9 +156,13 @@ class SipThorCoordinator[DataT](DataUpdateCoordinator[DataT]):
             )
             return self.data
         except SipThorAuthenticationError as err:
+            if self._early:
+                return self.data
             # Only during setup: later the account asks for new credentials itself.
             raise translated(err, ConfigEntryAuthFailed) from err
         except (SipThorError, TimeoutError) as err:
+            if self._early:
+                return self.data
             # The page answered the others: try this one again soon.
             self.update_interval = min(self._interval, RETRY_INTERVAL)
             raise translated(err, UpdateFailed) from err

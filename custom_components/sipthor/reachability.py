@@ -39,8 +39,17 @@ class PolledSource(Protocol):
     def fetched(self) -> bool:
         """Whether the source was read since the entry was set up."""
 
+    async def async_config_entry_first_refresh(self) -> None:
+        """Setup's read: raise what Home Assistant makes of a failure."""
+
     async def async_refresh(self) -> None:
         """Poll now."""
+
+    async def async_read_early(self) -> None:
+        """Read during setup, before any entity listens; a failure leaves it unread."""
+
+    def async_forget_early_read(self) -> None:
+        """Drop what that read fetched (no entity shows the source after all)."""
 
     async def async_request_refresh(self) -> None:
         """Poll soon; requests close together make one poll."""

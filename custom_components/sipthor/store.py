@@ -3,7 +3,9 @@
 Three things the server cannot say: whether do not disturb was turned on without an end
 (it reads the same as one that expired, docs/settings-api.md §6.1), what the privacy
 switch last set where the settings page shows no checkbox, and which calls were already
-announced by the call event entity.
+announced by the call event entity. And one that saves a round trip at every start after
+the first: which sources the entities showed, so that setup can read them at once,
+before the entities exist again.
 
 A write that changes what is remembered is announced here first, and saved at once
 (not with the usual delay), before the request leaves: Home Assistant may stop, or the
@@ -22,7 +24,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN, LOGGER, STORAGE_VERSION
+from .const import DOMAIN, LOGGER, STORAGE_VERSION, Source
 
 _SAVE_DELAY = 5
 # The call list holds at most 2 x 50 calls; remembering more keys than that keeps a
@@ -46,6 +48,8 @@ class _Stored(TypedDict, total=False):
     privacy_intent: bool
     # Oldest first.
     seen_calls: list[str]
+    # The sources an entity showed at the last start, in the order of ``Source``.
+    shown_sources: list[str]
 
 
 class SipThorStore:
@@ -115,6 +119,12 @@ class SipThorStore:
                 data["seen_calls"] = seen[-MAX_SEEN_CALLS:]
             else:
                 dropped.append("seen_calls")
+        if "shown_sources" in loaded:
+            shown = loaded["shown_sources"]
+            if isinstance(shown, list) and all(isinstance(source, str) for source in shown):
+                data["shown_sources"] = shown
+            else:
+                dropped.append("shown_sources")
         if dropped:
             self._warn_damaged(f"{', '.join(dropped)} of the wrong type")
         return data
@@ -203,6 +213,24 @@ class SipThorStore:
         added = [key for key in keys if key not in known]
         if added or "seen_calls" not in self._data:
             self._data["seen_calls"] = [*seen, *added][-MAX_SEEN_CALLS:]
+            self._schedule_save()
+
+    # -- what the entities show ---------------------------------------------------------
+
+    @property
+    def shown_sources(self) -> list[Source]:
+        """The sources an entity showed at the last start (none known before one)."""
+        known = {source.value for source in Source}
+        # A source a newer release stored, and this one lacks, is skipped.
+        return [Source(name) for name in self._data.get("shown_sources", []) if name in known]
+
+    @callback
+    def async_remember_shown_sources(self, sources: Iterable[Source]) -> None:
+        """Remember the sources the entities show now, for the next start."""
+        listed = set(sources)
+        shown = [source.value for source in Source if source in listed]
+        if self._data.get("shown_sources") != shown:
+            self._data["shown_sources"] = shown
             self._schedule_save()
 
     # -- the file --------------------------------------------------------------------------

@@ -47,6 +47,12 @@ ROWS: tuple[Row, ...] = (
         "1 (2) / 4 (5) RT",
     ),
     Row(
+        "setup_available_first",
+        "the same at the account's first start, nothing remembered (informative)",
+        "rt",
+        physical="2 / 5 RT",
+    ),
+    Row(
         "setup_password",
         "setup of an entry signed in with the SIP password: request round trips",
         "count",

@@ -14,14 +14,16 @@ from collections import Counter
 from pathlib import Path
 import statistics
 import time
+from typing import Any
 
 from homeassistant.const import CONF_URL, EVENT_STATE_CHANGED, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.sipthor.api import MOBILE_NUMBER, VOICE_MAILBOX, ForwardingCondition
-from custom_components.sipthor.const import DOMAIN
+from custom_components.sipthor.const import DOMAIN, STORAGE_VERSION
 from tests.bench.harness import (
     PAGE,
     NaivePoller,
@@ -136,6 +138,23 @@ async def _setups(hass: HomeAssistant, entry: MockConfigEntry, phases: _Phases) 
     return medians
 
 
+async def _first_start(
+    hass: HomeAssistant, entry: MockConfigEntry, phases: _Phases
+) -> dict[str, float]:
+    """A setup with nothing remembered, as at the account's first start.
+
+    The store forgets which sources the entities showed: setup reads its own three, and
+    the rest only once the entities exist.
+    """
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await Store[Any](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
+    await hass.async_add_executor_job(time.sleep, APACHE_KEEPALIVE + 0.5)
+    await settle(hass)
+    phases.skip()
+    print("  the account's first start, nothing remembered:")
+    return {"setup_available_first": (await _setup(hass, entry, phases))["setup_available"]}
+
+
 async def _dnd_tap(
     hass: HomeAssistant, entry: MockConfigEntry, phases: _Phases, title: str
 ) -> tuple[float, float]:
@@ -179,6 +198,9 @@ async def _design_phases(
 ) -> dict[str, float]:
     """Setup, a DND tap, the forwarding action, and a DND tap once the connections closed."""
     figures = await _setups(hass, entry, phases)
+    figures |= await _first_start(hass, entry, phases)
+    await settle(hass)
+    phases.skip()
     figures["dnd_shown"], figures["dnd_confirmed"] = await _dnd_tap(hass, entry, phases, "DND")
     await settle(hass)
     phases.skip()
@@ -235,7 +257,13 @@ async def _naive_phases(naive: NaivePoller, phases: _Phases) -> dict[str, float]
     await naive.dnd_on()
     # Without coordinators the state is shown when the read-back returns.
     dnd = phases.report("DND on, then read back", time.perf_counter() - start)
-    figures = {"setup": setup, "setup_available": setup, "dnd_shown": dnd, "dnd_confirmed": dnd}
+    figures = {
+        "setup": setup,
+        "setup_available": setup,
+        "setup_available_first": setup,
+        "dnd_shown": dnd,
+        "dnd_confirmed": dnd,
+    }
     for key, condition, target in (
         ("forward_voicemail", ForwardingCondition.BUSY, VOICE_MAILBOX),
         ("forward_mobile", ForwardingCondition.ALWAYS, MOBILE_NUMBER),

@@ -73,6 +73,8 @@ def store_file(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> Itera
         {"version": STORAGE_VERSION, "key": "k", "data": {"seen_calls": 5}},
         {"version": STORAGE_VERSION, "key": "k", "data": {"seen_calls": [1, None]}},
         {"version": STORAGE_VERSION, "key": "k", "data": {"dnd_without_end": "yes"}},
+        {"version": STORAGE_VERSION, "key": "k", "data": {"shown_sources": "voicemail"}},
+        {"version": STORAGE_VERSION, "key": "k", "data": {"shown_sources": [3]}},
         {"version": STORAGE_VERSION, "key": "k", "data": ["seen_calls"]},
         [],
     ],
@@ -83,6 +85,8 @@ def store_file(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> Itera
         "seen-calls-a-number",
         "seen-calls-not-text",
         "dnd-not-a-bool",
+        "shown-sources-not-a-list",
+        "shown-sources-not-text",
         "data-a-list",
         "not-an-object",
     ],
@@ -119,13 +123,17 @@ async def test_an_intact_store_file_is_read_without_a_word(
     store_file: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """What an older release wrote (with the member read no more) loads as it is."""
+    """What another release wrote (a member read no more, a source unknown here) loads."""
     store_file.write_text(
         json.dumps(
             {
                 "version": STORAGE_VERSION,
                 "key": "k",
-                "data": {"seen_calls": ["an-earlier-call"], "newest_call": None},
+                "data": {
+                    "seen_calls": ["an-earlier-call"],
+                    "newest_call": None,
+                    "shown_sources": ["voicemail", "a_source_of_a_newer_release"],
+                },
             }
         )
     )

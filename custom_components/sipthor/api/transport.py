@@ -49,9 +49,9 @@ DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_WRITE_TIMEOUT: Final = 15.0
 # Requests in flight per client. Each costs the platform 6 to 9 back-end calls
 # (docs/settings-api.md §3), whether side by side or in turn. Six lets a setup read what
-# the entities enabled by default show in two round trips (its three sources, then the
-# six others), without one account keeping more of the server busy than that; the polls
-# after it take turns anyway.
+# the entities enabled by default show in two round trips (its three sources, and from
+# the second start on three of the others beside them; then the rest), without one
+# account keeping more of the server busy than that; the polls after it take turns anyway.
 MAX_IN_FLIGHT: Final = 6
 # The largest answer read. The largest real answers are get_history (at most 2 x 50
 # calls of about 420 bytes as PHP prints them: 42 KB) and get_balance_history (at most
