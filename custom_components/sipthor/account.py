@@ -13,10 +13,10 @@ every request goes through it, whoever sends it (a poll, a switch, an action):
   answer makes it *answer again*, and every source whose poll the outage stopped is
   read again at once. Each change is logged once.
 - **Lifecycle.** :meth:`async_first_refresh` in setup, :meth:`async_start` once the
-  entities exist, :meth:`async_stop` when the entry unloads. From the second start on,
-  setup also reads what the entities showed at the last one (the store remembers), not a
-  round trip later, once the entities exist. What else talks to the
-  account's platform (the live SIP channel) starts and stops with it, and asks for a
+  entities exist, :meth:`async_stop` when the entry unloads. From the second start on, an
+  account starting alone on its host reads what the entities showed at the last one (the
+  store remembers) with setup, not once they exist. What else talks to the account's
+  platform (the live SIP channel) starts and stops with it, and asks for a
   source to be read once when it has news (:meth:`async_request_refresh`: a call ended,
   read the call list); its failures are its own, never the page's.
 """
@@ -135,17 +135,17 @@ class SipThorAccount:
         setup = list(coordinators)
         others = self._sources.keys() - {coordinator.source for coordinator in setup}
         early = [source for source in self.store.shown_sources if source in others]
-        # Alone, the account reads what its entities show right after, over setup's
-        # connections: TLS handshakes fewer on the way. Accounts starting together wait
-        # for the page's slots and each other's entities, and kept connections would hold
-        # memory meanwhile (some 300 KiB each).
+        # Alone, the account reads what its entities show right after, or beside setup
+        # (what they showed last time), over setup's connections: TLS handshakes fewer on
+        # the way. Accounts starting together wait for the page's slots and each other's
+        # setups, and kept connections would hold memory meanwhile (some 300 KiB each).
         alone = self._starting == {self.entry.entry_id}
         with self.client.keep_connections() if alone else nullcontext():
             first_refreshes = asyncio.gather(
                 *(coordinator.async_config_entry_first_refresh() for coordinator in setup),
                 return_exceptions=True,
             )
-            if early:
+            if early and alone:
                 self._cancel_early_reads = async_call_later(
                     self.hass,
                     EARLY_READS_AFTER,
@@ -163,6 +163,8 @@ class SipThorAccount:
     @callback
     def _async_read_early(self, sources: list[Source], _now: datetime) -> None:
         self._cancel_early_reads = None
+        if self._starting != {self.entry.entry_id}:
+            return  # another account started meanwhile: setups first, as for it
         for source in sources:
             self._early_reads[source] = self.entry.async_create_background_task(
                 self.hass,

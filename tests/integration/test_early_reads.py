@@ -7,19 +7,33 @@ sources the entities showed, and the next setup asks for them at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 import logging
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
+from homeassistant.const import (
+    CONF_CURRENCY,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    EVENT_STATE_CHANGED,
+    STATE_UNAVAILABLE,
+)
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.sipthor.const import DOMAIN
+from custom_components.sipthor.api import load_credentials
+from custom_components.sipthor.certificate import (
+    certificate_file_name,
+    certificate_path,
+    write_certificate,
+)
+from custom_components.sipthor.const import CONF_ACCOUNT, CONF_CERTIFICATE_FILE, DOMAIN
 from simulator import SettingsSimulator
 from simulator.server import Faults
+from tests.conftest import ACCOUNT
 from tests.integration.common import setup_entry
 
 SETUP_ACTIONS = ("get_prepaid", "get_devices", "get_accept_rules")
@@ -39,18 +53,28 @@ ALIASES = "sensor.alice_example_com_aliases"
 VOICEMAIL = "sensor.alice_example_com_voicemail"
 
 
+def _requests(simulator: SettingsSimulator, account: str = ACCOUNT) -> Counter[str]:
+    """The actions the server got for ``account`` so far."""
+    return Counter(
+        request.action
+        for request in simulator.counters.log
+        if request.params.get("account") == account
+    )
+
+
 async def _set_up_and_count(
     hass: HomeAssistant, entry: MockConfigEntry, simulator: SettingsSimulator
 ) -> tuple[Counter[str], Counter[str]]:
-    """Set ``entry`` up: what the server got before its first entity, and in all."""
-    already = Counter(simulator.counters.requests)
+    """Set ``entry`` up (Alice's): what the server got for her before her first entity,
+    and in all."""
+    already = _requests(simulator)
     when_first_entity: Counter[str] | None = None
 
     @callback
     def on_state(event: Event[EventStateChangedData]) -> None:
         nonlocal when_first_entity
         if when_first_entity is None and "alice_example_com" in event.data["entity_id"]:
-            when_first_entity = Counter(simulator.counters.requests) - already
+            when_first_entity = _requests(simulator) - already
 
     unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, on_state)
     try:
@@ -58,7 +82,7 @@ async def _set_up_and_count(
     finally:
         unsubscribe()
     assert when_first_entity is not None
-    return when_first_entity, Counter(simulator.counters.requests) - already
+    return when_first_entity, _requests(simulator) - already
 
 
 async def _restart(
@@ -168,3 +192,54 @@ async def test_a_refused_sign_in_at_a_restart_asks_for_credentials_once(
     assert "get_identity" in Counter(simulator.counters.requests) - already
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert len(hass.config_entries.flow.async_progress_by_handler(DOMAIN)) == 1
+
+
+BOB = "bob@example.com"
+
+
+async def _bob_entry(hass: HomeAssistant, simulator: SettingsSimulator) -> MockConfigEntry:
+    """Bob's certificate entry on the same settings page as Alice's, not added yet."""
+    pem = simulator.client_certificate(f"{BOB}.crt").read_bytes()
+    path = certificate_path(hass, certificate_file_name(BOB))
+    await hass.async_add_executor_job(write_certificate, path, load_credentials(pem))
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=BOB,
+        unique_id=BOB,
+        data={
+            CONF_URL: simulator.url,
+            CONF_ACCOUNT: BOB,
+            CONF_VERIFY_SSL: True,
+            CONF_CERTIFICATE_FILE: certificate_file_name(BOB),
+        },
+        options={CONF_CURRENCY: "EUR"},
+    )
+
+
+async def test_an_account_starting_beside_another_leaves_the_page_to_their_setups(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    stored_certificate: object,
+    simulator: SettingsSimulator,
+) -> None:
+    """Accounts of one settings page starting together read what they show afterwards.
+
+    Their requests share the page's slots: one account's early reads would make the
+    setups of the others wait (Home Assistant's start with many accounts).
+    """
+    await _set_up_and_count(hass, mock_config_entry, simulator)
+    bob = await _bob_entry(hass, simulator)
+    assert await setup_entry(hass, bob)
+    for entry in (mock_config_entry, bob):
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    simulator.faults.latency = LATENCY
+    bob_starting = hass.async_create_task(hass.config_entries.async_setup(bob.entry_id))
+    await asyncio.sleep(LATENCY / 4)  # Bob's setup waits for its answers
+    before_entities, restart = await _set_up_and_count(hass, mock_config_entry, simulator)
+    assert await bob_starting
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert not set(SHOWN_ACTIONS) & set(before_entities)
+    assert all(restart[action] >= 1 for action in SHOWN_ACTIONS)
